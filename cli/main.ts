@@ -1,0 +1,53 @@
+/**
+ * The hpcdk command: synth, simulate, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
+ */
+import { Command } from "commander";
+import { EXIT, reportError } from "../stacks/report.js";
+import { synthSiteFiles } from "../stacks/synth.js";
+import { schemaCommand } from "./commands/schema.js";
+import { simulateCommand } from "./commands/simulate.js";
+
+const program = new Command()
+  .name("hpcdk")
+  .description("Deploy HA NFS on ZFS with Pacemaker/Corosync and the HPC stack on it, from one site file.")
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command("synth")
+  .description("validate site files and write cdktf.out/stacks/<site>/ (cdk.tf.json, hosts/<host>/..., cluster/cib.xml)")
+  .argument("[site-files...]", "site files (default: every sites/*.yaml)")
+  .option("-o, --out <dir>", "output directory", "cdktf.out")
+  .option("-q, --quiet", "print only warnings and errors")
+  .action((files: string[], opts: { out: string; quiet?: boolean }) => {
+    synthSiteFiles(files, opts.out, !opts.quiet);
+  });
+
+program
+  .command("simulate")
+  .description("run crm_simulate on the synthesized CIB: fail each node in turn (or --fail NODE) and show what is fenced and where resources go")
+  .argument("<site>", "site name (sites/<site>.yaml) or site file")
+  .option("-f, --fail <node>", "fail only this node")
+  .option("-o, --out <dir>", "output directory", "cdktf.out")
+  .option("--json", "print the result as JSON")
+  .action(async (site: string, opts: { fail?: string; out: string; json?: boolean }) => {
+    process.exitCode = await simulateCommand(site, opts);
+  });
+
+program
+  .command("schema")
+  .description("print the site file's JSON Schema (for editors)")
+  .option("-o, --out <file>", "write it to a file")
+  .action((opts: { out?: string }) => schemaCommand(opts));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = (err as { code?: string }).code;
+  if (code?.startsWith("commander.")) {
+    // Help and version exit 0; usage errors are already printed by commander.
+    process.exitCode = code === "commander.helpDisplayed" || code === "commander.version" ? EXIT.ok : EXIT.internal;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}

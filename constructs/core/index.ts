@@ -1,0 +1,5 @@
+export * from "./bundle.js";
+export * from "./deployment.js";
+export * from "./generated-file.js";
+export * from "./renderer.js";
+export * from "./secret-file.js";

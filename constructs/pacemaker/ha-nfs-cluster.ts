@@ -1,0 +1,186 @@
+import { Construct } from "constructs";
+import type { Bundle } from "../core/index.js";
+import type { SiteSpec } from "../../schema/site.js";
+import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
+import { CorosyncCluster } from "./corosync-cluster.js";
+import { FencePowerman } from "./fence-powerman.js";
+import { FenceScsi } from "./fence-scsi.js";
+import { FloatingIp } from "./floating-ip.js";
+import { NfsExport } from "./nfs-export.js";
+import { NfsNotify } from "./nfs-notify.js";
+import { NfsServer } from "./nfs-server.js";
+import { PacemakerCluster } from "./pacemaker-cluster.js";
+import type { Primitive } from "./primitive.js";
+import { ZfsHost } from "./zfs-host.js";
+import { ZfsPool } from "./zfs-pool.js";
+
+export interface HaNfsClusterProps {
+  /** The validated site. */
+  readonly site: SiteSpec;
+  /** One bundle per management node, by node name. */
+  readonly hosts: Readonly<Record<string, Bundle>>;
+  /** The bundle that receives the CIB. */
+  readonly cluster: Bundle;
+}
+
+/** Turns a path or clientspec into a piece of a CIB id: `/tank/home` → `tank-home`. */
+export function idPart(text: string): string {
+  return text.replace(/^\/+|\/+$/g, "").replace(/\//g, "-").replace(/[^A-Za-z0-9_.-]/g, "_") || "root";
+}
+
+/**
+ * The highly available NFS service on ZFS: corosync membership, the Pacemaker CIB and the
+ * per-node files both need. One resource group per NFS group of the site, started in the order
+ * pool → NFS server → exports → floating IP → nfsnotify, so an export never outlives its pool
+ * and a pool is never exported while the NFS server holds it.
+ *
+ * Active/passive: one group holds the pools, the NFS server (its state on the first pool), the
+ * exports and the IP. Active/active: one group per pool with its own IP; the kernel NFS server
+ * is a clone on every node (a node can host both groups after a failover, and there is one
+ * kernel nfsd per node), so NFSv4 clients of a moved group reclaim their state in the grace
+ * period instead of finding it on the pool.
+ */
+export class HaNfsCluster extends Construct {
+  readonly corosync: CorosyncCluster;
+  readonly pacemaker: PacemakerCluster;
+  readonly pools: readonly ZfsPool[];
+
+  constructor(scope: Construct, id: string, props: HaNfsClusterProps) {
+    super(scope, id);
+    const site = props.site;
+    const hostOf = (name: string) => {
+      const host = props.hosts[name];
+      if (!host) throw new Error(`HaNfsCluster [${this.node.path}]: no bundle for node ${name}`);
+      return host;
+    };
+    const allHosts = site.nodes.map((n) => hostOf(n.name));
+
+    this.corosync = new CorosyncCluster(this, "corosync", {
+      clusterName: site.cluster.name,
+      tokenMs: site.cluster.corosync.tokenMs,
+      cryptoCipher: site.cluster.corosync.cryptoCipher,
+      cryptoHash: site.cluster.corosync.cryptoHash,
+      nodes: site.nodes.map((n) => ({
+        name: n.name,
+        nodeid: n.id,
+        addresses: n.addresses.map((a) => a.split("/")[0]!),
+        host: hostOf(n.name),
+      })),
+    });
+
+    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid });
+
+    const pacemaker = (this.pacemaker = new PacemakerCluster(this, "pacemaker", {
+      bundle: props.cluster,
+      target: PACEMAKER_VERSIONS[site.cluster.pacemakerVersion]!,
+      nodes: site.nodes.map((n) => ({ id: n.id, name: n.name })),
+      stonithEnabled: site.fencing.stonith,
+      noQuorumPolicy: site.cluster.noQuorumPolicy,
+      stickiness: site.cluster.stickiness,
+    }));
+
+    const pools = new Map(
+      site.storage.pools.map((p) => [
+        p.name,
+        new ZfsPool(this, `pool-${p.name}`, {
+          cluster: pacemaker,
+          pool: p.name,
+          vdevs: p.vdevs,
+          mountpoint: p.mountpoint,
+          ashift: p.ashift,
+          properties: p.properties,
+          importTimeoutSec: p.importTimeoutSec,
+          hosts: allHosts,
+        }),
+      ]),
+    );
+    this.pools = [...pools.values()];
+
+    const activeActive = site.cluster.mode === "active-active";
+    const sharedServer = activeActive
+      ? new NfsServer(this, "nfs-server", { cluster: pacemaker, resourceId: "nfs-server", hosts: allHosts })
+      : undefined;
+    if (sharedServer) pacemaker.addClone("nfs-server-clone", sharedServer, { interleave: "true" });
+
+    for (const g of site.nfs.groups) {
+      const groupId = `group-${g.name}`;
+      const groupPools = g.pools.map((p) => pools.get(p)!);
+      const members: Primitive[] = [...groupPools];
+      if (!sharedServer) {
+        members.push(
+          new NfsServer(this, `nfs-server-${g.name}`, {
+            cluster: pacemaker,
+            resourceId: `nfs-server-${g.name}`,
+            sharedInfoDir: `${groupPools[0]!.mountpoint}/.nfs-state`,
+            floatingIp: g.floatingIp.address,
+            hosts: allHosts,
+          }),
+        );
+      }
+      for (const ex of g.exports) {
+        for (const client of ex.clients) {
+          members.push(
+            new NfsExport(this, `export-${g.name}-${idPart(ex.path)}-${idPart(client.spec)}`, {
+              cluster: pacemaker,
+              resourceId: `export-${idPart(ex.path)}-${idPart(client.spec)}`,
+              directory: ex.path,
+              clientspec: client.spec,
+              options: client.options,
+              fsid: String(ex.fsid),
+            }),
+          );
+        }
+      }
+      const ip = new FloatingIp(this, `ip-${g.name}`, {
+        cluster: pacemaker,
+        resourceId: `ip-${g.name}`,
+        address: g.floatingIp.address,
+        cidr: g.floatingIp.cidr,
+        nic: g.floatingIp.nic,
+      });
+      members.push(ip);
+      members.push(new NfsNotify(this, `notify-${g.name}`, { cluster: pacemaker, resourceId: `notify-${g.name}`, sourceHost: ip.address }));
+      pacemaker.addGroup(groupId, members);
+      if (sharedServer) {
+        pacemaker.addOrder("nfs-server-clone", groupId);
+        pacemaker.addColocation(groupId, "nfs-server-clone");
+      }
+      if (g.preferredNode) pacemaker.addLocation(groupId, g.preferredNode, site.cluster.preferredNodeScore);
+    }
+
+    this.addFencing(site);
+  }
+
+  private addFencing(site: SiteSpec): void {
+    const nodeNames = site.nodes.map((n) => n.name);
+    const allPoolDevices = site.storage.pools.flatMap((p) => p.vdevs.flatMap((v) => v.devices));
+    // Two nodes that lose each other would fence each other at once: a random delay breaks the tie.
+    const randomDelayMaxSec = site.nodes.length === 2 ? 15 : undefined;
+    for (const d of site.fencing.devices) {
+      if (d.agent === "fence_scsi") {
+        new FenceScsi(this, `fence-${d.name}`, {
+          cluster: this.pacemaker,
+          resourceId: d.name,
+          devices: d.devices ?? allPoolDevices,
+          hosts: nodeNames,
+          monitorIntervalSec: d.monitorIntervalSec,
+        });
+      } else {
+        new FencePowerman(this, `fence-${d.name}`, {
+          cluster: this.pacemaker,
+          resourceId: d.name,
+          ip: d.ip,
+          ipport: d.ipport,
+          plugs: Object.fromEntries(site.nodes.map((n) => [n.name, n.power.plug])),
+          delaySec: d.delaySec,
+          powerWaitSec: d.powerWaitSec,
+          randomDelayMaxSec,
+          monitorIntervalSec: d.monitorIntervalSec,
+        });
+      }
+    }
+    site.fencing.levels.forEach((level, i) => {
+      for (const target of level.nodes ?? nodeNames) this.pacemaker.addFencingLevel(target, i + 1, level.devices);
+    });
+  }
+}

@@ -1,0 +1,91 @@
+import { Construct } from "constructs";
+import { GeneratedFile, type Bundle } from "../core/index.js";
+import type { PacemakerCluster } from "./pacemaker-cluster.js";
+import { Primitive } from "./primitive.js";
+import { ResourceAgent } from "./resource-agent.js";
+
+/** One vdev of a pool: its type and its devices. */
+export interface ZfsVdev {
+  /** `stripe` means plain devices with no redundancy keyword. */
+  readonly type: "stripe" | "mirror" | "raidz1" | "raidz2" | "raidz3";
+  /** Stable device paths under `/dev/disk/by-id/` or `/dev/mapper/`. */
+  readonly devices: readonly string[];
+}
+
+export interface ZfsPoolProps {
+  readonly cluster: PacemakerCluster;
+  /** Pool name as `zpool import` knows it. */
+  readonly pool: string;
+  readonly vdevs: readonly ZfsVdev[];
+  /** Mountpoint of the pool's root dataset. @default "/<pool>" */
+  readonly mountpoint?: string;
+  /** @default 12 */
+  readonly ashift?: number;
+  /** Dataset properties set at creation. @default none */
+  readonly properties?: Readonly<Record<string, string>>;
+  /** Start and stop timeout: importing a pool with multihost=on waits for MMP. @default 90 */
+  readonly importTimeoutSec?: number;
+  /** Seconds between monitor operations. @default 10 */
+  readonly monitorIntervalSec?: number;
+  /** Hosts that get the one-time creation script `/usr/local/sbin/hpcdk-zpool-create-<pool>`. */
+  readonly hosts: readonly Bundle[];
+}
+
+/**
+ * A shared ZFS pool that Pacemaker imports on one node at a time (ocf:heartbeat:ZFS), plus the
+ * one-time script that creates it with `multihost=on` and `cachefile=none`.
+ * @see https://github.com/ClusterLabs/resource-agents/blob/main/heartbeat/ZFS
+ * @see https://openzfs.github.io/openzfs-docs/man/master/7/zpoolprops.7.html#multihost
+ */
+export class ZfsPool extends Primitive {
+  readonly pool: string;
+  readonly mountpoint: string;
+  /** Every device of the pool, in layout order. */
+  readonly devices: readonly string[];
+  /** Directories `zpool import -d` searches: the parents of the devices. */
+  readonly importDirs: readonly string[];
+
+  constructor(scope: Construct, id: string, props: ZfsPoolProps) {
+    const devices = props.vdevs.flatMap((v) => v.devices);
+    const importDirs = [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort();
+    const timeoutSec = props.importTimeoutSec ?? 90;
+    if (timeoutSec < 90) throw new Error(`ZfsPool [${scope.node.path}/${id}]: importTimeoutSec must be at least 90, got ${timeoutSec}`);
+    super(scope, id, {
+      cluster: props.cluster,
+      resourceId: `zfs-${props.pool}`,
+      agent: ResourceAgent.ocf("heartbeat", "ZFS"),
+      params: { pool: props.pool, importargs: importDirs.map((d) => `-d ${d}`).join(" ") },
+      operations: [
+        { name: "start", timeoutSec },
+        { name: "stop", timeoutSec },
+        { name: "monitor", intervalSec: props.monitorIntervalSec ?? 10, timeoutSec: 30 },
+      ],
+    });
+    this.pool = props.pool;
+    this.mountpoint = props.mountpoint ?? `/${props.pool}`;
+    this.devices = devices;
+    this.importDirs = importDirs;
+
+    const properties = Object.entries(props.properties ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k}=${v}`);
+    const vdevs = props.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices]));
+    for (const host of props.hosts) {
+      new GeneratedFile(this, `create-script-${host.name}`, {
+        bundle: host,
+        path: `/usr/local/sbin/hpcdk-zpool-create-${props.pool}`,
+        mode: 0o755,
+        template: "pacemaker/zpool-create.sh",
+        context: {
+          pool: props.pool,
+          ashift: props.ashift ?? 12,
+          mountpoint: this.mountpoint,
+          properties,
+          vdevs,
+          devices,
+          importDirs,
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * Rules that relate fields of a site to each other. Each violation is reported with the path of
+ * the field to fix, and every violation is reported, not only the first.
+ */
+import type { z } from "zod";
+import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
+import type { SiteSpec } from "./site.js";
+
+type Path = (string | number)[];
+
+/** Smallest number of devices ZFS accepts per vdev type. */
+const MIN_VDEV_DEVICES: Record<string, number> = { stripe: 1, mirror: 2, raidz1: 2, raidz2: 3, raidz3: 4 };
+
+const quote = (s: string | number) => JSON.stringify(s);
+const dotted = (p: Path) => p.join(".");
+
+export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void {
+  const report = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
+  /** Reports a second use of a value that must be unique, naming where it was first used. */
+  const uniqueness = (what: string) => {
+    const seen = new Map<string, Path>();
+    return (value: string, path: Path) => {
+      const first = seen.get(value);
+      if (first) report(path, `${what} ${quote(value)} is already used by ${dotted(first)}`);
+      else seen.set(value, path);
+    };
+  };
+
+  checkNodes(site, report, uniqueness);
+  checkStorage(site, report, uniqueness);
+  checkGroups(site, report, uniqueness);
+  checkFencing(site, report, uniqueness);
+}
+
+type Report = (path: Path, message: string) => void;
+type Uniqueness = (what: string) => (value: string, path: Path) => void;
+
+function nodeNetworks(node: SiteSpec["nodes"][number]): Cidr[] {
+  return [...node.addresses, ...node.serviceAddresses]
+    .map((a) => parseCidr(a))
+    .filter((c): c is Cidr => typeof c !== "string");
+}
+
+function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
+  const names = uniqueness("node name");
+  const ids = uniqueness("node id");
+  const addresses = uniqueness("address");
+  const hostids = uniqueness("hostid");
+  const plugs = uniqueness("power plug");
+  const linkCount = site.nodes[0]!.addresses.length;
+  site.nodes.forEach((node, i) => {
+    names(node.name, ["nodes", i, "name"]);
+    ids(String(node.id), ["nodes", i, "id"]);
+    hostids(node.hostid, ["nodes", i, "hostid"]);
+    plugs(node.power.plug, ["nodes", i, "power", "plug"]);
+    (["addresses", "serviceAddresses"] as const).forEach((field) =>
+      node[field].forEach((a, j) => addresses(a.split("/")[0]!, ["nodes", i, field, j])),
+    );
+    if (node.addresses.length !== linkCount) {
+      report(
+        ["nodes", i, "addresses"],
+        `has ${node.addresses.length} address(es) but nodes.0 has ${linkCount}: every node needs one address per corosync link`,
+      );
+      return;
+    }
+    if (i === 0) return;
+    node.addresses.forEach((a, link) => {
+      const first = parseCidr(site.nodes[0]!.addresses[link]!);
+      const mine = parseCidr(a);
+      if (typeof first === "string" || typeof mine === "string") return;
+      if (!networkContains(first, mine.address)) {
+        report(
+          ["nodes", i, "addresses", link],
+          `${quote(a)} is not in ${networkOf(first)}, the network of corosync link ${link} on ${site.nodes[0]!.name}`,
+        );
+      }
+    });
+  });
+}
+
+function checkStorage(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
+  const pools = uniqueness("pool name");
+  const devices = uniqueness("device");
+  const mountpoints = uniqueness("mountpoint");
+  site.storage.pools.forEach((pool, i) => {
+    pools(pool.name, ["storage", "pools", i, "name"]);
+    mountpoints(pool.mountpoint, ["storage", "pools", i, "mountpoint"]);
+    pool.vdevs.forEach((vdev, v) => {
+      const min = MIN_VDEV_DEVICES[vdev.type]!;
+      if (vdev.devices.length < min) {
+        report(["storage", "pools", i, "vdevs", v, "devices"], `a ${vdev.type} vdev needs at least ${min} devices, got ${vdev.devices.length}`);
+      }
+      vdev.devices.forEach((d, k) => devices(d, ["storage", "pools", i, "vdevs", v, "devices", k]));
+    });
+  });
+}
+
+function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
+  const groups = site.nfs.groups;
+  const poolsByName = new Map(site.storage.pools.map((p) => [p.name, p]));
+  const nodeNames = site.nodes.map((n) => n.name);
+  const groupNames = uniqueness("group name");
+  const poolOwners = uniqueness("pool");
+  const exportPaths = uniqueness("export path");
+  const fsids = uniqueness("fsid");
+  const ips = uniqueness("floating IP");
+  const nodeAddresses = new Map(
+    site.nodes.flatMap((n, i) => [...n.addresses, ...n.serviceAddresses].map((a) => [a.split("/")[0]!, `nodes.${i} (${n.name})`] as const)),
+  );
+
+  if (site.cluster.mode === "active-passive" && groups.length !== 1) {
+    report(["nfs", "groups"], `active-passive runs exactly one group, got ${groups.length} (set cluster.mode: active-active for one group per pool)`);
+  }
+  if (site.cluster.mode === "active-active" && groups.length < 2) {
+    report(["nfs", "groups"], `active-active needs at least two groups (one per pool), got ${groups.length} (or set cluster.mode: active-passive)`);
+  }
+
+  groups.forEach((group, g) => {
+    const at = (...rest: Path): Path => ["nfs", "groups", g, ...rest];
+    groupNames(group.name, at("name"));
+    if (site.cluster.mode === "active-active" && group.pools.length !== 1) {
+      report(at("pools"), `in active-active mode each group holds exactly one pool, got ${group.pools.length}`);
+    }
+    group.pools.forEach((p, k) => {
+      if (!poolsByName.has(p)) report(at("pools", k), `unknown pool ${quote(p)} (pools: ${[...poolsByName.keys()].join(", ")})`);
+      else poolOwners(p, at("pools", k));
+    });
+    if (group.preferredNode !== undefined && !nodeNames.includes(group.preferredNode)) {
+      report(at("preferredNode"), `unknown node ${quote(group.preferredNode)} (nodes: ${nodeNames.join(", ")})`);
+    }
+
+    const mountpoints = group.pools.flatMap((p) => (poolsByName.get(p) ? [poolsByName.get(p)!.mountpoint] : []));
+    group.exports.forEach((ex, e) => {
+      exportPaths(ex.path, at("exports", e, "path"));
+      fsids(String(ex.fsid), at("exports", e, "fsid"));
+      if (mountpoints.length > 0 && !mountpoints.some((m) => ex.path === m || ex.path.startsWith(m.endsWith("/") ? m : `${m}/`))) {
+        report(at("exports", e, "path"), `${quote(ex.path)} is not on a pool of this group (mountpoints: ${mountpoints.join(", ")})`);
+      }
+      const specs = uniqueness("client");
+      ex.clients.forEach((c, k) => specs(c.spec, at("exports", e, "clients", k, "spec")));
+    });
+
+    const ip = group.floatingIp;
+    ips(ip.address, at("floatingIp", "address"));
+    const owner = nodeAddresses.get(ip.address);
+    if (owner) report(at("floatingIp", "address"), `${ip.address} is also the address of ${owner}: a floating IP must not belong to a node`);
+    const family = ip.address.includes(":") ? 6 : 4;
+    if (family === 4 && ip.cidr > 32) {
+      report(at("floatingIp", "cidr"), `must be at most 32 for an IPv4 address, got ${ip.cidr}`);
+      return;
+    }
+    const net: Cidr = { address: ip.address, prefix: ip.cidr, family };
+    const outside = site.nodes.filter((n) => !nodeNetworks(n).some((c) => networkContains(net, c.address)));
+    if (outside.length > 0) {
+      report(
+        at("floatingIp", "address"),
+        `${ip.address}/${ip.cidr} is outside the networks of ${outside.map((n) => n.name).join(", ")}: every node that may run the group needs an address in ${networkOf(net)}`,
+      );
+    }
+  });
+
+  site.storage.pools.forEach((pool, i) => {
+    if (!groups.some((g) => g.pools.includes(pool.name))) {
+      report(["storage", "pools", i, "name"], `pool ${quote(pool.name)} is in no nfs group, so Pacemaker would never import it`);
+    }
+  });
+}
+
+function checkFencing(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
+  const fencing = site.fencing;
+  const names = uniqueness("fence device name");
+  const nodeNames = site.nodes.map((n) => n.name);
+  fencing.devices.forEach((d, i) => names(d.name, ["fencing", "devices", i, "name"]));
+
+  if (fencing.stonith && fencing.devices.length === 0) {
+    report(
+      ["fencing", "devices"],
+      "stonith is enabled but no fence device is configured: add a fence_scsi or fence_powerman device (fencing.stonith: false runs without fencing, which is unsafe with shared pools)",
+    );
+  }
+
+  const scsi = fencing.devices.flatMap((d, i) => (d.agent === "fence_scsi" ? [{ d, i }] : []));
+  const explicit = scsi.filter(({ d }) => d.devices !== undefined);
+  if (explicit.length > 0 && explicit.length === scsi.length) {
+    const covered = new Set(explicit.flatMap(({ d }) => d.devices ?? []));
+    site.storage.pools.forEach((pool, p) =>
+      pool.vdevs.forEach((vdev, v) =>
+        vdev.devices.forEach((dev, k) => {
+          if (!covered.has(dev)) {
+            report(
+              ["fencing", "devices", explicit[0]!.i, "devices"],
+              `does not cover ${quote(dev)} (storage.pools.${p}.vdevs.${v}.devices.${k}): fence_scsi must reserve every device of every pool`,
+            );
+          }
+        }),
+      ),
+    );
+  }
+
+  const deviceNames = fencing.devices.map((d) => d.name);
+  fencing.levels.forEach((level, l) => {
+    const inLevel = uniqueness("fence device");
+    level.devices.forEach((d, k) => {
+      if (!deviceNames.includes(d)) report(["fencing", "levels", l, "devices", k], `unknown fence device ${quote(d)} (devices: ${deviceNames.join(", ") || "none"})`);
+      inLevel(d, ["fencing", "levels", l, "devices", k]);
+    });
+    level.nodes?.forEach((n, k) => {
+      if (!nodeNames.includes(n)) report(["fencing", "levels", l, "nodes", k], `unknown node ${quote(n)} (nodes: ${nodeNames.join(", ")})`);
+    });
+  });
+}
+
+/** Things that are allowed but that an admin must hear about at every synth. */
+export function siteWarnings(site: SiteSpec): string[] {
+  const warnings: string[] = [];
+  if (!site.fencing.stonith) {
+    warnings.push(
+      "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
+    );
+  }
+  return warnings;
+}

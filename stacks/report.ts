@@ -1,0 +1,18 @@
+import { SiteError } from "../schema/load.js";
+import { SynthError } from "./synth.js";
+
+/** Exit codes: 0 ok, 1 the site is invalid, 2 anything else went wrong. */
+export const EXIT = { ok: 0, invalidSite: 1, internal: 2 } as const;
+
+/** Prints an error the way an admin needs it and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof SiteError || err instanceof SynthError) {
+    const n = err.problems.length;
+    process.stderr.write(`hpcdk: the site is invalid (${n} problem${n === 1 ? "" : "s"}); nothing was written:\n`);
+    for (const p of err.problems) process.stderr.write(`  ${p}\n`);
+    return EXIT.invalidSite;
+  }
+  const e = err as Error;
+  process.stderr.write(`hpcdk: internal error: ${e?.stack ?? String(err)}\n`);
+  return EXIT.internal;
+}

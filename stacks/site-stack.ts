@@ -1,0 +1,46 @@
+import { TerraformStack } from "cdktf";
+import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
+import type { Construct } from "constructs";
+import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
+import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import type { LoadedSite } from "../schema/load.js";
+
+export interface SiteStackProps {
+  readonly site: LoadedSite;
+  /** @default "null_resource" */
+  readonly resourceKind?: DeploymentResourceKind;
+}
+
+/**
+ * One Terraform stack per site: a bundle per management node and one for the cluster (the CIB),
+ * the domain constructs that fill them, and a deployment resource per bundle.
+ */
+export class SiteStack extends TerraformStack {
+  readonly site: LoadedSite;
+  readonly hosts: Readonly<Record<string, Bundle>>;
+  readonly cluster: Bundle;
+  readonly nfs: HaNfsCluster;
+
+  constructor(scope: Construct, props: SiteStackProps) {
+    super(scope, props.site.name);
+    this.site = props.site;
+    const spec = props.site.spec;
+    const source = props.site.file;
+    this.hosts = Object.fromEntries(
+      spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source })]),
+    );
+    this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
+    this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+
+    const resourceKind = props.resourceKind ?? "null_resource";
+    if (resourceKind === "null_resource") new NullProvider(this, "null");
+    for (const bundle of this.bundles) {
+      new Deployment(this, `deploy-${bundle.kind === "host" ? bundle.name : "cluster"}`, { bundle, resourceKind });
+    }
+  }
+
+  /** Host bundles sorted by name, then the cluster bundle. */
+  get bundles(): Bundle[] {
+    return [...Object.values(this.hosts).sort((a, b) => (a.name < b.name ? -1 : 1)), this.cluster];
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Synthesis of one or more sites: build the construct tree, validate all of it, render every
+ * file in memory, and only then write. Bad input never leaves partial output behind.
+ */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { App } from "cdktf";
+import type { IConstruct } from "constructs";
+import { defaultSiteFiles, loadSiteFiles, SiteError, type LoadedSite } from "../schema/load.js";
+import { SiteStack } from "./site-stack.js";
+
+/** The construct tree refused a site: one message per problem. */
+export class SynthError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "SynthError";
+  }
+}
+
+export interface BuiltApp {
+  readonly app: App;
+  readonly stacks: SiteStack[];
+}
+
+/** Builds the construct tree for the sites, validates it and renders every bundle (nothing written). */
+export function buildApp(sites: readonly LoadedSite[], outdir: string): BuiltApp {
+  // skipValidation: cdktf's own validations only check the Terraform version, by spawning
+  // `terraform version`; hpcdk runs the tree's validations itself below.
+  const app = new App({ outdir, skipValidation: true });
+  const stacks = sites.map((site) => new SiteStack(app, { site }));
+  const problems = app.node.findAll().flatMap((c: IConstruct) => c.node.validate());
+  if (problems.length > 0) throw new SynthError(problems);
+  for (const stack of stacks) for (const bundle of stack.bundles) bundle.render();
+  return { app, stacks };
+}
+
+/** Synthesizes the sites into `outdir` (cdktf layout: `stacks/<site>/cdk.tf.json` + bundles). */
+export function synthesize(sites: readonly LoadedSite[], outdir: string): BuiltApp {
+  const built = buildApp(sites, outdir);
+  // Stale files of an earlier synth would otherwise survive in the tree and be deployed.
+  for (const stack of built.stacks) rmSync(join(outdir, "stacks", stack.site.name), { recursive: true, force: true });
+  built.app.synth();
+  for (const stack of built.stacks) for (const bundle of stack.bundles) bundle.writeTo(stackDir(outdir, stack.site.name));
+  return built;
+}
+
+/** The stack directory of a site in an output tree. */
+export function stackDir(outdir: string, site: string): string {
+  return join(outdir, "stacks", site);
+}
+
+/** Site files as given, or every `sites/*.yaml` when none are. */
+export function siteFiles(args: readonly string[]): string[] {
+  const files = args.length > 0 ? [...args] : defaultSiteFiles();
+  if (files.length === 0) throw new SiteError(["no site files given and none found in sites/"]);
+  return files;
+}
+
+/**
+ * What `hpcdk synth` and the cdktf app entry do: load and validate the site files (all problems
+ * of all files at once), print warnings, synthesize, and print one summary line per site.
+ */
+export function synthSiteFiles(args: readonly string[], out: string, print = true): BuiltApp {
+  const sites = loadSiteFiles(siteFiles(args));
+  for (const s of sites) for (const w of s.warnings) process.stderr.write(`hpcdk: warning: ${s.file}: ${w}\n`);
+  const built = synthesize(sites, out);
+  if (print) {
+    for (const stack of built.stacks) {
+      const files = stack.bundles.reduce((n, b) => n + b.render().files.length, 0);
+      const hosts = Object.keys(stack.hosts).sort();
+      process.stdout.write(`${stack.site.name}: ${hosts.length} hosts (${hosts.join(", ")}), ${files} files -> ${stackDir(out, stack.site.name)}\n`);
+    }
+  }
+  return built;
+}
