@@ -51,8 +51,12 @@ function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): voi
   site.nodes.forEach((node, i) => {
     names(node.name, ["nodes", i, "name"]);
     ids(String(node.id), ["nodes", i, "id"]);
-    hostids(node.hostid, ["nodes", i, "hostid"]);
-    plugs(node.power.plug, ["nodes", i, "power", "plug"]);
+    // The hostid and the plug default to values derived from the name: a repeated name is
+    // reported once, not three times.
+    if (site.nodes.findIndex((n) => n.name === node.name) === i) {
+      hostids(node.hostid, ["nodes", i, "hostid"]);
+      plugs(node.power.plug, ["nodes", i, "power", "plug"]);
+    }
     (["addresses", "serviceAddresses"] as const).forEach((field) =>
       node[field].forEach((a, j) => addresses(a.split("/")[0]!, ["nodes", i, field, j])),
     );

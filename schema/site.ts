@@ -119,7 +119,9 @@ const ClientSchema = z.strictObject({
 export const ExportSchema = z.strictObject({
   path: absolutePath.describe("Directory to export; must lie under a pool of the same group."),
   fsid: z
-    .union([z.int().min(0), z.uuid()], { error: (iss) => `must be a whole number or a UUID, got ${JSON.stringify(iss.input)}` })
+    .union([z.int().min(0), z.uuid({ error: (iss) => `must be a whole number or a UUID, got ${JSON.stringify(iss.input)}` })], {
+      error: (iss) => `must be a whole number or a UUID, got ${JSON.stringify(iss.input)}`,
+    })
     .describe("Filesystem id, unique across the cluster so file handles survive failover."),
   clients: z.array(ClientSchema).min(1).describe("One exportfs resource is made per client."),
 });
@@ -230,7 +232,9 @@ export const SiteObjectSchema = z.strictObject({
   fencing: FencingSchema.prefault({}),
 });
 
-export const SiteSchema = SiteObjectSchema.superRefine(checkSite).describe(
+// The rules relate fields to each other, so they run once the shape is right: problems with the
+// shape are reported all together first, then every rule violation together.
+export const SiteSchema = SiteObjectSchema.superRefine(checkSite, { when: (payload) => payload.issues.length === 0 }).describe(
   "An hpcdk site: an HA NFS service on ZFS run by Pacemaker/Corosync.",
 );
 

@@ -1,4 +1,4 @@
-import { TerraformStack } from "cdktf";
+import { LocalBackend, TerraformStack } from "cdktf";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
@@ -24,6 +24,10 @@ export class SiteStack extends TerraformStack {
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
     this.site = props.site;
+    // State lives beside the output directory (the project root for cdktf.out), never inside it:
+    // synth replaces the stack directory. The path is relative to the stack directory
+    // (<out>/stacks/<site>), so it names no directory of the build machine.
+    new LocalBackend(this, { path: `../../../terraform.${props.site.name}.tfstate` });
     const spec = props.site.spec;
     const source = props.site.file;
     this.hosts = Object.fromEntries(

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian packages the tests run: Pacemaker's own tools (crm_verify, crm_simulate,
+# crm_mon), corosync (corosync -t), shellcheck, and util-linux's unshare.
+set -eu
+
+PACKAGES="pacemaker pacemaker-cli-utils corosync shellcheck util-linux"
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "install-test-deps: run as root (or install sudo): apt-get needs it" >&2
+    exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-test-deps: all test packages are installed"
+    exit 0
+fi
+echo "install-test-deps: installing$missing"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086 # the package list is split on purpose
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,63 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FIXTURES, hpcdk, ROOT, tempDir } from "./helpers.js";
+
+describe("hpcdk synth", () => {
+  it("synthesizes every site in sites/ and exits 0", () => {
+    const out = join(tempDir(), "out");
+    const result = hpcdk(["synth", "--out", out]);
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe(
+      `lab: 4 hosts (stc1, stc2, stc3, stc4), 13 files -> ${out}/stacks/lab\n` +
+        `radon: 3 hosts (radon1, radon3, radon4), 13 files -> ${out}/stacks/radon\n`,
+    );
+    expect(existsSync(join(out, "stacks/lab/hosts/stc1/etc/corosync/corosync.conf"))).toBe(true);
+  });
+
+  it("exits 1 and lists every problem if the site is invalid", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "bad.yaml"), readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replace("id: 2", "id: 1").replace("fsid: 7", "fsid: x"));
+    const result = hpcdk(["synth", "--out", join(dir, "out"), join(dir, "bad.yaml")]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      "hpcdk: the site is invalid (1 problem); nothing was written:\n" +
+        '  bad.yaml:24:11: nfs.groups.0.exports.0.fsid: must be a whole number or a UUID, got "x"\n',
+    );
+  });
+
+  it("warns at every synth when stonith is off", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "nostonith.yaml"), readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replace("fencing:\n", "fencing:\n  stonith: false\n"));
+    const result = hpcdk(["synth", "-q", "--out", join(dir, "out"), join(dir, "nostonith.yaml")]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(
+      "hpcdk: warning: nostonith.yaml: fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted\n",
+    );
+  });
+
+  it("exits 2 on an internal error (an output directory it cannot write)", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "file"), "");
+    const result = hpcdk(["synth", "--out", join(dir, "file", "out")]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^hpcdk: internal error: Error: (ENOTDIR|EEXIST)/);
+  });
+});
+
+describe("hpcdk schema", () => {
+  it("prints a JSON Schema that rejects unknown keys and documents defaults", () => {
+    const result = hpcdk(["schema"]);
+    expect(result.status).toBe(0);
+    const schema = JSON.parse(result.stdout);
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.required).toEqual(["cluster", "nodes", "storage", "nfs"]);
+    expect(schema.properties.cluster.properties.corosync.properties.tokenMs.default).toBe(3000);
+  });
+
+  it("matches the committed schema/site.schema.json (run npm run schema after changing the schema)", () => {
+    const result = hpcdk(["schema"]);
+    expect(result.stdout).toBe(readFileSync(join(ROOT, "schema", "site.schema.json"), "utf8"));
+  });
+});

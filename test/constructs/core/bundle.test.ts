@@ -1,0 +1,74 @@
+import { App, TerraformStack } from "cdktf";
+import { describe, expect, it } from "vitest";
+import { Bundle, GeneratedFile, SecretFile } from "../../../constructs/core/index.js";
+
+function bundle() {
+  const stack = new TerraformStack(new App({ skipValidation: true }), "site");
+  return { stack, host: new Bundle(stack, "host-n1", { kind: "host", name: "n1", source: "sites/site.yaml" }) };
+}
+
+describe("Bundle", () => {
+  it("fails if two constructs claim one path on one host", () => {
+    const { stack, host } = bundle();
+    new GeneratedFile(stack, "a", { bundle: host, path: "/etc/x.conf", content: (h) => `${h}x\n` });
+    expect(() => new GeneratedFile(stack, "b", { bundle: host, path: "/etc/x.conf", content: (h) => `${h}y\n` })).toThrow(
+      "Bundle [site/host-n1]: /etc/x.conf is claimed by both site/a and site/b",
+    );
+  });
+
+  it("fails if a secret and a file claim one path", () => {
+    const { stack, host } = bundle();
+    new SecretFile(stack, "key", { bundle: host, path: "/etc/munge/munge.key", secret: "munge-key", generate: { randomBytes: 1024 } });
+    expect(() => new GeneratedFile(stack, "f", { bundle: host, path: "/etc/munge/munge.key", content: (h) => h })).toThrow(
+      "Bundle [site/host-n1]: /etc/munge/munge.key is claimed by both site/key and site/f",
+    );
+  });
+
+  it("fails if a secret file would be readable by others", () => {
+    const { stack, host } = bundle();
+    expect(
+      () => new SecretFile(stack, "key", { bundle: host, path: "/etc/k", secret: "k", generate: { randomBytes: 32 }, mode: 0o644 }),
+    ).toThrow("SecretFile [site/key]: /etc/k must not be readable by group or others, got mode 644");
+  });
+
+  it("fails if a file does not carry the managed header", () => {
+    const { stack, host } = bundle();
+    const file = new GeneratedFile(stack, "f", { bundle: host, path: "/etc/f", content: () => "hand-written\n" });
+    expect(() => file.render()).toThrow("GeneratedFile [site/f]: /etc/f does not carry the managed header");
+  });
+
+  it("fails if a template misses a field (strict templates)", () => {
+    const { stack, host } = bundle();
+    const file = new GeneratedFile(stack, "f", { bundle: host, path: "/etc/corosync/corosync.conf", template: "pacemaker/corosync.conf", context: {} });
+    expect(() => file.render()).toThrow(/GeneratedFile \[site\/f\]: template pacemaker\/corosync\.conf\.hbs: "clusterName" not defined/);
+  });
+
+  it("lists files sorted by path with sha256, and secrets without their bytes", () => {
+    const { stack, host } = bundle();
+    new GeneratedFile(stack, "z", { bundle: host, path: "/z", content: (h) => `${h}z\n`, mode: 0o600, handlers: ["reload z"] });
+    new GeneratedFile(stack, "a", { bundle: host, path: "/a", content: (h) => `${h}a\n` });
+    new SecretFile(stack, "s", { bundle: host, path: "/etc/s", secret: "s", generate: { randomBytes: 32 } });
+    host.addStep({ id: "b", phase: "after-files", description: "b", run: "true" });
+    host.addStep({ id: "a", phase: "after-files", description: "a", run: "true" });
+    host.addStep({ id: "c", phase: "before-files", description: "c", run: "true" });
+    const { manifest, sha256 } = host.render();
+    expect(manifest.files.map((f) => [f.path, f.mode, f.handlers])).toEqual([
+      ["/a", "0644", []],
+      ["/z", "0600", ["reload z"]],
+    ]);
+    expect(manifest.files[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.secrets).toEqual([
+      { path: "/etc/s", owner: "root", group: "root", mode: "0400", secret: "s", generate: { randomBytes: 32 }, handlers: [] },
+    ]);
+    expect(manifest.steps.map((s) => s.id)).toEqual(["c", "a", "b"]);
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("fails if a step id is added twice", () => {
+    const { host } = bundle();
+    host.addStep({ id: "a", phase: "after-files", description: "a", run: "true" });
+    expect(() => host.addStep({ id: "a", phase: "after-files", description: "a", run: "true" })).toThrow(
+      'Bundle [site/host-n1]: step "a" is added twice',
+    );
+  });
+});
