@@ -3,6 +3,7 @@
  * the field to fix, and every violation is reported, not only the first.
  */
 import type { z } from "zod";
+import { expandHostlist } from "./hostlist.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
 import type { SiteSpec } from "./site.js";
 
@@ -30,6 +31,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkStorage(site, report, uniqueness);
   checkGroups(site, report, uniqueness);
   checkFencing(site, report, uniqueness);
+  checkNodeGroups(site, report, uniqueness);
 }
 
 type Report = (path: Path, message: string) => void;
@@ -211,6 +213,27 @@ function checkFencing(site: SiteSpec, report: Report, uniqueness: Uniqueness): v
     level.nodes?.forEach((n, k) => {
       if (!nodeNames.includes(n)) report(["fencing", "levels", l, "nodes", k], `unknown node ${quote(n)} (nodes: ${nodeNames.join(", ")})`);
     });
+  });
+}
+
+function checkNodeGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
+  const names = uniqueness("node group name");
+  const managementNodes = new Set(site.nodes.map((n) => n.name));
+  const owner = new Map<string, string>();
+  site.nodeGroups.forEach((group, g) => {
+    names(group.name, ["nodeGroups", g, "name"]);
+    for (const host of expandHostlist(group.hosts)) {
+      if (managementNodes.has(host)) {
+        report(["nodeGroups", g, "hosts"], `${quote(host)} is a management node (nodes): a host is either a management node or in one node group`);
+        break;
+      }
+      const first = owner.get(host);
+      if (first) {
+        report(["nodeGroups", g, "hosts"], `${quote(host)} is already in node group ${quote(first)}`);
+        break;
+      }
+      owner.set(host, group.name);
+    }
   });
 }
 

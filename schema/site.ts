@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { createHash } from "node:crypto";
+import { expandHostlist } from "./hostlist.js";
 import { parseCidr } from "./net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { checkSite } from "./rules.js";
@@ -21,6 +22,7 @@ export function defaultHostid(nodeName: string): string {
   return `0x${value.toString(16).padStart(8, "0")}`;
 }
 
+const NAME = /^[a-z][a-z0-9-]*$/;
 const NODE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const POOL_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const ID_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
@@ -223,6 +225,39 @@ export const NfsSchema = z.strictObject({
   groups: z.array(GroupSchema).min(1),
 });
 
+/** A Slurm hostlist expression (`c[001-128]`, `login[1-2]`), checked by expanding it. */
+export const hostlistExpression = z.string().superRefine((text, ctx) => {
+  try {
+    const hosts = expandHostlist(text);
+    if (hosts.length === 0) ctx.addIssue({ code: "custom", message: "names no host", input: text });
+    const bad = hosts.find((h) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h));
+    if (bad !== undefined) ctx.addIssue({ code: "custom", message: `"${bad}" is not a valid host name (lowercase letters, digits, "-")`, input: text });
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message, input: text });
+  }
+});
+
+export const NodeGroupSchema = z
+  .strictObject({
+    name: name("a node group name", NAME, "[a-z][a-z0-9-]*"),
+    hosts: hostlistExpression.describe("The group's hosts as a Slurm hostlist expression, e.g. c[001-128]."),
+    infiniband: z.boolean().default(false).describe("The hosts have InfiniBand HCAs (ib0, /dev/infiniband). @default false"),
+    hardware: z
+      .strictObject({
+        sockets: z.int().min(1).default(1).describe("@default 1"),
+        coresPerSocket: z.int().min(1),
+        threadsPerCore: z.int().min(1).default(1).describe("@default 1"),
+        memoryMB: z.int().min(1).describe("Memory of one host in MB (Slurm RealMemory)."),
+        gpus: z
+          .strictObject({ type: z.string().regex(/^[a-z0-9_]+$/), count: z.int().min(1), devices: z.string().default("/dev/nvidia[0-7]") })
+          .optional()
+          .describe("GPUs per host. @default none"),
+      })
+      .optional()
+      .describe("What one host of the group has; needed by Slurm node definitions. @default unknown"),
+  })
+  .describe("Hosts that are not management nodes (login, compute, …), configured alike.");
+
 /** The shape of a site file; `SiteSchema` adds the rules that relate fields to each other. */
 export const SiteObjectSchema = z.strictObject({
   cluster: ClusterSchema,
@@ -230,6 +265,7 @@ export const SiteObjectSchema = z.strictObject({
   storage: z.strictObject({ pools: z.array(PoolSchema).min(1) }),
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
+  nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the
@@ -247,3 +283,4 @@ export type PoolSpec = SiteSpec["storage"]["pools"][number];
 export type GroupSpec = SiteSpec["nfs"]["groups"][number];
 export type ExportSpec = GroupSpec["exports"][number];
 export type FenceDeviceSpec = SiteSpec["fencing"]["devices"][number];
+export type NodeGroupSpec = SiteSpec["nodeGroups"][number];

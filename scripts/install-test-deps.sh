@@ -1,9 +1,10 @@
 #!/bin/sh
-# Installs the Debian packages the tests run: Pacemaker's own tools (crm_verify, crm_simulate,
-# crm_mon), corosync (corosync -t), shellcheck, and util-linux's unshare.
+# Installs the Debian packages the tests run. Each part of hpcdk lists its own in
+# scripts/test-packages/<part>.txt (one package per line, # starts a comment).
 set -eu
+cd "$(dirname "$0")"
 
-PACKAGES="pacemaker pacemaker-cli-utils corosync shellcheck util-linux"
+PACKAGES=$(sed -e 's/#.*//' test-packages/*.txt | tr -s ' \n' '\n' | grep -v '^$' | sort -u | tr '\n' ' ')
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""

@@ -3,6 +3,7 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
 export interface SiteStackProps {
@@ -18,6 +19,8 @@ export interface SiteStackProps {
 export class SiteStack extends TerraformStack {
   readonly site: LoadedSite;
   readonly hosts: Readonly<Record<string, Bundle>>;
+  /** One bundle per node group: rendered once, installed on every host of the group. */
+  readonly groups: Readonly<Record<string, Bundle>>;
   readonly cluster: Bundle;
   readonly nfs: HaNfsCluster;
 
@@ -33,18 +36,22 @@ export class SiteStack extends TerraformStack {
     this.hosts = Object.fromEntries(
       spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source })]),
     );
+    this.groups = Object.fromEntries(
+      spec.nodeGroups.map((g) => [g.name, new Bundle(this, `group-${g.name}`, { kind: "group", name: g.name, source, hosts: expandHostlist(g.hosts) })]),
+    );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
 
     const resourceKind = props.resourceKind ?? "null_resource";
     if (resourceKind === "null_resource") new NullProvider(this, "null");
     for (const bundle of this.bundles) {
-      new Deployment(this, `deploy-${bundle.kind === "host" ? bundle.name : "cluster"}`, { bundle, resourceKind });
+      new Deployment(this, `deploy-${bundle.kind === "cluster" ? "cluster" : `${bundle.kind}-${bundle.name}`}`, { bundle, resourceKind });
     }
   }
 
-  /** Host bundles sorted by name, then the cluster bundle. */
+  /** Host bundles, then group bundles, each sorted by name, then the cluster bundle. */
   get bundles(): Bundle[] {
-    return [...Object.values(this.hosts).sort((a, b) => (a.name < b.name ? -1 : 1)), this.cluster];
+    const byName = (a: Bundle, b: Bundle) => (a.name < b.name ? -1 : 1);
+    return [...Object.values(this.hosts).sort(byName), ...Object.values(this.groups).sort(byName), this.cluster];
   }
 }

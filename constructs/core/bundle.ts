@@ -2,8 +2,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Construct } from "constructs";
+import { compressHostlist } from "../../schema/hostlist.js";
 import type { GeneratedFile, RenderedFile } from "./generated-file.js";
-import type { SecretEntry, SecretFile } from "./secret-file.js";
+import type { Impact } from "./impact.js";
+import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./secret-file.js";
 
 /** When a step runs relative to installing the bundle's files. */
 export type StepPhase = "before-files" | "after-files";
@@ -19,22 +21,44 @@ export interface Step {
   readonly run: string;
 }
 
+/** A distribution package a construct needs, by its name in each family. */
+export interface PackageSpec {
+  /** Name on Debian and Ubuntu (apt). */
+  readonly debian: string;
+  /** Name on RHEL, Rocky, Alma (dnf); omit when the family has no such package. */
+  readonly rhel?: string;
+  /** Exact version to pin (`apt-get install name=version`, `dnf install name-version`). @default the repository's */
+  readonly version?: string;
+}
+
+/**
+ * What a bundle holds files for:
+ * - `host`: one management node;
+ * - `group`: every host of a node group (login, compute): one rendering, many hosts;
+ * - `cluster`: cluster-wide artifacts (the CIB), applied from one management node.
+ */
+export type BundleKind = "host" | "group" | "cluster";
+
 export interface BundleProps {
-  /** `host`: the files of one host; `cluster`: cluster-wide artifacts (the CIB) applied from one node. */
-  readonly kind: "host" | "cluster";
-  /** Host name for host bundles. */
+  readonly kind: BundleKind;
+  /** Host name (host bundles), group name (group bundles), "cluster". */
   readonly name: string;
   /** Site file named in every managed header, e.g. `sites/lab.yaml`. */
   readonly source: string;
+  /** The hosts of a group bundle. */
+  readonly hosts?: readonly string[];
 }
 
 /** Manifest of a bundle: what the deploy installs, with a sha256 per file. */
 export interface BundleManifest {
-  readonly kind: "host" | "cluster";
+  readonly kind: BundleKind;
   readonly name: string;
   readonly source: string;
   /** Where the files are, relative to the stack directory. */
   readonly dir: string;
+  /** Hosts of a group bundle, as a hostlist expression. */
+  readonly hosts?: string;
+  readonly packages: readonly PackageSpec[];
   readonly files: readonly {
     path: string;
     owner: string;
@@ -42,12 +66,30 @@ export interface BundleManifest {
     mode: string;
     sha256: string;
     handlers: readonly string[];
+    impact: Impact;
+    /** Secrets filled into the file on the host. */
+    secrets: readonly string[];
   }[];
-  readonly secrets: readonly (Omit<SecretEntry, "mode"> & { mode: string })[];
+  readonly secretFiles: readonly (Omit<SecretEntry, "mode"> & { mode: string })[];
+  /** Every secret the bundle needs (files and placeholders), with how to make it. */
+  readonly secrets: readonly SecretSpec[];
   readonly steps: readonly Step[];
 }
 
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
+
+/** The distinct secrets of a list, sorted; one name with two different generators is an error. */
+export function collectSecrets(where: string, specs: readonly SecretSpec[]): SecretSpec[] {
+  const byName = new Map<string, SecretGenerator>();
+  for (const s of specs) {
+    const known = byName.get(s.name);
+    if (known && JSON.stringify(known) !== JSON.stringify(s.generate)) {
+      throw new Error(`${where}: secret "${s.name}" is generated two different ways`);
+    }
+    byName.set(s.name, s.generate);
+  }
+  return [...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, generate]) => ({ name, generate }));
+}
 const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
@@ -56,9 +98,11 @@ const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1
  * `<stack>/manifests/`.
  */
 export class Bundle extends Construct {
-  readonly kind: "host" | "cluster";
+  readonly kind: BundleKind;
   readonly name: string;
   readonly source: string;
+  /** Hosts of a group bundle; the host itself for a host bundle; none for the cluster bundle. */
+  readonly hosts: readonly string[];
   /** Directory of the files, relative to the stack directory: `hosts/<name>` or `cluster`. */
   readonly dir: string;
   /** Manifest path, relative to the stack directory. */
@@ -66,6 +110,7 @@ export class Bundle extends Construct {
   private readonly files = new Map<string, GeneratedFile>();
   private readonly secrets = new Map<string, SecretFile>();
   private readonly steps = new Map<string, Step>();
+  private readonly packages = new Map<string, PackageSpec>();
   private rendered?: { files: RenderedFile[]; manifest: BundleManifest; sha256: string };
 
   constructor(scope: Construct, id: string, props: BundleProps) {
@@ -73,8 +118,10 @@ export class Bundle extends Construct {
     this.kind = props.kind;
     this.name = props.name;
     this.source = props.source;
-    this.dir = props.kind === "host" ? `hosts/${props.name}` : "cluster";
-    this.manifestPath = props.kind === "host" ? `manifests/hosts/${props.name}.json` : "manifests/cluster.json";
+    this.hosts = props.kind === "host" ? [props.name] : [...(props.hosts ?? [])];
+    if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);
+    this.dir = props.kind === "cluster" ? "cluster" : `${props.kind}s/${props.name}`;
+    this.manifestPath = props.kind === "cluster" ? "manifests/cluster.json" : `manifests/${props.kind}s/${props.name}.json`;
   }
 
   /** Called by GeneratedFile: claims its path. */
@@ -104,15 +151,28 @@ export class Bundle extends Construct {
     return step;
   }
 
+  /** Adds a package to install; the same package from two constructs must agree on the version. */
+  addPackage(pkg: PackageSpec): PackageSpec {
+    const known = this.packages.get(pkg.debian);
+    if (known && (known.version !== pkg.version || known.rhel !== pkg.rhel)) {
+      throw new Error(`Bundle [${this.node.path}]: package ${pkg.debian} is added twice with different names or versions`);
+    }
+    this.packages.set(pkg.debian, known ?? { ...pkg });
+    return pkg;
+  }
+
   /** Renders every file once and computes the manifest and its hash. */
   render(): { files: RenderedFile[]; manifest: BundleManifest; sha256: string } {
     if (this.rendered) return this.rendered;
     const files = [...this.files.values()].map((f) => f.render()).sort(byPath);
+    const secretFiles = [...this.secrets.values()].map((s) => s.entry);
     const manifest: BundleManifest = {
       kind: this.kind,
       name: this.name,
       source: this.source,
       dir: this.dir,
+      ...(this.kind === "group" ? { hosts: compressHostlist(this.hosts) } : {}),
+      packages: [...this.packages.values()].sort((a, b) => (a.debian < b.debian ? -1 : 1)),
       files: files.map((f) => ({
         path: f.path,
         owner: f.owner,
@@ -120,8 +180,14 @@ export class Bundle extends Construct {
         mode: octal(f.mode),
         sha256: f.sha256,
         handlers: f.handlers,
+        impact: f.impact,
+        secrets: f.secrets,
       })),
-      secrets: [...this.secrets.values()].map((s) => ({ ...s.entry, mode: octal(s.entry.mode) })).sort(byPath),
+      secretFiles: secretFiles.map((e) => ({ ...e, mode: octal(e.mode) })).sort(byPath),
+      secrets: collectSecrets(this.node.path, [
+        ...secretFiles.map((e) => ({ name: e.secret, generate: e.generate })),
+        ...[...this.files.values()].flatMap((f) => f.secrets),
+      ]),
       steps: [...this.steps.values()].sort((a, b) =>
         a.phase !== b.phase ? (a.phase === "before-files" ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
       ),

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { Construct } from "constructs";
 import type { Bundle } from "./bundle.js";
+import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 import { renderTemplate } from "./renderer.js";
+import { checkSecretName, SECRET_REF, type SecretSpec } from "./secret-file.js";
 
 /** How a file marks itself as generated, in the comment syntax of its format. */
 export type HeaderStyle = "hash" | "xml" | "none";
@@ -45,6 +47,13 @@ export interface GeneratedFileProps {
    * @default none
    */
   readonly handlers?: readonly string[];
+  /** What changing this file does to the running site. @default the most cautious: "outage" */
+  readonly impact?: Impact;
+  /**
+   * Secrets the file holds as `secretRef(name)` placeholders, filled in on the host by the deploy.
+   * Such a file must not be readable by others. @default none
+   */
+  readonly secrets?: readonly SecretSpec[];
 }
 
 /** One rendered file. */
@@ -56,6 +65,9 @@ export interface RenderedFile {
   readonly bytes: Buffer;
   readonly sha256: string;
   readonly handlers: readonly string[];
+  readonly impact: Impact;
+  /** Names of the secrets filled into the file on the host. */
+  readonly secrets: readonly string[];
 }
 
 /**
@@ -68,6 +80,8 @@ export class GeneratedFile extends Construct {
   readonly group: string;
   readonly mode: number;
   readonly handlers: readonly string[];
+  readonly impact: Impact;
+  readonly secrets: readonly SecretSpec[];
   readonly bundle: Bundle;
   private readonly headerStyle: HeaderStyle;
   private rendered?: RenderedFile;
@@ -91,6 +105,12 @@ export class GeneratedFile extends Construct {
     this.mode = props.mode ?? 0o644;
     this.handlers = [...(props.handlers ?? [])];
     this.headerStyle = props.header ?? "hash";
+    this.impact = props.impact ?? UNDECLARED_IMPACT;
+    this.secrets = [...(props.secrets ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const secret of this.secrets) checkSecretName(secret.name, `GeneratedFile [${this.node.path}]`);
+    if (this.secrets.length > 0 && (this.mode & 0o007) !== 0) {
+      throw new Error(`GeneratedFile [${this.node.path}]: ${this.path} holds secrets and must not be readable by others, got mode ${this.mode.toString(8)}`);
+    }
     this.bundle.claim(this);
   }
 
@@ -109,6 +129,17 @@ export class GeneratedFile extends Construct {
     if (this.headerStyle !== "none" && !String(body).includes(MANAGED_MARKER)) {
       throw new Error(`GeneratedFile [${this.node.path}]: ${this.path} does not carry the managed header (put {{header}} in the template)`);
     }
+    if (!Buffer.isBuffer(body)) {
+      const used = new Set([...body.matchAll(SECRET_REF)].map((m) => m[1]!));
+      const declared = new Set(this.secrets.map((s) => s.name));
+      const undeclared = [...used].filter((n) => !declared.has(n));
+      const unused = [...declared].filter((n) => !used.has(n));
+      if (undeclared.length > 0 || unused.length > 0) {
+        throw new Error(
+          `GeneratedFile [${this.node.path}]: ${this.path} ${undeclared.length > 0 ? `uses undeclared secrets ${undeclared.join(", ")}` : `declares unused secrets ${unused.join(", ")}`}`,
+        );
+      }
+    }
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
     this.rendered = {
       path: this.path,
@@ -118,6 +149,8 @@ export class GeneratedFile extends Construct {
       bytes,
       sha256: createHash("sha256").update(bytes).digest("hex"),
       handlers: this.handlers,
+      impact: this.impact,
+      secrets: this.secrets.map((s) => s.name),
     };
     return this.rendered;
   }

@@ -1,10 +1,52 @@
 import { Construct } from "constructs";
 import type { Bundle } from "./bundle.js";
+import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 
-/** How a secret comes to be when the site has none yet. */
-export interface SecretGenerator {
-  /** Random bytes to generate (e.g. 256 for a corosync authkey, 1024 for a munge key). */
-  readonly randomBytes: number;
+/**
+ * How a secret comes to be when the site has none yet (the deploy generates it once, into the
+ * git-ignored `secrets/<site>/<name>`, and reuses it from then on):
+ * - `randomBytes`: that many random bytes (corosync authkey 256, munge key 1024, JWT key 32);
+ * - `password`: that many random letters and digits (database, Redis, MongoDB passwords);
+ * - `selfSignedTls`: a self-signed certificate for `commonName` and its key, for labs; `part`
+ *   says which of the two files this secret is (both come from one generation).
+ */
+export type SecretGenerator =
+  | { readonly randomBytes: number }
+  | { readonly password: number }
+  | { readonly selfSignedTls: { readonly commonName: string; readonly days: number; readonly part: "key" | "cert" } };
+
+/** A secret of the site: its name (the file under `secrets/<site>/`) and how to make it. */
+export interface SecretSpec {
+  readonly name: string;
+  readonly generate: SecretGenerator;
+}
+
+const SECRET_NAME = /^[a-z][a-z0-9-]*$/;
+
+export function checkSecretName(name: string, where: string): void {
+  if (!SECRET_NAME.test(name)) throw new Error(`${where}: secret name must match [a-z][a-z0-9-]*, got "${name}"`);
+}
+
+/**
+ * The placeholder for a secret inside a generated file (a password in slurmdbd.conf, say). The
+ * rendered tree keeps the placeholder; the deploy replaces it on the host from the secrets
+ * folder, so the secret never enters the tree, the Terraform JSON or state.
+ */
+export function secretRef(name: string): string {
+  checkSecretName(name, "secretRef");
+  return `@@hpcdk-secret:${name}@@`;
+}
+
+/** Every placeholder in a text: `@@hpcdk-secret:<name>@@`. */
+export const SECRET_REF = /@@hpcdk-secret:([a-z][a-z0-9-]*)@@/g;
+
+/** Replaces every placeholder with its secret's value (what the deploy does on the host). */
+export function fillSecrets(text: string, values: Readonly<Record<string, string>>): string {
+  return text.replace(SECRET_REF, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`secret "${name}" has no value`);
+    return value;
+  });
 }
 
 export interface SecretFileProps {
@@ -22,6 +64,8 @@ export interface SecretFileProps {
   readonly mode?: number;
   /** Commands the deploy runs when the secret changed. @default none */
   readonly handlers?: readonly string[];
+  /** What changing (rotating) the secret does to the running site. @default the most cautious: "outage" */
+  readonly impact?: Impact;
 }
 
 /** The manifest entry of a secret file: where it goes and which secret, never its bytes. */
@@ -33,11 +77,12 @@ export interface SecretEntry {
   readonly secret: string;
   readonly generate: SecretGenerator;
   readonly handlers: readonly string[];
+  readonly impact: Impact;
 }
 
 /**
- * A file whose content is a secret (corosync authkey, munge key, …). Its bytes never enter the
- * rendered tree, the Terraform JSON or state: the bundle records only where it goes and which
+ * A file whose whole content is a secret (corosync authkey, munge key, …). Its bytes never enter
+ * the rendered tree, the Terraform JSON or state: the bundle records only where it goes and which
  * secret it is, and the deploy sends it from the git-ignored secrets folder.
  */
 export class SecretFile extends Construct {
@@ -45,9 +90,7 @@ export class SecretFile extends Construct {
 
   constructor(scope: Construct, id: string, props: SecretFileProps) {
     super(scope, id);
-    if (!/^[a-z][a-z0-9-]*$/.test(props.secret)) {
-      throw new Error(`SecretFile [${this.node.path}]: secret name must match [a-z][a-z0-9-]*, got "${props.secret}"`);
-    }
+    checkSecretName(props.secret, `SecretFile [${this.node.path}]`);
     const mode = props.mode ?? 0o400;
     if ((mode & 0o077) !== 0) {
       throw new Error(`SecretFile [${this.node.path}]: ${props.path} must not be readable by group or others, got mode ${mode.toString(8)}`);
@@ -60,6 +103,7 @@ export class SecretFile extends Construct {
       secret: props.secret,
       generate: props.generate,
       handlers: [...(props.handlers ?? [])],
+      impact: props.impact ?? UNDECLARED_IMPACT,
     };
     props.bundle.claimSecret(this);
   }

@@ -66,6 +66,10 @@ export class CorosyncCluster extends Construct {
       })),
     };
     for (const n of nodes) {
+      n.host.addPackage({ debian: "corosync", rhel: "corosync" });
+      n.host.addPackage({ debian: "pacemaker", rhel: "pacemaker" });
+      n.host.addPackage({ debian: "pcs", rhel: "pcs" });
+      n.host.addPackage({ debian: "resource-agents", rhel: "resource-agents" });
       new GeneratedFile(this, `conf-${n.name}`, {
         bundle: n.host,
         path: "/etc/corosync/corosync.conf",
@@ -73,6 +77,7 @@ export class CorosyncCluster extends Construct {
         context,
         // A running cluster rereads the file; changes to nodes or the cluster name need a restart.
         handlers: ["corosync-cfgtool -R"],
+        impact: { kind: "reload", detail: "corosync-cfgtool -R on every node (a new cluster name or node id needs a full restart)" },
       });
       new SecretFile(this, `authkey-${n.name}`, {
         bundle: n.host,
@@ -80,6 +85,8 @@ export class CorosyncCluster extends Construct {
         secret: "corosync-authkey",
         generate: { randomBytes: 256 },
         mode: 0o400,
+        // Nodes with different keys cannot talk: every node must restart corosync with the new key together.
+        impact: { kind: "outage", detail: "restart corosync and pacemaker on every node at once" },
       });
     }
   }

@@ -44,10 +44,12 @@ export class HaNfsCluster extends Construct {
   readonly corosync: CorosyncCluster;
   readonly pacemaker: PacemakerCluster;
   readonly pools: readonly ZfsPool[];
+  private readonly hosts: Readonly<Record<string, Bundle>>;
 
   constructor(scope: Construct, id: string, props: HaNfsClusterProps) {
     super(scope, id);
     const site = props.site;
+    this.hosts = props.hosts;
     const hostOf = (name: string) => {
       const host = props.hosts[name];
       if (!host) throw new Error(`HaNfsCluster [${this.node.path}]: no bundle for node ${name}`);
@@ -156,6 +158,10 @@ export class HaNfsCluster extends Construct {
     const allPoolDevices = site.storage.pools.flatMap((p) => p.vdevs.flatMap((v) => v.devices));
     // Two nodes that lose each other would fence each other at once: a random delay breaks the tie.
     const randomDelayMaxSec = site.nodes.length === 2 ? 15 : undefined;
+    if (site.fencing.devices.length > 0) {
+      // Debian has every agent in fence-agents; RHEL's fence-agents-all has fence_scsi (not powerman).
+      for (const n of site.nodes) this.hosts[n.name]!.addPackage({ debian: "fence-agents", rhel: "fence-agents-all" });
+    }
     for (const d of site.fencing.devices) {
       if (d.agent === "fence_scsi") {
         new FenceScsi(this, `fence-${d.name}`, {

@@ -43,6 +43,7 @@ export class NfsServer extends Primitive {
       ],
     });
     for (const host of props.hosts) {
+      host.addPackage({ debian: "nfs-kernel-server", rhel: "nfs-utils" });
       host.addStep({
         id: "nfs-server-disable-at-boot",
         phase: "after-files",

@@ -88,6 +88,7 @@ export class PacemakerCluster extends Construct {
       header: "xml",
       mode: 0o600,
       content: (header) => this.renderCib(header),
+      impact: { kind: "resource-move", detail: "applied as a CIB patch; hpcdk diff lists what crm_simulate stops, starts or moves" },
     });
     this.node.addValidation({
       validate: () =>

@@ -21,11 +21,19 @@ export class ZfsHost extends Construct {
       throw new Error(`ZfsHost [${this.node.path}]: hostid must be 0x and 8 hex digits, not zero, got "${props.hostid}"`);
     }
     this.hostid = Number(props.hostid);
+    // Debian ships ZFS in contrib; RHEL-family hosts get it from the OpenZFS repository.
+    props.host.addPackage({ debian: "zfsutils-linux", rhel: "zfs" });
     // /etc/hostid is 4 bytes in host byte order, as zgenhostid and sethostid(3) write it; every
     // supported platform (x86_64, aarch64, ppc64le) is little-endian.
     const bytes = Buffer.alloc(4);
     bytes.writeUInt32LE(this.hostid);
-    new GeneratedFile(this, "hostid", { bundle: props.host, path: "/etc/hostid", header: "none", content: () => bytes });
+    new GeneratedFile(this, "hostid", {
+      bundle: props.host,
+      path: "/etc/hostid",
+      header: "none",
+      content: () => bytes,
+      impact: { kind: "resource-move", detail: "ZFS uses the new hostid at the next pool import: move the node's groups away and back" },
+    });
     props.host.addStep({
       id: "zfs-no-import-at-boot",
       phase: "after-files",

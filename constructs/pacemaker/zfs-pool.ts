@@ -76,6 +76,7 @@ export class ZfsPool extends Primitive {
         path: `/usr/local/sbin/hpcdk-zpool-create-${props.pool}`,
         mode: 0o755,
         template: "pacemaker/zpool-create.sh",
+        impact: { kind: "none", detail: "run by hand, once, to create the pool" },
         context: {
           pool: props.pool,
           ashift: props.ashift ?? 12,

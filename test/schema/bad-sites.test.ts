@@ -369,6 +369,27 @@ const CASES: BadCase[] = [
       "sites/bad.yaml:28:11: Map keys must be unique"
     ],
   },
+  {
+    name: "a node group hostlist is malformed",
+    edits: [["fencing:\n", "nodeGroups:\n  - name: compute\n    hosts: c[001-128\nfencing:\n"]],
+    problems: [
+      "sites/bad.yaml:29:5: nodeGroups.0.hosts: unbalanced brackets in \"c[001-128\"",
+    ],
+  },
+  {
+    name: "a node group holds a management node",
+    edits: [["fencing:\n", "nodeGroups:\n  - name: compute\n    hosts: n[1-4]\nfencing:\n"]],
+    problems: [
+      "sites/bad.yaml:29:5: nodeGroups.0.hosts: \"n1\" is a management node (nodes): a host is either a management node or in one node group",
+    ],
+  },
+  {
+    name: "two node groups share a host",
+    edits: [["fencing:\n", "nodeGroups:\n  - name: compute\n    hosts: c[01-10]\n  - name: gpu\n    hosts: c[10-12]\nfencing:\n"]],
+    problems: [
+      "sites/bad.yaml:31:5: nodeGroups.1.hosts: \"c10\" is already in node group \"compute\"",
+    ],
+  },
 ];
 
 describe("site validation", () => {

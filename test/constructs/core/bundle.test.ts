@@ -1,6 +1,6 @@
 import { App, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
-import { Bundle, GeneratedFile, SecretFile } from "../../../constructs/core/index.js";
+import { Bundle, fillSecrets, GeneratedFile, SecretFile, secretRef } from "../../../constructs/core/index.js";
 
 function bundle() {
   const stack = new TerraformStack(new App({ skipValidation: true }), "site");
@@ -52,16 +52,65 @@ describe("Bundle", () => {
     host.addStep({ id: "a", phase: "after-files", description: "a", run: "true" });
     host.addStep({ id: "c", phase: "before-files", description: "c", run: "true" });
     const { manifest, sha256 } = host.render();
-    expect(manifest.files.map((f) => [f.path, f.mode, f.handlers])).toEqual([
-      ["/a", "0644", []],
-      ["/z", "0600", ["reload z"]],
+    expect(manifest.files.map((f) => [f.path, f.mode, f.handlers, f.impact.kind])).toEqual([
+      ["/a", "0644", [], "outage"],
+      ["/z", "0600", ["reload z"], "outage"],
     ]);
     expect(manifest.files[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(manifest.secrets).toEqual([
-      { path: "/etc/s", owner: "root", group: "root", mode: "0400", secret: "s", generate: { randomBytes: 32 }, handlers: [] },
+    expect(manifest.secretFiles).toEqual([
+      {
+        path: "/etc/s",
+        owner: "root",
+        group: "root",
+        mode: "0400",
+        secret: "s",
+        generate: { randomBytes: 32 },
+        handlers: [],
+        impact: { kind: "outage", detail: "impact not declared by the construct: assume the worst" },
+      },
     ]);
+    expect(manifest.secrets).toEqual([{ name: "s", generate: { randomBytes: 32 } }]);
     expect(manifest.steps.map((s) => s.id)).toEqual(["c", "a", "b"]);
     expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("keeps secrets inside files as placeholders and lists them", () => {
+    const { stack, host } = bundle();
+    const file = new GeneratedFile(stack, "dbd", {
+      bundle: host,
+      path: "/etc/slurm/slurmdbd.conf",
+      mode: 0o600,
+      secrets: [{ name: "slurmdbd-storage-pass", generate: { password: 32 } }],
+      content: (h) => `${h}StoragePass=${secretRef("slurmdbd-storage-pass")}\n`,
+    });
+    expect(file.render().bytes.toString()).toContain("StoragePass=@@hpcdk-secret:slurmdbd-storage-pass@@\n");
+    expect(fillSecrets(file.render().bytes.toString(), { "slurmdbd-storage-pass": "s3cret" })).toContain("StoragePass=s3cret\n");
+    expect(host.render().manifest.secrets).toEqual([{ name: "slurmdbd-storage-pass", generate: { password: 32 } }]);
+  });
+
+  it("fails if a file uses a secret it does not declare", () => {
+    const { stack, host } = bundle();
+    const file = new GeneratedFile(stack, "f", { bundle: host, path: "/etc/f", mode: 0o600, content: (h) => `${h}${secretRef("x")}\n` });
+    expect(() => file.render()).toThrow("GeneratedFile [site/f]: /etc/f uses undeclared secrets x");
+  });
+
+  it("fails if a file that holds secrets is readable by others", () => {
+    const { stack, host } = bundle();
+    expect(
+      () => new GeneratedFile(stack, "f", { bundle: host, path: "/etc/f", secrets: [{ name: "x", generate: { password: 8 } }], content: (h) => h }),
+    ).toThrow("GeneratedFile [site/f]: /etc/f holds secrets and must not be readable by others, got mode 644");
+  });
+
+  it("lists packages once, and fails if two constructs pin different versions", () => {
+    const { host } = bundle();
+    host.addPackage({ debian: "munge", rhel: "munge" });
+    host.addPackage({ debian: "munge", rhel: "munge" });
+    expect(host.render().manifest.packages).toEqual([{ debian: "munge", rhel: "munge" }]);
+    const other = bundle().host;
+    other.addPackage({ debian: "slurmctld", version: "22.05.8-4" });
+    expect(() => other.addPackage({ debian: "slurmctld", version: "23.02.1" })).toThrow(
+      "Bundle [site/host-n1]: package slurmctld is added twice with different names or versions",
+    );
   });
 
   it("fails if a step id is added twice", () => {
