@@ -2,8 +2,11 @@
  * The hpcdk command: synth, simulate, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
  */
 import { Command } from "commander";
-import { EXIT, reportError } from "../stacks/report.js";
+import { EXIT } from "../stacks/report.js";
 import { synthSiteFiles } from "../stacks/synth.js";
+import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
+import { labDownCommand, labStatusCommand, labUpCommand } from "./commands/lab.js";
+import { reportCliError } from "./errors.js";
 import { schemaCommand } from "./commands/schema.js";
 import { simulateCommand } from "./commands/simulate.js";
 
@@ -35,6 +38,52 @@ program
   });
 
 program
+  .command("deploy")
+  .description("synthesize the site and apply it with Terraform: every changed host gets its files over SSH, then the CIB")
+  .argument("<site>", "site name (sites/<site>.yaml) or site file")
+  .option("-o, --out <dir>", "output directory", "cdktf.out")
+  .option("-i, --inventory <file>", "SSH overrides (addresses, key, known_hosts), e.g. the one hpcdk lab up prints")
+  .option("--force", "apply the CIB even if someone changed the live one by hand since hpcdk last applied it")
+  .option("--json", "print the summary as JSON")
+  .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean }) => {
+    process.exitCode = await deployCommand(site, opts);
+  });
+
+program
+  .command("apply-bundle")
+  .description("put one synthesized bundle on its hosts (what each Terraform resource runs, in the stack directory)")
+  .requiredOption("-b, --bundle <bundle>", "hosts/<host>, groups/<group> or cluster")
+  .option("-s, --stack-dir <dir>", "the stack directory", ".")
+  .option("--force", "apply the CIB even if the live one changed by hand")
+  .option("--expect <marker>", "what the hosts record once they hold the bundle (sha256:fingerprint)")
+  .action(async (opts: { bundle: string; stackDir: string; force?: boolean; expect?: string }) => {
+    process.exitCode = await applyBundleCommand(opts);
+  });
+
+const lab = program.command("lab").description("the namespace lab: one host per management node on this machine (needs root)");
+lab
+  .command("up")
+  .argument("<site>", "site name or file")
+  .description("bring the lab up and print the inventory hpcdk deploy takes")
+  .action(async (site: string) => {
+    process.exitCode = await labUpCommand(site);
+  });
+lab
+  .command("down")
+  .argument("<site>", "site name or file")
+  .description("stop every process of the lab and remove its namespaces and links")
+  .action(async (site: string) => {
+    process.exitCode = await labDownCommand(site);
+  });
+lab
+  .command("status")
+  .argument("<site>", "site name or file")
+  .description("which lab hosts are on, and what their cluster says")
+  .action((site: string) => {
+    process.exitCode = labStatusCommand(site);
+  });
+
+program
   .command("schema")
   .description("print the site file's JSON Schema (for editors)")
   .option("-o, --out <file>", "write it to a file")
@@ -48,6 +97,6 @@ try {
     // Help and version exit 0; usage errors are already printed by commander.
     process.exitCode = code === "commander.helpDisplayed" || code === "commander.version" ? EXIT.ok : EXIT.internal;
   } else {
-    process.exitCode = reportError(err);
+    process.exitCode = reportCliError(err);
   }
 }

@@ -32,6 +32,14 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkGroups(site, report, uniqueness);
   checkFencing(site, report, uniqueness);
   checkNodeGroups(site, report, uniqueness);
+  checkDeploy(site, report);
+}
+
+function checkDeploy(site: SiteSpec, report: Report): void {
+  const known = new Set([...site.nodes.map((n) => n.name), ...site.nodeGroups.flatMap((g) => expandHostlist(g.hosts))]);
+  for (const host of Object.keys(site.deploy.hosts).sort()) {
+    if (!known.has(host)) report(["deploy", "hosts", host], `unknown host ${quote(host)}: not a management node or a node-group host`);
+  }
 }
 
 type Report = (path: Path, message: string) => void;

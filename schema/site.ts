@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { createHash } from "node:crypto";
+import { DeploySchema } from "./deploy.js";
 import { expandHostlist } from "./hostlist.js";
 import { parseCidr } from "./net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
@@ -208,6 +209,16 @@ export const ClusterSchema = z.strictObject({
     .default(50)
     .describe("Location score for a group's preferred node; below stickiness means no automatic failback. @default 50"),
   noQuorumPolicy: z.enum(["stop", "freeze", "ignore", "demote", "suicide"]).default("stop").describe("@default stop"),
+  maintenanceMode: z
+    .boolean()
+    .default(false)
+    .describe("maintenance-mode: Pacemaker neither starts nor stops resources (first deploys, hardware work). @default false"),
+  dcDeadtimeSec: z
+    .int()
+    .min(1)
+    .max(600)
+    .optional()
+    .describe("dc-deadtime: how long a starting node waits for a DC before electing one. @default Pacemaker's 20"),
   corosync: z
     .strictObject({
       tokenMs: z.int().min(100).max(600000).default(3000).describe("totem token timeout. @default 3000"),
@@ -266,6 +277,7 @@ export const SiteObjectSchema = z.strictObject({
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
+  deploy: DeploySchema.prefault({}).describe("How hpcdk reaches the hosts (SSH) and which Terraform resources carry the deployment."),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the

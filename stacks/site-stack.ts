@@ -1,4 +1,4 @@
-import { LocalBackend, TerraformStack } from "cdktf";
+import { Lazy, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
@@ -23,6 +23,10 @@ export class SiteStack extends TerraformStack {
   readonly groups: Readonly<Record<string, Bundle>>;
   readonly cluster: Bundle;
   readonly nfs: HaNfsCluster;
+  /** Keyed fingerprints of each bundle's secrets, set by synthesis once the secrets exist. */
+  readonly secretFingerprints = new Map<Bundle, string>();
+  /** The deployment of each bundle, in the order of `bundles`. */
+  readonly deployments: Deployment[] = [];
 
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
@@ -33,20 +37,53 @@ export class SiteStack extends TerraformStack {
     new LocalBackend(this, { path: `../../../terraform.${props.site.name}.tfstate` });
     const spec = props.site.spec;
     const source = props.site.file;
+    const skipPackages = spec.deploy.skipPackages;
     this.hosts = Object.fromEntries(
-      spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source })]),
+      spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source, skipPackages })]),
     );
     this.groups = Object.fromEntries(
-      spec.nodeGroups.map((g) => [g.name, new Bundle(this, `group-${g.name}`, { kind: "group", name: g.name, source, hosts: expandHostlist(g.hosts) })]),
+      spec.nodeGroups.map((g) => [
+        g.name,
+        new Bundle(this, `group-${g.name}`, { kind: "group", name: g.name, source, hosts: expandHostlist(g.hosts), skipPackages }),
+      ]),
     );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
 
-    const resourceKind = props.resourceKind ?? "null_resource";
+    const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");
-    for (const bundle of this.bundles) {
-      new Deployment(this, `deploy-${bundle.kind === "cluster" ? "cluster" : `${bundle.kind}-${bundle.name}`}`, { bundle, resourceKind });
-    }
+    // How Terraform runs hpcdk: `hpcdk` on PATH, or TF_VAR_hpcdk_cli (hpcdk deploy sets it).
+    const cli = new TerraformVariable(this, "hpcdk_cli", {
+      type: "string",
+      default: "hpcdk",
+      description: "Command that runs hpcdk on the deploying machine (hpcdk deploy sets it)",
+    });
+    const deployment = (bundle: Bundle, dependsOn: Deployment[] = []) => {
+      const d = new Deployment(this, `deploy-${bundle.kind === "cluster" ? "cluster" : `${bundle.kind}-${bundle.name}`}`, {
+        bundle,
+        resourceKind,
+        cli: cli.stringValue,
+        secretsFingerprint: Lazy.stringValue({ produce: () => this.fingerprintOf(bundle) }),
+        dependsOn: dependsOn.map((x) => x.resource),
+      });
+      this.deployments.push(d);
+      return d;
+    };
+    const hostDeployments = Object.values(this.hosts).map((b) => deployment(b));
+    for (const group of Object.values(this.groups)) deployment(group);
+    // The CIB goes in once every management node has its files (and runs its cluster).
+    deployment(this.cluster, hostDeployments);
+  }
+
+  /** What a host records once it holds a bundle: its sha256 and its secrets' fingerprint. */
+  markerOf(bundle: Bundle): string {
+    return `${bundle.sha256}:${this.fingerprintOf(bundle)}`;
+  }
+
+  private fingerprintOf(bundle: Bundle): string {
+    const fp = this.secretFingerprints.get(bundle);
+    if (fp === undefined) throw new Error(`SiteStack [${this.node.path}]: no secrets fingerprint for ${bundle.dir}: synthesize with stacks/synth.ts`);
+    return fp;
   }
 
   /** Host bundles, then group bundles, each sorted by name, then the cluster bundle. */

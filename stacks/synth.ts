@@ -2,11 +2,14 @@
  * Synthesis of one or more sites: build the construct tree, validate all of it, render every
  * file in memory, and only then write. Bad input never leaves partial output behind.
  */
-import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { App } from "cdktf";
 import type { IConstruct } from "constructs";
 import { defaultSiteFiles, loadSiteFiles, SiteError, type LoadedSite } from "../schema/load.js";
+import { collectSecrets } from "../constructs/core/index.js";
+import { inventoryOf } from "./inventory.js";
+import { ensureSecrets, secretsDirFor, secretsFingerprint } from "./secrets.js";
 import { SiteStack } from "./site-stack.js";
 
 /** The construct tree refused a site: one message per problem. */
@@ -34,13 +37,39 @@ export function buildApp(sites: readonly LoadedSite[], outdir: string): BuiltApp
   return { app, stacks };
 }
 
-/** Synthesizes the sites into `outdir` (cdktf layout: `stacks/<site>/cdk.tf.json` + bundles). */
-export function synthesize(sites: readonly LoadedSite[], outdir: string): BuiltApp {
-  const built = buildApp(sites, outdir);
+/**
+ * Synthesizes the sites into `outdir` (cdktf layout: `stacks/<site>/cdk.tf.json` + bundles).
+ * Secrets the sites need and do not have yet are generated into `<outdir>/../secrets/<site>/`.
+ */
+export function synthesize(sites: readonly LoadedSite[], outdir: string, log: (line: string) => void = () => {}): BuiltApp {
+  // cdktf's App creates the output directory (not its parents) as soon as it exists; a tree that
+  // fails validation must leave nothing behind.
+  const existed = existsSync(outdir);
+  mkdirSync(dirname(outdir), { recursive: true });
+  let built: BuiltApp;
+  try {
+    built = buildApp(sites, outdir);
+  } catch (err) {
+    if (!existed) rmSync(outdir, { recursive: true, force: true });
+    throw err;
+  }
+  for (const stack of built.stacks) {
+    const dir = secretsDirFor(outdir, stack.site.name);
+    const specs = collectSecrets(stack.node.path, stack.bundles.flatMap((b) => b.render().manifest.secrets));
+    for (const name of ensureSecrets(dir, specs)) log(`generated secret ${join(dir, name)}`);
+    for (const bundle of stack.bundles) {
+      stack.secretFingerprints.set(bundle, secretsFingerprint(dir, bundle.render().manifest.secrets.map((s) => s.name)));
+    }
+  }
   // Stale files of an earlier synth would otherwise survive in the tree and be deployed.
-  for (const stack of built.stacks) rmSync(join(outdir, "stacks", stack.site.name), { recursive: true, force: true });
+  for (const stack of built.stacks) rmSync(stackDir(outdir, stack.site.name), { recursive: true, force: true });
   built.app.synth();
-  for (const stack of built.stacks) for (const bundle of stack.bundles) bundle.writeTo(stackDir(outdir, stack.site.name));
+  for (const stack of built.stacks) {
+    const dir = stackDir(outdir, stack.site.name);
+    for (const bundle of stack.bundles) bundle.writeTo(dir);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "deploy.json"), JSON.stringify(inventoryOf(stack.site.name, stack.site.file, stack.site.spec), null, 2) + "\n");
+  }
   return built;
 }
 
@@ -63,7 +92,7 @@ export function siteFiles(args: readonly string[]): string[] {
 export function synthSiteFiles(args: readonly string[], out: string, print = true): BuiltApp {
   const sites = loadSiteFiles(siteFiles(args));
   for (const s of sites) for (const w of s.warnings) process.stderr.write(`hpcdk: warning: ${s.file}: ${w}\n`);
-  const built = synthesize(sites, out);
+  const built = synthesize(sites, out, (line) => process.stderr.write(`hpcdk: ${line}\n`));
   if (print) {
     for (const stack of built.stacks) {
       const files = stack.bundles.reduce((n, b) => n + b.render().files.length, 0);

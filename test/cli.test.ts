@@ -7,7 +7,11 @@ describe("hpcdk synth", () => {
   it("synthesizes every site in sites/ and exits 0", () => {
     const out = join(tempDir(), "out");
     const result = hpcdk(["synth", "--out", out]);
-    expect(result.stderr).toBe("");
+    // A fresh output directory: the sites' secrets are generated beside it, once.
+    expect(result.stderr).toBe(
+      `hpcdk: generated secret ${join(out, "..", "secrets", "lab", "corosync-authkey")}\n` +
+        `hpcdk: generated secret ${join(out, "..", "secrets", "radon", "corosync-authkey")}\n`,
+    );
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(
       `lab: 4 hosts (stc1, stc2, stc3, stc4), 13 files -> ${out}/stacks/lab\n` +
@@ -33,7 +37,8 @@ describe("hpcdk synth", () => {
     const result = hpcdk(["synth", "-q", "--out", join(dir, "out"), join(dir, "nostonith.yaml")]);
     expect(result.status).toBe(0);
     expect(result.stderr).toBe(
-      "hpcdk: warning: nostonith.yaml: fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted\n",
+      "hpcdk: warning: nostonith.yaml: fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted\n" +
+        `hpcdk: generated secret ${join(dir, "secrets", "nostonith", "corosync-authkey")}\n`,
     );
   });
 

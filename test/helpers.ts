@@ -39,9 +39,12 @@ export function siteFromText(text: string, file = "sites/test.yaml"): LoadedSite
   return parseSite(text, file);
 }
 
-/** Synthesizes sites into a fresh temporary directory. */
-export function synthTo(sites: readonly LoadedSite[]): { out: string; built: BuiltApp } {
-  const out = tempDir("hpcdk-synth-");
+/**
+ * Synthesizes sites into `<project>/cdktf.out` of a fresh temporary project (or the one given):
+ * the secrets go to `<project>/secrets/`, as they would beside a real output directory.
+ */
+export function synthTo(sites: readonly LoadedSite[], project = tempDir("hpcdk-synth-")): { out: string; built: BuiltApp } {
+  const out = join(project, "cdktf.out");
   const built = synthesize(sites, out);
   return { out, built };
 }

@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Construct } from "constructs";
 import { compressHostlist } from "../../schema/hostlist.js";
-import type { GeneratedFile, RenderedFile } from "./generated-file.js";
+import { managedHeader, type GeneratedFile, type RenderedFile } from "./generated-file.js";
+import { renderTemplate } from "./renderer.js";
 import type { Impact } from "./impact.js";
 import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./secret-file.js";
 
@@ -47,6 +48,8 @@ export interface BundleProps {
   readonly source: string;
   /** The hosts of a group bundle. */
   readonly hosts?: readonly string[];
+  /** Debian or RHEL package names the deploy leaves alone (a golden image or a lab provides them). @default none */
+  readonly skipPackages?: readonly string[];
 }
 
 /** Manifest of a bundle: what the deploy installs, with a sha256 per file. */
@@ -59,6 +62,8 @@ export interface BundleManifest {
   /** Hosts of a group bundle, as a hostlist expression. */
   readonly hosts?: string;
   readonly packages: readonly PackageSpec[];
+  /** Packages the constructs need that the site provides otherwise (not installed by the deploy). */
+  readonly packagesSkipped: readonly PackageSpec[];
   readonly files: readonly {
     path: string;
     owner: string;
@@ -77,6 +82,50 @@ export interface BundleManifest {
 }
 
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
+
+/** A rendered bundle: its files, manifest, the manifest's sha256 and the host-side apply script. */
+export interface RenderedBundle {
+  readonly files: RenderedFile[];
+  readonly manifest: BundleManifest;
+  readonly sha256: string;
+  /** `apply/<kind>s/<name>.sh` for host and group bundles. */
+  readonly applyScript?: string;
+}
+
+/** Quotes a word for POSIX sh. */
+export function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function renderApplyScript(manifest: BundleManifest): string {
+  const mode = (m: string) => parseInt(m, 8).toString(8);
+  const step = (s: Step) => ({ id: shQuote(s.id), run: shQuote(s.run) });
+  return renderTemplate("core/apply.sh", {
+    header: managedHeader("hash", manifest.source),
+    bundle: `${manifest.kind} ${manifest.name}`,
+    stateName: `${manifest.kind}-${manifest.name}`,
+    packages: manifest.packages.map((p) => ({ debian: shQuote(p.debian), rhel: shQuote(p.rhel ?? ""), version: shQuote(p.version ?? "") })),
+    stepsBefore: manifest.steps.filter((s) => s.phase === "before-files").map(step),
+    stepsAfter: manifest.steps.filter((s) => s.phase === "after-files").map(step),
+    files: manifest.files.map((f) => ({
+      path: shQuote(f.path),
+      owner: shQuote(f.owner),
+      group: shQuote(f.group),
+      mode: shQuote(mode(f.mode)),
+      sha256: shQuote(f.sha256),
+      secrets: shQuote(f.secrets.join(" ")),
+      handlers: f.handlers.map(shQuote),
+    })),
+    secretFiles: manifest.secretFiles.map((f) => ({
+      secret: shQuote(f.secret),
+      path: shQuote(f.path),
+      owner: shQuote(f.owner),
+      group: shQuote(f.group),
+      mode: shQuote(mode(f.mode)),
+      handlers: f.handlers.map(shQuote),
+    })),
+  });
+}
 
 /** The distinct secrets of a list, sorted; one name with two different generators is an error. */
 export function collectSecrets(where: string, specs: readonly SecretSpec[]): SecretSpec[] {
@@ -111,7 +160,8 @@ export class Bundle extends Construct {
   private readonly secrets = new Map<string, SecretFile>();
   private readonly steps = new Map<string, Step>();
   private readonly packages = new Map<string, PackageSpec>();
-  private rendered?: { files: RenderedFile[]; manifest: BundleManifest; sha256: string };
+  private readonly skipPackages: ReadonlySet<string>;
+  private rendered?: RenderedBundle;
 
   constructor(scope: Construct, id: string, props: BundleProps) {
     super(scope, id);
@@ -119,6 +169,7 @@ export class Bundle extends Construct {
     this.name = props.name;
     this.source = props.source;
     this.hosts = props.kind === "host" ? [props.name] : [...(props.hosts ?? [])];
+    this.skipPackages = new Set(props.skipPackages ?? []);
     if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);
     this.dir = props.kind === "cluster" ? "cluster" : `${props.kind}s/${props.name}`;
     this.manifestPath = props.kind === "cluster" ? "manifests/cluster.json" : `manifests/${props.kind}s/${props.name}.json`;
@@ -161,8 +212,8 @@ export class Bundle extends Construct {
     return pkg;
   }
 
-  /** Renders every file once and computes the manifest and its hash. */
-  render(): { files: RenderedFile[]; manifest: BundleManifest; sha256: string } {
+  /** Renders every file once and computes the manifest, its hash and the apply script. */
+  render(): RenderedBundle {
     if (this.rendered) return this.rendered;
     const files = [...this.files.values()].map((f) => f.render()).sort(byPath);
     const secretFiles = [...this.secrets.values()].map((s) => s.entry);
@@ -172,7 +223,8 @@ export class Bundle extends Construct {
       source: this.source,
       dir: this.dir,
       ...(this.kind === "group" ? { hosts: compressHostlist(this.hosts) } : {}),
-      packages: [...this.packages.values()].sort((a, b) => (a.debian < b.debian ? -1 : 1)),
+      packages: [...this.packages.values()].filter((p) => !this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
+      packagesSkipped: [...this.packages.values()].filter((p) => this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
       files: files.map((f) => ({
         path: f.path,
         owner: f.owner,
@@ -193,8 +245,18 @@ export class Bundle extends Construct {
       ),
     };
     const sha256 = createHash("sha256").update(JSON.stringify(manifest)).digest("hex");
-    this.rendered = { files, manifest, sha256 };
+    const applyScript = this.kind === "cluster" ? undefined : renderApplyScript(manifest);
+    this.rendered = { files, manifest, sha256, applyScript };
     return this.rendered;
+  }
+
+  private skipped(p: PackageSpec): boolean {
+    return this.skipPackages.has(p.debian) || (p.rhel !== undefined && this.skipPackages.has(p.rhel));
+  }
+
+  /** The apply script's path, relative to the stack directory (host and group bundles). */
+  get applyScriptPath(): string {
+    return `apply/${this.kind}s/${this.name}.sh`;
   }
 
   /** sha256 of the manifest: changes exactly when a file, a mode, an owner, a handler or a step changes. */
@@ -219,5 +281,11 @@ export class Bundle extends Construct {
     const manifestFile = join(stackDir, this.manifestPath);
     mkdirSync(dirname(manifestFile), { recursive: true });
     writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + "\n");
+    const { applyScript } = this.render();
+    if (applyScript !== undefined) {
+      const scriptFile = join(stackDir, this.applyScriptPath);
+      mkdirSync(dirname(scriptFile), { recursive: true });
+      writeFileSync(scriptFile, applyScript, { mode: 0o755 });
+    }
   }
 }

@@ -76,7 +76,7 @@ export class CorosyncCluster extends Construct {
         template: "pacemaker/corosync.conf",
         context,
         // A running cluster rereads the file; changes to nodes or the cluster name need a restart.
-        handlers: ["corosync-cfgtool -R"],
+        handlers: ["if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi"],
         impact: { kind: "reload", detail: "corosync-cfgtool -R on every node (a new cluster name or node id needs a full restart)" },
       });
       new SecretFile(this, `authkey-${n.name}`, {
@@ -87,6 +87,16 @@ export class CorosyncCluster extends Construct {
         mode: 0o400,
         // Nodes with different keys cannot talk: every node must restart corosync with the new key together.
         impact: { kind: "outage", detail: "restart corosync and pacemaker on every node at once" },
+      });
+      // First bring-up: the cluster exists once corosync and pacemaker run with these files.
+      n.host.addStep({
+        id: "cluster-start",
+        phase: "after-files",
+        description: "enable and start corosync and pacemaker",
+        run:
+          "if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; " +
+          "elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; " +
+          'else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi',
       });
     }
   }

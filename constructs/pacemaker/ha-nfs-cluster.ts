@@ -79,6 +79,8 @@ export class HaNfsCluster extends Construct {
       stonithEnabled: site.fencing.stonith,
       noQuorumPolicy: site.cluster.noQuorumPolicy,
       stickiness: site.cluster.stickiness,
+      maintenanceMode: site.cluster.maintenanceMode,
+      dcDeadtimeSec: site.cluster.dcDeadtimeSec,
     }));
 
     const pools = new Map(

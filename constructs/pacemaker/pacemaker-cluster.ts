@@ -24,6 +24,10 @@ export interface PacemakerClusterProps {
   readonly noQuorumPolicy?: string;
   /** resource-stickiness in rsc_defaults. @default 100 */
   readonly stickiness?: number;
+  /** maintenance-mode. @default false */
+  readonly maintenanceMode?: boolean;
+  /** dc-deadtime in seconds. @default Pacemaker's (20) */
+  readonly dcDeadtimeSec?: number;
 }
 
 /** A group: members start in order and run on one node; they stop in reverse order. */
@@ -80,6 +84,8 @@ export class PacemakerCluster extends Construct {
     this.properties = {
       "stonith-enabled": String(this.stonithEnabled),
       "no-quorum-policy": props.noQuorumPolicy ?? "stop",
+      ...(props.maintenanceMode ? { "maintenance-mode": "true" } : {}),
+      ...(props.dcDeadtimeSec !== undefined ? { "dc-deadtime": `${props.dcDeadtimeSec}s` } : {}),
     };
     this.rscDefaults = { "resource-stickiness": String(props.stickiness ?? 100) };
     this.file = new GeneratedFile(this, "cib", {

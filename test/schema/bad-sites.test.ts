@@ -47,7 +47,7 @@ const CASES: BadCase[] = [
     name: "unknown key with no close match",
     edits: [["  name: duo\n", "  name: duo\n  colour: blue\n"]],
     problems: [
-      "sites/bad.yaml:4:3: cluster.colour: unknown key (expected \"name\", \"pacemakerVersion\", \"mode\", \"stickiness\", \"preferredNodeScore\", \"noQuorumPolicy\", \"corosync\")"
+      "sites/bad.yaml:4:3: cluster.colour: unknown key (expected \"name\", \"pacemakerVersion\", \"mode\", \"stickiness\", \"preferredNodeScore\", \"noQuorumPolicy\", \"maintenanceMode\", \"dcDeadtimeSec\", \"corosync\")"
     ],
   },
   {

@@ -1,0 +1,135 @@
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { applyBundle, preflightBundle, PreflightError, readInventory, readMarkers, readOverride, type BundleResult } from "../../operations/deploy.js";
+import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
+import { shQuote } from "../../constructs/core/index.js";
+import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
+import { siteFileOf } from "./simulate.js";
+
+/** Exit codes of deploy and apply-bundle. */
+export const DEPLOY_EXIT = { ok: 0, badInput: 1, notConverged: 3 } as const;
+
+const CLI = fileURLToPath(new URL("../bin/hpcdk.js", import.meta.url));
+
+export interface DeployOptions {
+  readonly out: string;
+  readonly inventory?: string;
+  readonly json?: boolean;
+  readonly force?: boolean;
+}
+
+/** `hpcdk deploy <site>`: synth, check, terraform init + apply, then a summary of every bundle. */
+export async function deployCommand(site: string, opts: DeployOptions): Promise<number> {
+  const print = (line: string) => {
+    if (!opts.json) process.stdout.write(`${line}\n`);
+  };
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = Math.round(now - mark);
+    mark = now;
+  };
+  const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, !opts.json);
+  lap("synthMs");
+  const stack = stacks[0]!;
+  const dir = stackDir(opts.out, stack.site.name);
+  const override = opts.inventory ? readOverride(opts.inventory) : undefined;
+  // Everything every bundle needs is checked before Terraform sends anything anywhere.
+  const bundles = stack.bundles.map((b) => b.dir);
+  const problems: string[] = [];
+  const inventory = readInventory(dir, override);
+  for (const b of bundles) {
+    try {
+      preflightBundle(dir, b, inventory);
+    } catch (err) {
+      if (err instanceof PreflightError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length > 0) throw new PreflightError([...new Set(problems)]);
+  lap("preflightMs");
+
+  rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
+  const mirror = stack.site.spec.deploy.providerMirror;
+  const resourceKind = stack.site.spec.deploy.resource;
+  terraformInit(dir, resourceKind === "null_resource" && mirror ? { mirror } : {});
+  lap("terraformInitMs");
+  // Terraform's state says what it did, not what the hosts hold: a deploy killed half-way leaves
+  // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
+  // they should hold get their resource replaced, so this deploy finishes the job.
+  const inState = new Set(terraformStateList(dir));
+  const markers = await readMarkers(dir, bundles, override);
+  const replace = stack.deployments
+    .filter((d) => inState.has(d.address))
+    .filter((d) => (markers.get(d.bundle.dir) ?? []).some((m) => m !== undefined && m !== stack.markerOf(d.bundle)))
+    .map((d) => d.address);
+  for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
+  lap("hostCheckMs");
+  const run = await terraformApply(dir, {
+    replace,
+    mirror: resourceKind === "null_resource" ? mirror : undefined,
+    env: {
+      TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
+      ...(opts.inventory ? { HPCDK_INVENTORY: resolve(opts.inventory) } : {}),
+      ...(opts.force ? { HPCDK_FORCE: "1" } : {}),
+    },
+    onLine: (line) => {
+      const ours = /\(local-exec\): (.*)$/.exec(line);
+      if (ours && !ours[1]!.startsWith("Executing:")) print(ours[1]!);
+      else if (/^(Apply complete!|Error: )/.test(line)) print(line);
+    },
+  });
+  lap("terraformApplyMs");
+  const results = readResults(dir);
+  const summary = bundles.map((b) => {
+    const r = results.get(b);
+    return r
+      ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts }
+      : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"] };
+  });
+  const ok = run.ok && summary.every((s) => s.status !== "FAILED");
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, bundles: summary }, null, 2) + "\n");
+  } else {
+    print("");
+    print(`| bundle | status | hosts | changed files | handlers | error |`);
+    print(`| --- | --- | --- | --- | --- | --- |`);
+    for (const s of summary) {
+      const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
+      const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
+      const errors = s.hosts.filter((h) => h.error).map((h) => `${h.host}: ${h.error}`).join("; ");
+      print(`| ${s.bundle} | ${s.status} | ${s.hosts.map((h) => h.host).join(" ") || "-"} | ${changed} | ${handlers || "-"} | ${errors || "-"} |`);
+    }
+    print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
+  }
+  return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
+}
+
+function readResults(dir: string): Map<string, BundleResult> {
+  const results = new Map<string, BundleResult>();
+  const resultsDir = join(dir, ".hpcdk", "results");
+  if (!existsSync(resultsDir)) return results;
+  for (const f of readdirSync(resultsDir)) {
+    const r = JSON.parse(readFileSync(join(resultsDir, f), "utf8")) as BundleResult;
+    results.set(r.bundle, r);
+  }
+  return results;
+}
+
+/** `hpcdk apply-bundle --bundle X`: what each Terraform resource runs, in the stack directory. */
+export async function applyBundleCommand(opts: { bundle: string; stackDir: string; force?: boolean; expect?: string }): Promise<number> {
+  const result = await applyBundle({
+    stackDir: opts.stackDir,
+    bundle: opts.bundle,
+    expect: opts.expect,
+    force: opts.force || process.env.HPCDK_FORCE === "1",
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  if (!result.ok) {
+    for (const h of result.hosts.filter((h) => !h.ok)) process.stderr.write(`hpcdk: ${opts.bundle}: ${h.host}: ${h.error}\n`);
+  }
+  return result.ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
+}

@@ -1,0 +1,41 @@
+import { spawnSync } from "node:child_process";
+import { loadSiteFile } from "../../schema/load.js";
+import { labDown, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
+import { siteFileOf } from "./simulate.js";
+
+/** `hpcdk lab up <site>`: the namespace lab; prints the inventory `hpcdk deploy` takes. */
+export async function labUpCommand(site: string): Promise<number> {
+  const loaded = loadSiteFile(siteFileOf(site));
+  const state = await labUp(loaded.name, loaded.spec, (line) => process.stdout.write(`${line}\n`));
+  process.stdout.write(
+    `lab ${loaded.name} is up: ${state.nodes.length} nodes, this machine is ${state.rootVeth.address} on the lab network\n` +
+      `inventory: ${state.inventoryFile}\n` +
+      `deploy to it: hpcdk deploy ${loaded.name} --inventory ${state.inventoryFile}\n` +
+      `ssh to a node: ssh -i ${state.dir}/id_ed25519 -o UserKnownHostsFile=${state.dir}/known_hosts root@${state.nodes[0]!.sshAddress}\n`,
+  );
+  return 0;
+}
+
+export async function labDownCommand(site: string): Promise<number> {
+  const name = site.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  await labDown(name);
+  process.stdout.write(`lab ${name} is down: every process stopped, every namespace and link removed\n`);
+  return 0;
+}
+
+export function labStatusCommand(site: string): number {
+  const name = site.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  const state = readLabState(name);
+  if (!state) {
+    process.stdout.write(`no lab for ${name}\n`);
+    return 3;
+  }
+  for (const node of state.nodes) {
+    const pid = nodeInitPid(node);
+    const cluster = pid
+      ? spawnSync("ip", ["netns", "exec", node.netns, "ssh", "-i", `${state.dir}/id_ed25519`, "-o", `UserKnownHostsFile=${state.dir}/known_hosts`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", `root@${node.sshAddress}`, "crm_mon -1 -s 2>/dev/null || echo 'cluster not running'"], { encoding: "utf8" }).stdout.trim()
+      : "";
+    process.stdout.write(`${node.name}: ${pid ? `on (init pid ${pid})` : "off"} ${node.sshAddress}${cluster ? `: ${cluster}` : ""}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,21 @@
+import { PreflightError } from "../operations/deploy.js";
+import { LabError } from "../operations/lab/lab.js";
+import { TerraformError } from "../operations/terraform.js";
+import { EXIT, reportError } from "../stacks/report.js";
+
+/** Prints any error of any command and returns its exit code (1: fix your input, 2: internal). */
+export function reportCliError(err: unknown): number {
+  if (err instanceof PreflightError) {
+    process.stderr.write(`hpcdk: cannot deploy; nothing was sent to any host:\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
+    return EXIT.invalidSite;
+  }
+  if (err instanceof LabError) {
+    process.stderr.write(`hpcdk: lab: ${err.problems.join("\n  ")}\n`);
+    return EXIT.invalidSite;
+  }
+  if (err instanceof TerraformError) {
+    process.stderr.write(`hpcdk: terraform: ${err.message}\n`);
+    return EXIT.invalidSite;
+  }
+  return reportError(err);
+}

@@ -1,0 +1,359 @@
+/**
+ * The namespace lab: one "host" per management node of a site, on this machine. A host is a
+ * network namespace (veths into bridges that live in a hub namespace) plus its own mount, UTS
+ * and PID namespaces, with tini as PID 1, a root that is an overlay of this machine's root with
+ * the host's own upper layer, and a real sshd, so hpcdk deploys to it over SSH exactly as to real
+ * hosts. Killing a host's tini is a power cut. Traffic stays on the lab's own addresses: this
+ * machine reaches them through one veth into the hub.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { InventoryOverride } from "../../stacks/inventory.js";
+import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import type { SiteSpec } from "../../schema/site.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const LAB_ROOT = "/var/tmp/hpcdk-lab";
+
+export class LabError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "LabError";
+  }
+}
+
+interface LabInterface {
+  readonly name: string;
+  readonly cidr: string;
+  readonly bridge: string;
+  /** The veth end that stays in the hub. */
+  readonly peer: string;
+}
+
+export interface LabNode {
+  readonly name: string;
+  readonly netns: string;
+  readonly dir: string;
+  readonly interfaces: LabInterface[];
+  /** Address SSH uses (link 0). */
+  readonly sshAddress: string;
+}
+
+export interface LabState {
+  readonly site: string;
+  readonly dir: string;
+  readonly hub: string;
+  readonly bridges: { name: string; network: string; hubAddress: string }[];
+  /** This machine's veth into the hub and its address on the link-0 network. */
+  readonly rootVeth: { name: string; address: string };
+  readonly nodes: LabNode[];
+  readonly inventoryFile: string;
+}
+
+/** The programs a lab needs, with the Debian package of each. */
+const REQUIRED: Record<string, string> = {
+  ip: "iproute2",
+  unshare: "util-linux",
+  tini: "tini",
+  sshd: "openssh-server",
+  "ssh-keygen": "openssh-client",
+  corosync: "corosync",
+  pacemakerd: "pacemaker",
+  crm_mon: "pacemaker-cli-utils",
+};
+
+function run(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input ? { input } : {}) });
+}
+
+function tryRun(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
+}
+
+function have(program: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0 || existsSync(`/usr/sbin/${program}`);
+}
+
+/** What stops a lab from running here, each with how to fix it. Empty when all is well. */
+export function labPreflight(): string[] {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push("the lab needs root (network namespaces, mounts): run it as root or with sudo");
+  const missing = Object.entries(REQUIRED).filter(([program]) => !have(program));
+  if (missing.length > 0) {
+    problems.push(`missing programs: ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(", ")}`);
+  }
+  if (problems.length === 0) {
+    const probe = `hpcdk-probe-${process.pid}`;
+    if (!tryRun("ip", ["netns", "add", probe])) problems.push("cannot create network namespaces here (ip netns add failed): the lab needs CAP_SYS_ADMIN and CAP_NET_ADMIN");
+    else tryRun("ip", ["netns", "del", probe]);
+  }
+  return problems;
+}
+
+const shortName = (s: string) => s.replace(/[^a-z0-9]/g, "").slice(0, 8);
+
+/** The lab's plan for a site: namespaces, bridges and addresses. */
+export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)): LabState {
+  const prefix = `hpcdk-${shortName(site)}`;
+  const networks = new Map<string, Cidr>();
+  for (const n of spec.nodes) {
+    for (const a of [...n.addresses, ...n.serviceAddresses]) {
+      const c = parseCidr(a) as Cidr;
+      networks.set(networkOf(c), c);
+    }
+  }
+  const used = new Set<string>([
+    ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
+    ...spec.nfs.groups.map((g) => g.floatingIp.address),
+  ]);
+  /** The highest free host address of a network, going down. */
+  const free = (net: Cidr): string => {
+    if (net.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${networkOf(net)}`]);
+    const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
+    for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n; host--) {
+      const v = base + host;
+      const text = [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
+      if (!used.has(text)) {
+        used.add(text);
+        return `${text}/${net.prefix}`;
+      }
+    }
+    throw new LabError([`no free address left in ${networkOf(net)} for the lab`]);
+  };
+  const bridgeNames = [...networks.keys()];
+  const bridges = bridgeNames.map((network, i) => ({ name: `br${i}`, network, hubAddress: free(networks.get(network)!) }));
+  const link0 = parseCidr(spec.nodes[0]!.addresses[0]!) as Cidr;
+  const rootVeth = { name: `${prefix}`.slice(0, 15), address: free(link0) };
+  const nodes = spec.nodes.map((n, i) => {
+    const interfaces = [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
+      const c = parseCidr(cidr) as Cidr;
+      return { name: `eth${k}`, cidr, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}` };
+    });
+    return { name: n.name, netns: `${prefix}-${n.name}`.slice(0, 40), dir: join(dir, n.name), interfaces, sshAddress: n.addresses[0]!.split("/")[0]! };
+  });
+  return { site, dir, hub: `${prefix}-hub`, bridges, rootVeth, nodes, inventoryFile: join(dir, "inventory.yaml") };
+}
+
+/** Networks of the lab that this machine already routes: bringing the lab up would break them. */
+function overlappingRoutes(state: LabState): string[] {
+  const routes = run("ip", ["-4", "-o", "route", "show"]).split("\n").filter(Boolean);
+  const problems: string[] = [];
+  for (const b of state.bridges) {
+    const net = parseCidr(b.network) as Cidr;
+    for (const r of routes) {
+      const dest = r.split(" ")[0]!;
+      if (dest === "default") continue;
+      const c = parseCidr(dest.includes("/") ? dest : `${dest}/32`);
+      if (typeof c === "string") continue;
+      if (networkContains(net, c.address) || networkContains(c, net.address)) {
+        problems.push(`the lab network ${b.network} overlaps a route of this machine (${r.trim()}): change the lab site's addresses`);
+      }
+    }
+  }
+  return problems;
+}
+
+export function readLabState(site: string): LabState | undefined {
+  const file = join(LAB_ROOT, site, "lab.json");
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as LabState) : undefined;
+}
+
+/** Brings the lab up; on any failure everything built so far is taken down again. */
+export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}): Promise<LabState> {
+  const problems = labPreflight();
+  if (problems.length > 0) throw new LabError(problems);
+  if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
+  const state = planLab(site, spec);
+  const overlaps = overlappingRoutes(state);
+  if (overlaps.length > 0) throw new LabError(overlaps);
+  mkdirSync(state.dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(state.dir, "lab.json"), JSON.stringify(state, null, 2) + "\n");
+  try {
+    buildNetwork(state);
+    const key = join(state.dir, "id_ed25519");
+    run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `hpcdk-lab-${site}`, "-f", key]);
+    const knownHosts: string[] = [];
+    for (const node of state.nodes) {
+      knownHosts.push(prepareNode(state, node, readFileSync(`${key}.pub`, "utf8")));
+      bootNode(node);
+    }
+    writeFileSync(join(state.dir, "known_hosts"), knownHosts.join(""));
+    const inventory: InventoryOverride = {
+      ssh: { user: "root", privateKey: key, knownHosts: join(state.dir, "known_hosts") },
+      hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
+    };
+    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(inventory, null, 2)}\n`);
+    for (const node of state.nodes) {
+      await waitForPort(node.sshAddress, 22, 20_000);
+      log(`${node.name}: up, ssh root@${node.sshAddress}`);
+    }
+    return state;
+  } catch (err) {
+    await labDown(site);
+    throw err;
+  }
+}
+
+function buildNetwork(state: LabState): void {
+  run("ip", ["netns", "add", state.hub]);
+  const hub = (...args: string[]) => run("ip", ["-n", state.hub, ...args]);
+  hub("link", "set", "lo", "up");
+  for (const b of state.bridges) {
+    hub("link", "add", b.name, "type", "bridge");
+    hub("addr", "add", b.hubAddress, "dev", b.name);
+    hub("link", "set", b.name, "up");
+  }
+  // This machine's way in: a veth into the link-0 bridge.
+  run("ip", ["link", "add", state.rootVeth.name, "type", "veth", "peer", "name", "root0", "netns", state.hub]);
+  hub("link", "set", "root0", "master", state.bridges[0]!.name, "up");
+  run("ip", ["addr", "add", state.rootVeth.address, "dev", state.rootVeth.name]);
+  run("ip", ["link", "set", state.rootVeth.name, "up"]);
+  for (const node of state.nodes) {
+    run("ip", ["netns", "add", node.netns]);
+    run("ip", ["-n", node.netns, "link", "set", "lo", "up"]);
+    for (const i of node.interfaces) {
+      hub("link", "add", i.peer, "type", "veth", "peer", "name", i.name, "netns", node.netns);
+      hub("link", "set", i.peer, "master", i.bridge, "up");
+      run("ip", ["-n", node.netns, "addr", "add", i.cidr, "dev", i.name]);
+      run("ip", ["-n", node.netns, "link", "set", i.name, "up"]);
+    }
+  }
+}
+
+/** Writes the node's own files into its upper layer; returns its known_hosts line. */
+function prepareNode(state: LabState, node: LabNode, authorizedKey: string): string {
+  const upper = join(node.dir, "upper");
+  for (const d of ["upper", "work", "root"]) mkdirSync(join(node.dir, d), { recursive: true });
+  const put = (path: string, content: string | Buffer, mode = 0o644) => {
+    mkdirSync(dirname(join(upper, path)), { recursive: true });
+    writeFileSync(join(upper, path), content, { mode });
+    chmodSync(join(upper, path), mode);
+  };
+  put("/etc/hostname", `${node.name}\n`);
+  put(
+    "/etc/hosts",
+    `127.0.0.1 localhost\n${state.nodes.map((n) => `${n.sshAddress} ${n.name}`).join("\n")}\n`,
+  );
+  put("/root/.ssh/authorized_keys", authorizedKey, 0o600);
+  chmodSync(join(upper, "root", ".ssh"), 0o700);
+  const hostKey = join(node.dir, "ssh_host_ed25519_key");
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", node.name, "-f", hostKey]);
+  put("/etc/ssh/ssh_host_ed25519_key.hpcdk-lab", readFileSync(hostKey), 0o600);
+  put(
+    "/etc/ssh/sshd_config.hpcdk-lab",
+    [
+      `ListenAddress ${node.sshAddress}`,
+      "HostKey /etc/ssh/ssh_host_ed25519_key.hpcdk-lab",
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "PidFile /run/sshd.pid",
+      "Subsystem sftp /usr/lib/openssh/sftp-server",
+      "",
+    ].join("\n"),
+  );
+  for (const [file, target] of [
+    ["node-init.sh", "hpcdk-lab-init"],
+    ["node-service.sh", "hpcdk-lab-service"],
+    ["node-boot-services.sh", "hpcdk-lab-boot-services"],
+  ] as const) {
+    mkdirSync(join(upper, "usr/local/sbin"), { recursive: true });
+    copyFileSync(join(HERE, file), join(upper, "usr/local/sbin", target));
+    chmodSync(join(upper, "usr/local/sbin", target), 0o755);
+  }
+  const pub = readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ");
+  return `${node.sshAddress} ${pub[0]} ${pub[1]}\n`;
+}
+
+/** Powers a node on: its namespaces, tini as PID 1, the boot script. */
+export function bootNode(node: LabNode): void {
+  const child = spawn(
+    "ip",
+    ["netns", "exec", node.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "tini", "-s", "--", "/bin/sh", join(HERE, "node-boot.sh"), node.name, node.dir],
+    { detached: true, stdio: ["ignore", "ignore", "ignore"] },
+  );
+  child.unref();
+  writeFileSync(join(node.dir, "unshare.pid"), `${child.pid}\n`);
+}
+
+/** The PID (in this machine's PID namespace) of the node's tini, if it runs. */
+export function nodeInitPid(node: LabNode): number | undefined {
+  const file = join(node.dir, "unshare.pid");
+  if (!existsSync(file)) return undefined;
+  const outer = Number(readFileSync(file, "utf8"));
+  const children = readChildren(outer);
+  return children.length > 0 ? children[0] : undefined;
+}
+
+function readChildren(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Alive and not a zombie (this machine's PID 1 reaps slowly). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Cuts a node's power: kills its init, so every process of the node dies at once. */
+export async function powerOff(node: LabNode): Promise<void> {
+  const file = join(node.dir, "unshare.pid");
+  if (!existsSync(file)) return;
+  const outer = Number(readFileSync(file, "utf8"));
+  const init = readChildren(outer)[0];
+  for (const pid of [init, outer]) if (pid !== undefined) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && [init, outer].some((p) => p !== undefined && processAlive(p))) await sleep(50);
+  rmSync(file, { force: true });
+}
+
+export async function labDown(site: string): Promise<void> {
+  const state = readLabState(site) ?? (existsSync(join(LAB_ROOT, site)) ? undefined : undefined);
+  if (!state) {
+    rmSync(join(LAB_ROOT, site), { recursive: true, force: true });
+    return;
+  }
+  for (const node of state.nodes) await powerOff(node);
+  for (const node of state.nodes) tryRun("ip", ["netns", "del", node.netns]);
+  tryRun("ip", ["link", "del", state.rootVeth.name]);
+  tryRun("ip", ["netns", "del", state.hub]);
+  rmSync(state.dir, { recursive: true, force: true });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Waits until something listens on address:port (bounded). */
+export async function waitForPort(address: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: address, port, timeout: 1000 });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+      s.once("timeout", () => {
+        s.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    await sleep(200);
+  }
+  throw new LabError([`nothing answers on ${address}:${port} after ${timeoutMs / 1000} s`]);
+}

@@ -1,0 +1,58 @@
+/**
+ * How hpcdk reaches the hosts of a site: SSH settings (with per-host overrides), the Terraform
+ * resource kind, and the provider mirror of air-gapped sites. Nothing here is secret: keys are
+ * referred to by path, and host keys are checked against a known_hosts file.
+ */
+import { z } from "zod";
+
+const hostName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, {
+  error: (iss) => `must be a host name or an IP address, got ${JSON.stringify(iss.input)}`,
+});
+
+const path = z.string().min(1).regex(/^[^\s]+$/, { error: (iss) => `must be a path without spaces, got ${JSON.stringify(iss.input)}` });
+
+export const SshEndpointSchema = z.strictObject({
+  address: hostName.optional().describe("Address or DNS name to connect to. @default the host name"),
+  port: z.int().min(1).max(65535).optional().describe("@default 22"),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional().describe("@default root"),
+});
+
+export const SshSchema = z.strictObject({
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default("root").describe("Login user; must be root or have passwordless sudo. @default root"),
+  port: z.int().min(1).max(65535).default(22).describe("@default 22"),
+  privateKey: path.optional().describe("Private key file (~ is the deploying user's home). @default the SSH agent ($SSH_AUTH_SOCK)"),
+  knownHosts: path.default("~/.ssh/known_hosts").describe("Host keys are always checked against this file. @default ~/.ssh/known_hosts"),
+  connectTimeoutSec: z.int().min(1).max(600).default(15).describe("@default 15"),
+  bastion: z
+    .strictObject({
+      address: hostName,
+      port: z.int().min(1).max(65535).default(22),
+      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default("root"),
+      privateKey: path.optional().describe("@default the key of the hosts"),
+    })
+    .optional()
+    .describe("Jump host every connection goes through. @default none"),
+});
+
+export const DeploySchema = z.strictObject({
+  resource: z
+    .enum(["null_resource", "terraform_data"])
+    .default("null_resource")
+    .describe("Terraform resource per host: null_resource (null provider) or the built-in terraform_data (no provider). @default null_resource"),
+  providerMirror: path
+    .optional()
+    .describe("Directory filled by `terraform providers mirror` on a connected machine; the null provider is installed from it only. @default none (the registry)"),
+  ssh: SshSchema.prefault({}),
+  hosts: z
+    .record(z.string(), SshEndpointSchema)
+    .default({})
+    .describe("Per-host SSH overrides by host name (management nodes and node-group hosts). @default none"),
+  groupConcurrency: z.int().min(1).max(512).default(32).describe("Hosts of a node group deployed at once. @default 32"),
+  skipPackages: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/))
+    .default([])
+    .describe("Packages hpcdk leaves alone (provided otherwise: a golden image, a lab stand-in). @default none"),
+  clusterWaitSec: z.int().min(10).max(3600).default(300).describe("How long the CIB step waits for a quorate cluster with a DC. @default 300"),
+});
+
+export type DeploySpec = z.output<typeof DeploySchema>;
