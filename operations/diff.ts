@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IMPACT_KINDS, type Impact, type ImpactKind } from "../constructs/core/index.js";
-import { loadSiteFile } from "../schema/load.js";
+import { loadSiteFile, type LoadedSite } from "../schema/load.js";
 import { synthesize } from "../stacks/synth.js";
 import { synthesizeBase } from "./diff/base.js";
 import { compareStacks, hostsText, impactRank, worse, type BundleDiff, type StackDiff } from "./diff/compare.js";
@@ -105,30 +105,67 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
       oldDescription = `${old.dir}${old.hasManifests ? "" : " (host files, no manifests)"}`;
       settingsNote = "not compared: the other side is a directory of rendered files";
     }
-    const secrets = options.secrets ?? join("secrets", site.name);
-    const stack = await compareStacks(old, next, {
-      newSecrets: { dir: secrets },
-      oldSecrets: { dir: options.oldSecrets ?? secrets },
-      context: options.context ?? 3,
-    });
-    const summary = summarize(settings, stack);
-    const impact = summary.reduce<Impact | null>((w, r) => (w ? worse(w, r.impact) : r.impact), null)?.kind ?? null;
-    const changed = summary.length > 0 || stack.terraform.length > 0 || stack.terraformSettings.length > 0;
-    return {
-      site: site.name,
-      siteFile: site.file,
-      old: { description: oldDescription },
-      new: { description: `${site.file} in the working tree` },
-      settings,
-      ...(settingsNote ? { settingsNote } : {}),
-      stack,
-      summary,
-      impact,
-      changed,
-    };
+    return await buildReport(site, old, next, { old: oldDescription, new: `${site.file} in the working tree` }, settings, settingsNote, options);
   } finally {
     rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Compares two validated sites, both synthesized by the running hpcdk: what the settings diff
+ * and the rendered files say when `old` is replaced by `next` (tests and benchmarks use it; the
+ * command compares with a git ref or a directory).
+ */
+export async function diffSites(old: LoadedSite, next: LoadedSite, options: Omit<DiffOptions, "siteFile" | "base" | "baseCode" | "against"> = {}): Promise<DiffReport> {
+  if (old.name !== next.name) throw new DiffInputError(`cannot compare site ${old.name} with site ${next.name}`);
+  const temp = mkdtempSync(join(tmpdir(), "hpcdk-diff-"));
+  try {
+    synthesize([old], join(temp, "old"));
+    synthesize([next], join(temp, "new"));
+    return await buildReport(
+      next,
+      readStackTree(join(temp, "old", "stacks", old.name), old.name),
+      readStackTree(join(temp, "new", "stacks", next.name), next.name),
+      { old: `the old ${old.file}`, new: `the new ${next.file}` },
+      diffSettings(old.spec, next.spec),
+      undefined,
+      options,
+    );
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+async function buildReport(
+  site: LoadedSite,
+  old: StackTree,
+  next: StackTree,
+  descriptions: { old: string; new: string },
+  settings: SettingChange[] | null,
+  settingsNote: string | undefined,
+  options: Pick<DiffOptions, "secrets" | "oldSecrets" | "context">,
+): Promise<DiffReport> {
+  const secrets = options.secrets ?? join("secrets", site.name);
+  const stack = await compareStacks(old, next, {
+    newSecrets: { dir: secrets },
+    oldSecrets: { dir: options.oldSecrets ?? secrets },
+    context: options.context ?? 3,
+  });
+  const summary = summarize(settings, stack);
+  const impact = summary.reduce<Impact | null>((w, r) => (w ? worse(w, r.impact) : r.impact), null)?.kind ?? null;
+  const changed = summary.length > 0 || stack.terraform.length > 0 || stack.terraformSettings.length > 0;
+  return {
+    site: site.name,
+    siteFile: site.file,
+    old: { description: descriptions.old },
+    new: { description: descriptions.new },
+    settings,
+    ...(settingsNote ? { settingsNote } : {}),
+    stack,
+    summary,
+    impact,
+    changed,
+  };
 }
 
 /** Where a bundle's changes land, for the summary. */
