@@ -99,7 +99,11 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
     } else {
       const against = options.against ?? "cdktf.out";
       if (!existsSync(against)) {
-        throw new DiffInputError(`nothing to compare with: ${against} does not exist (run hpcdk synth first, or give --base GIT_REF or --against DIR)`);
+        throw new DiffInputError(
+          options.against === undefined
+            ? `nothing to compare with: ${against} does not exist (run hpcdk synth first, or give --base GIT_REF or --against DIR)`
+            : `--against ${against}: no such directory`,
+        );
       }
       old = readStackTree(against, site.name);
       oldDescription = `${old.dir}${old.hasManifests ? "" : " (host files, no manifests)"}`;
@@ -148,7 +152,9 @@ async function buildReport(
   const secrets = options.secrets ?? join("secrets", site.name);
   const stack = await compareStacks(old, next, {
     newSecrets: { dir: secrets },
-    oldSecrets: { dir: options.oldSecrets ?? secrets },
+    // A tree of host files holds the deployed values itself; a synthesized tree has none, and its
+    // site used the same secrets folder unless told otherwise.
+    oldSecrets: { dir: options.oldSecrets ?? (old.hasManifests ? secrets : undefined) },
     context: options.context ?? 3,
   });
   const summary = summarize(settings, stack);

@@ -97,6 +97,6 @@ function omit(e: Record<string, unknown>, key: string): Record<string, unknown> 
 
 /** A value as one short line: scalars as YAML would show them, lists and mappings as JSON. */
 export function showValue(v: unknown, max = 80): string {
-  const text = typeof v === "string" ? (/^[\w./:@,+=-]+$/.test(v) ? v : JSON.stringify(v)) : JSON.stringify(v);
+  const text = typeof v === "string" ? (/^[\w./:@,+=[\]-]+$/.test(v) ? v : JSON.stringify(v)) : JSON.stringify(v);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
