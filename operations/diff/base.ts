@@ -139,6 +139,7 @@ async function provideDependencies(repo: string, commit: string, tree: string, l
   const baseLock = await git(repo, ["show", `${commit}:${lockPath}`]).catch(() => undefined);
   const ours = existsSync(join(HPCDK_ROOT, "package-lock.json")) ? readFileSync(join(HPCDK_ROOT, "package-lock.json"), "utf8") : undefined;
   const target = join(tree, hpcdkRel, "node_modules");
+  if (existsSync(target)) return;
   if (baseLock !== undefined && baseLock === ours && existsSync(join(HPCDK_ROOT, "node_modules"))) {
     symlinkSync(join(HPCDK_ROOT, "node_modules"), target, "dir");
     return;
