@@ -499,7 +499,6 @@ export async function cibTransition(oldCibXml: string, newCibXml: string): Promi
   const dir = mkdtempSync(join(tmpdir(), "hpcdk-transition-"));
   try {
     const steadyFile = await writeSteadyState(dir, oldCibXml, old);
-    const before = await placementOf(steadyFile);
     const steady = readFileSync(steadyFile, "utf8");
     const status = /<status>[\s\S]*<\/status>/.exec(steady)?.[0];
     if (!status) throw new Error("cib transition: the steady state has no status section");
@@ -515,7 +514,9 @@ export async function cibTransition(oldCibXml: string, newCibXml: string): Promi
         .replace(/<cib /, `<cib have-quorum="1" dc-uuid="${attr(old.nodes[0]!.id)}" `)
         .replace(/<status\s*\/>|<status>\s*<\/status>/, status.replace("</status>", `${joining}</status>`)),
     );
-    return { before, ...transitionOf(parseGraph(await planGraph(dir, changed, []))) };
+    // Where things run before and what the new configuration changes are independent questions.
+    const [before, graph] = await Promise.all([placementOf(steadyFile), planGraph(dir, changed, [])]);
+    return { before, ...transitionOf(parseGraph(graph)) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
