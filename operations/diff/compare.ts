@@ -100,8 +100,6 @@ export interface CompareOptions {
   readonly newSecrets?: SecretSource;
   /** Lines of context in unified diffs. @default 3 */
   readonly context?: number;
-  /** Skip crm_simulate (the CIB impact stays the declared one). @default false */
-  readonly noSimulate?: boolean;
 }
 
 export interface StackDiff {
@@ -168,7 +166,7 @@ export async function compareStacks(old: StackTree, next: StackTree, options: Co
       }
       const diff = fileDiff(path, of, nf, oldBytes, newBytes, bare, context);
       if (!diff) continue;
-      if (dir === "cluster" && path === CIB_PATH && diff.status === "changed" && oldBytes && newBytes && !options.noSimulate) {
+      if (dir === "cluster" && path === CIB_PATH && diff.status === "changed" && oldBytes && newBytes) {
         const transition = await cibTransition(oldBytes.toString("utf8"), newBytes.toString("utf8"));
         const impact = transitionImpact(transition);
         pacemaker = { transition, impact };
@@ -354,6 +352,13 @@ function secretDiffs(
     const oldPaths = where(o, name).sort();
     const newPaths = where(n, name).sort();
     if (!isDeepStrictEqual(oldPaths, newPaths)) notes.push(`goes to ${newPaths.join(", ")} (was ${oldPaths.join(", ")})`);
+    if (!bare) {
+      for (const nf of n!.secretFiles.filter((s) => s.secret === name)) {
+        const of = o!.secretFiles.find((s) => s.path === nf.path && s.secret === name);
+        if (!of) continue;
+        for (const key of ["owner", "group", "mode"] as const) if (of[key] !== nf[key]) notes.push(`${nf.path}: ${key} ${of[key]} → ${nf[key]}`);
+      }
+    }
     // The other side's value: a secret file's bytes in the tree itself (fetched from a host), else its secrets folder.
     const fromTree = bare ? (o?.secretFiles ?? []).filter((s) => s.secret === name).map((s) => oldTree.read(dir, s.path)).find((b) => b !== undefined) : undefined;
     const before = fromTree ?? oldValue(name);
