@@ -9,7 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { BundleManifest } from "../../constructs/core/index.js";
+import { UNDECLARED_IMPACT, type BundleManifest } from "../../constructs/core/index.js";
 
 /** A Terraform resource of `cdk.tf.json`, without cdktf's metadata. */
 export interface TerraformResource {
@@ -67,7 +67,7 @@ export function readStackTree(dir: string, site: string): StackTree {
         throw new DiffInputError(`${join(manifests, f)}: not a bundle manifest: ${(err as Error).message}`);
       }
       if (typeof manifest.dir !== "string" || !Array.isArray(manifest.files)) throw new DiffInputError(`${join(manifests, f)}: not a bundle manifest`);
-      bundles.set(manifest.dir, manifest);
+      bundles.set(manifest.dir, normalize(manifest));
     }
   }
   return {
@@ -83,6 +83,21 @@ export function readStackTree(dir: string, site: string): StackTree {
         return undefined;
       }
     },
+  };
+}
+
+/**
+ * A manifest written by an older hpcdk may lack fields added since (impacts, secrets, packages):
+ * they read as empty, and a missing impact as undeclared, the most cautious.
+ */
+function normalize(m: BundleManifest): BundleManifest {
+  return {
+    ...m,
+    packages: m.packages ?? [],
+    files: m.files.map((f) => ({ ...f, handlers: f.handlers ?? [], impact: f.impact ?? UNDECLARED_IMPACT, secrets: f.secrets ?? [] })),
+    secretFiles: (m.secretFiles ?? []).map((s) => ({ ...s, handlers: s.handlers ?? [], impact: s.impact ?? UNDECLARED_IMPACT })),
+    secrets: m.secrets ?? [],
+    steps: m.steps ?? [],
   };
 }
 
