@@ -172,7 +172,8 @@ function removeWorktree(repo: string, tree: string, tmp: string): void {
     // not there
   }
   // Synchronous on purpose: this also runs from signal handlers.
-  spawnSync("git", ["-C", repo, "worktree", "remove", "--force", tree], { stdio: "ignore" });
+  const removed = spawnSync("git", ["-C", repo, "worktree", "remove", "--force", tree], { stdio: "ignore" });
   rmSync(tmp, { recursive: true, force: true });
-  spawnSync("git", ["-C", repo, "worktree", "prune"], { stdio: "ignore" });
+  // Only when git could not remove it (a half-made worktree): prune forgets worktrees whose directory is gone.
+  if (removed.status !== 0) spawnSync("git", ["-C", repo, "worktree", "prune"], { stdio: "ignore" });
 }
