@@ -1,10 +1,11 @@
 /**
- * The hpcdk command: synth, simulate, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
+ * The hpcdk command: synth, simulate, diff, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
  */
 import { Command } from "commander";
 import { EXIT } from "../stacks/report.js";
 import { synthSiteFiles } from "../stacks/synth.js";
 import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
+import { diffCommand } from "./commands/diff.js";
 import { labDownCommand, labStatusCommand, labUpCommand } from "./commands/lab.js";
 import { reportCliError } from "./errors.js";
 import { schemaCommand } from "./commands/schema.js";
@@ -35,6 +36,24 @@ program
   .option("--json", "print the result as JSON")
   .action(async (site: string, opts: { fail?: string; out: string; json?: boolean }) => {
     process.exitCode = await simulateCommand(site, opts);
+  });
+
+program
+  .command("diff")
+  .description("show what a deploy would change on the hosts and its impact, against a git ref (--base), a directory of rendered files (--against), default cdktf.out; exit 0 no change, 1 changes, 2 error")
+  .argument("<site>", "site name (sites/<site>.yaml) or site file")
+  .option("-b, --base <git-ref>", "compare with the site at this git ref, synthesized in a temporary worktree")
+  .option("--base-code <which>", "which hpcdk renders the base: base (its own, default) or current (the working tree's)")
+  .option("-a, --against <dir>", "compare with a directory of rendered files (a stack or output directory) (default: cdktf.out)")
+  .option("-f, --format <format>", "text, markdown (pull-request comment) or json", "text")
+  .option("--fail-on <impact>", "exit 1 only if a change has this impact or worse: reload, restart, resource-move, outage")
+  .option("--secrets <dir>", "the working tree's secrets (default: secrets/<site>)")
+  .option("--old-secrets <dir>", "the other side's secrets (default: the same folder)")
+  .option("-U, --context <lines>", "lines of context in unified diffs", "3")
+  .option("--color", "colour the text output (default: when stdout is a terminal and NO_COLOR is unset)")
+  .option("--no-color", "never colour")
+  .action(async (site: string, opts: Parameters<typeof diffCommand>[1]) => {
+    process.exitCode = await diffCommand(site, opts);
   });
 
 program

@@ -73,11 +73,7 @@ export async function simulateCib(cibXml: string, options: SimulateOptions = {})
   if (unknown.length > 0) throw new Error(`simulate: unknown node ${unknown.join(", ")} (nodes: ${names.join(", ")})`);
   const dir = mkdtempSync(join(tmpdir(), "hpcdk-simulate-"));
   try {
-    const start = join(dir, "start.xml");
-    const steady = join(dir, "steady.xml");
-    writeFileSync(start, withOnlineStatus(cibXml, cib.nodes));
-    const [bringUp, fenceHistory] = await Promise.all([planGraph(dir, start, []), fenceDeviceHistory(dir, cibXml, cib)]);
-    writeFileSync(steady, withOnlineStatus(cibXml, cib.nodes, historyFrom(parseGraph(bringUp), cib, fenceHistory)));
+    const steady = await writeSteadyState(dir, cibXml, cib);
     const initial = await placementOf(steady);
 
     const problems = Object.entries(initial)
@@ -97,6 +93,19 @@ export async function simulateCib(cibXml: string, options: SimulateOptions = {})
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes the CIB as a running cluster has it once everything started with every node online
+ * (the bring-up plan's probes, starts and monitors as resource history) and returns the file.
+ */
+async function writeSteadyState(dir: string, cibXml: string, cib: CibModel): Promise<string> {
+  const start = join(dir, "start.xml");
+  const steady = join(dir, "steady.xml");
+  writeFileSync(start, withOnlineStatus(cibXml, cib.nodes));
+  const [bringUp, fenceHistory] = await Promise.all([planGraph(dir, start, []), fenceDeviceHistory(dir, cibXml, cib)]);
+  writeFileSync(steady, withOnlineStatus(cibXml, cib.nodes, historyFrom(parseGraph(bringUp), cib, fenceHistory)));
+  return steady;
 }
 
 /**
@@ -443,4 +452,101 @@ export function formatSimulation(site: string, report: SimulationReport): string
   }
   lines.push(report.ok ? "every failover is safe" : "some failovers are NOT safe");
   return lines.join("\n") + "\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// A configuration change on a running cluster
+
+/** What Pacemaker does to one resource when the configuration changes. */
+export interface ResourceChange {
+  readonly resource: string;
+  /**
+   * - `start`: starts (a new resource, or one that could not run before);
+   * - `stop`: stops (a removed resource, or one that can no longer run);
+   * - `restart`: stops and starts on the same node(s);
+   * - `move`: stops on some nodes and starts on others;
+   * - `reload`: the agent rereads its parameters without a restart.
+   */
+  readonly action: "start" | "stop" | "restart" | "move" | "reload";
+  /** Nodes it stops on (or reloads on). */
+  readonly from: string[];
+  /** Nodes it starts on. */
+  readonly to: string[];
+}
+
+export interface CibTransition {
+  /** Where everything runs under the old configuration. */
+  readonly before: Placement;
+  /** Every resource Pacemaker stops, starts, restarts, moves or reloads, sorted by resource. */
+  readonly changes: ResourceChange[];
+  /** Nodes Pacemaker fences in the transition. */
+  readonly fenced: string[];
+}
+
+/**
+ * What Pacemaker's scheduler does when a running cluster's configuration is replaced: the old
+ * CIB is brought to its steady state (every node online, every resource started, with the
+ * operation digests a live cluster records), the new configuration is put over that status,
+ * and crm_simulate plans the transition. A changed resource parameter shows as a restart (the
+ * digests differ), a removed resource as a stop, a new one as a start, changed constraints as
+ * moves. Nodes the new CIB adds are online without history, as they are once the deploy has
+ * started them.
+ */
+export async function cibTransition(oldCibXml: string, newCibXml: string): Promise<CibTransition> {
+  const old = readCib(oldCibXml);
+  const next = readCib(newCibXml);
+  if (old.nodes.length === 0) throw new Error("cib transition: the old CIB has no nodes");
+  const dir = mkdtempSync(join(tmpdir(), "hpcdk-transition-"));
+  try {
+    const steadyFile = await writeSteadyState(dir, oldCibXml, old);
+    const steady = readFileSync(steadyFile, "utf8");
+    const status = /<status>[\s\S]*<\/status>/.exec(steady)?.[0];
+    if (!status) throw new Error("cib transition: the steady state has no status section");
+    const known = new Set(old.nodes.map((n) => n.id));
+    const joining = next.nodes
+      .filter((n) => !known.has(n.id))
+      .map((n) => `<node_state id="${attr(n.id)}" uname="${attr(n.name)}" in_ccm="true" crmd="online" join="member" expected="member" crm-debug-origin="hpcdk-simulate"/>`)
+      .join("");
+    const changed = join(dir, "changed.xml");
+    writeFileSync(
+      changed,
+      newCibXml
+        .replace(/<cib /, `<cib have-quorum="1" dc-uuid="${attr(old.nodes[0]!.id)}" `)
+        .replace(/<status\s*\/>|<status>\s*<\/status>/, status.replace("</status>", `${joining}</status>`)),
+    );
+    // Where things run before and what the new configuration changes are independent questions.
+    const [before, graph] = await Promise.all([placementOf(steadyFile), planGraph(dir, changed, [])]);
+    return { before, ...transitionOf(parseGraph(graph)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function transitionOf(graph: Graph): Omit<CibTransition, "before"> {
+  const all = [...graph.actions.values()].filter((a) => a.tag === "rsc_op" && a.resource && a.node);
+  const byResource = new Map<string, { stops: Set<string>; starts: Set<string>; reloads: Set<string> }>();
+  for (const a of all) {
+    const kind = a.operation === "stop" ? "stops" : a.operation === "start" ? "starts" : /^reload/.test(a.operation) ? "reloads" : undefined;
+    if (!kind) continue;
+    const entry = byResource.get(a.resource!) ?? { stops: new Set(), starts: new Set(), reloads: new Set() };
+    entry[kind].add(a.node!);
+    byResource.set(a.resource!, entry);
+  }
+  const changes: ResourceChange[] = [...byResource]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([resource, { stops, starts, reloads }]) => {
+      const from = [...stops].sort();
+      const to = [...starts].sort();
+      if (from.length === 0 && to.length === 0) return { resource, action: "reload", from: [...reloads].sort(), to: [] };
+      const action = from.length === 0 ? "start" : to.length === 0 ? "stop" : from.join() === to.join() ? "restart" : "move";
+      return { resource, action, from, to };
+    });
+  const fenced = [
+    ...new Set(
+      [...graph.actions.values()]
+        .filter((a) => a.tag === "crm_event" && a.operation === "stonith" && a.stonithAction !== "on")
+        .map((a) => a.node!),
+    ),
+  ].sort();
+  return { changes, fenced };
 }

@@ -20,6 +20,8 @@ export interface Step {
   readonly description: string;
   /** POSIX shell, idempotent: running it twice must be harmless. */
   readonly run: string;
+  /** What adding or changing the step does to a running site. @default the most cautious: "outage" */
+  readonly impact?: Impact;
 }
 
 /** A distribution package a construct needs, by its name in each family. */

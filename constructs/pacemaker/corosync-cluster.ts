@@ -93,6 +93,7 @@ export class CorosyncCluster extends Construct {
         id: "cluster-start",
         phase: "after-files",
         description: "enable and start corosync and pacemaker",
+        impact: { kind: "none", detail: "starts corosync and pacemaker only where they do not run yet" },
         run:
           "if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; " +
           "elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; " +

@@ -48,6 +48,7 @@ export class NfsServer extends Primitive {
         id: "nfs-server-disable-at-boot",
         phase: "after-files",
         description: "disable nfs-server.service at boot (Pacemaker starts the NFS server)",
+        impact: { kind: "none", detail: "changes only what starts at boot" },
         run: "if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi",
       });
     }

@@ -38,6 +38,7 @@ export class ZfsHost extends Construct {
       id: "zfs-no-import-at-boot",
       phase: "after-files",
       description: "disable ZFS pool import at boot (Pacemaker imports the shared pools)",
+      impact: { kind: "none", detail: "changes only what starts at boot" },
       run: "for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat \"$unit\" >/dev/null 2>&1; then systemctl disable \"$unit\"; fi; done",
     });
   }

@@ -1,0 +1,61 @@
+import type { ImpactKind } from "../../constructs/core/index.js";
+import { SiteError } from "../../schema/load.js";
+import { SynthError } from "../../stacks/synth.js";
+import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff.js";
+import { formatJson, formatMarkdown, formatText, type DiffFormat } from "../../operations/diff/format.js";
+import { siteFileOf } from "./simulate.js";
+
+export interface DiffCommandOptions {
+  base?: string;
+  baseCode?: string;
+  against?: string;
+  format?: string;
+  failOn?: string;
+  secrets?: string;
+  oldSecrets?: string;
+  context?: string;
+  color?: boolean;
+}
+
+/**
+ * `hpcdk diff <site>`: exit 0 when nothing changes, 1 when something does (with --fail-on KIND:
+ * only when a change's impact is KIND or worse), 2 on any error (an invalid site included: a
+ * review must not read "no changes" from a broken site).
+ */
+export async function diffCommand(site: string, opts: DiffCommandOptions): Promise<number> {
+  try {
+    const format = (opts.format ?? "text") as DiffFormat;
+    if (!["text", "markdown", "json"].includes(format)) throw new DiffInputError(`--format must be text, markdown or json, got "${opts.format}"`);
+    if (opts.failOn !== undefined && !(FAIL_ON_KINDS as readonly string[]).includes(opts.failOn)) {
+      throw new DiffInputError(`--fail-on must be one of ${FAIL_ON_KINDS.join(", ")}, got "${opts.failOn}"`);
+    }
+    if (opts.base !== undefined && opts.against !== undefined) throw new DiffInputError("give --base or --against, not both");
+    if (opts.baseCode !== undefined && !["base", "current"].includes(opts.baseCode)) {
+      throw new DiffInputError(`--base-code must be base or current, got "${opts.baseCode}"`);
+    }
+    const context = opts.context === undefined ? 3 : Number(opts.context);
+    if (!Number.isInteger(context) || context < 0) throw new DiffInputError(`--context must be a whole number, got "${opts.context}"`);
+    const report = await diffSite({
+      siteFile: siteFileOf(site),
+      ...(opts.base !== undefined ? { base: opts.base } : {}),
+      ...(opts.baseCode !== undefined ? { baseCode: opts.baseCode as "base" | "current" } : {}),
+      ...(opts.against !== undefined ? { against: opts.against } : {}),
+      ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+      ...(opts.oldSecrets !== undefined ? { oldSecrets: opts.oldSecrets } : {}),
+      context,
+    });
+    const color = opts.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
+    process.stdout.write(format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report) : formatText(report, { color }));
+    return diffExitCode(report, opts.failOn as ImpactKind | undefined);
+  } catch (err) {
+    if (err instanceof SiteError || err instanceof SynthError) {
+      const n = err.problems.length;
+      process.stderr.write(`hpcdk: the site is invalid (${n} problem${n === 1 ? "" : "s"}):\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
+    } else if (err instanceof DiffInputError) {
+      process.stderr.write(`hpcdk: diff: ${err.message}\n`);
+    } else {
+      process.stderr.write(`hpcdk: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    }
+    return DIFF_EXIT.error;
+  }
+}

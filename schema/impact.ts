@@ -1,0 +1,222 @@
+/**
+ * What changing each setting of a site file does to a running site: the update policy of every
+ * field of the site schema, which `hpcdk diff` reports next to the rendered files' own impacts.
+ *
+ * Settings are named by pattern: `cluster.corosync.tokenMs` is one field; `nodes[]` stands for
+ * adding or removing an element of a list of objects; `nodes[].id` for changing a field of an
+ * element. A list of plain values (`nodes[].addresses`) and a mapping of free keys
+ * (`storage.pools[].properties`) are one setting each.
+ *
+ * A domain adds its section as one entry of `SETTING_IMPACTS` (its top-level key in the site
+ * file). A setting with no entry has the most cautious impact, `outage`, and the test
+ * `test/diff/setting-impacts.test.ts` enumerates the site schema and fails for every setting
+ * that has none.
+ */
+import type { Impact } from "../constructs/core/impact.js";
+
+export interface SettingImpact extends Impact {
+  /**
+   * The setting only changes the Pacemaker CIB: its real impact is what Pacemaker's scheduler
+   * plans for the CIB change, which `hpcdk diff` computes with crm_simulate (a restart, a move,
+   * or nothing). `kind` is the impact assumed when the CIB was not compared.
+   */
+  readonly cib?: boolean;
+}
+
+/** Section (top-level key) → setting pattern inside it (`name`, `[]`, `[].id`, `corosync.tokenMs`) → impact. */
+export type SettingImpactTable = Readonly<Record<string, Readonly<Record<string, SettingImpact>>>>;
+
+const viaCib = (detail: string): SettingImpact => ({ kind: "resource-move", detail, cib: true });
+const outage = (detail: string): SettingImpact => ({ kind: "outage", detail });
+const restart = (detail: string): SettingImpact => ({ kind: "restart", detail });
+const reload = (detail: string): SettingImpact => ({ kind: "reload", detail });
+const none = (detail: string): SettingImpact => ({ kind: "none", detail });
+
+const COROSYNC_TOGETHER = "nodes with different settings cannot talk: stop and start corosync and pacemaker on every node together";
+const CREATION_ONLY = "only the pool creation script changes: an existing pool is changed by hand (zpool/zfs)";
+
+/** The HA NFS core's settings. */
+const CORE_IMPACTS: SettingImpactTable = {
+  cluster: {
+    name: outage(`corosync cluster_name: ${COROSYNC_TOGETHER}`),
+    pacemakerVersion: restart("CIB feature set and schema: upgrade Pacemaker on every node first (rolling restart of pacemaker)"),
+    mode: outage("every NFS group is rebuilt (one group for all pools or one per pool): all exports stop and start, NFSv4 state moves"),
+    stickiness: viaCib("resource-stickiness in the CIB's resource defaults"),
+    preferredNodeScore: viaCib("location score of each group's preferred node"),
+    noQuorumPolicy: viaCib("no-quorum-policy cluster property"),
+    maintenanceMode: viaCib("maintenance-mode cluster property: Pacemaker stops or resumes managing resources"),
+    dcDeadtimeSec: viaCib("dc-deadtime cluster property"),
+    "corosync.tokenMs": reload("totem token: corosync-cfgtool -R on every node"),
+    "corosync.cryptoCipher": outage(`totem crypto_cipher: ${COROSYNC_TOGETHER}`),
+    "corosync.cryptoHash": outage(`totem crypto_hash: ${COROSYNC_TOGETHER}`),
+  },
+  nodes: {
+    "[]": restart("corosync nodelist: corosync-cfgtool -R on the other nodes, corosync and pacemaker start or stop on the node; 2 <-> 3 nodes toggles two_node (restart every node)"),
+    "[].name": outage("the node's identity in corosync and Pacemaker: stop the cluster on every node, rename, start again"),
+    "[].id": outage("corosync nodeid: stop the cluster on every node, change it, start again"),
+    "[].addresses": restart("knet link addresses: restart corosync and pacemaker on the node (its resources move away and back)"),
+    "[].serviceAddresses": none("used only to check that floating IPs are reachable from the node"),
+    "[].hostid": restart("/etc/hostid: ZFS reads it at the next pool import; move the node's groups away and back"),
+    "[].power.plug": viaCib("fence_powerman pcmk_host_map"),
+  },
+  storage: {
+    "pools[]": viaCib("a ZFS resource is added or removed (create a new pool with its script first)"),
+    "pools[].name": outage("the pool is imported by name: export it, zpool import it under the new name, by hand"),
+    "pools[].vdevs[]": viaCib(`fence_scsi reserves the pool's devices; ${CREATION_ONLY}`),
+    "pools[].vdevs[].type": none(CREATION_ONLY),
+    "pools[].vdevs[].devices": viaCib(`the ZFS resource's import directories and fence_scsi's devices; ${CREATION_ONLY} (zpool replace)`),
+    "pools[].mountpoint": viaCib(`where NFS keeps its state (active/passive); ${CREATION_ONLY}`),
+    "pools[].ashift": none(CREATION_ONLY),
+    "pools[].properties": none(CREATION_ONLY),
+    "pools[].importTimeoutSec": viaCib("start/stop timeouts of the ZFS resource"),
+  },
+  nfs: {
+    server: viaCib("the NFS server resource agent"),
+    "groups[]": viaCib("a resource group (pools, NFS server, exports, floating IP) is added or removed"),
+    "groups[].name": viaCib("the group's resource ids: the old group stops and the new one starts"),
+    "groups[].pools": viaCib("the pools the group imports"),
+    "groups[].floatingIp.address": outage("the address clients mount from: every client must remount"),
+    "groups[].floatingIp.cidr": viaCib("IPaddr2 cidr_netmask"),
+    "groups[].floatingIp.nic": viaCib("IPaddr2 nic"),
+    "groups[].exports[]": viaCib("an exportfs resource is added to or removed from the group"),
+    "groups[].exports[].path": viaCib("the exported directory (clients mounting the old path lose it)"),
+    "groups[].exports[].fsid": outage("exportfs fsid: clients' file handles go stale, every client must remount"),
+    "groups[].exports[].clients[]": viaCib("an exportfs resource for one client spec"),
+    "groups[].exports[].clients[].spec": viaCib("exportfs clientspec"),
+    "groups[].exports[].clients[].options": viaCib("exportfs options"),
+    "groups[].preferredNode": viaCib("location constraint of the group"),
+  },
+  fencing: {
+    stonith: viaCib("stonith-enabled cluster property (false is unsafe with shared pools)"),
+    "devices[]": viaCib("a fence device is added or removed"),
+    "devices[].name": viaCib("the fence device's resource id"),
+    "devices[].agent": viaCib("the fence agent"),
+    "devices[].devices": viaCib("fence_scsi devices"),
+    "devices[].monitorIntervalSec": viaCib("monitor interval of the fence device"),
+    "devices[].ip": viaCib("fence_powerman ip"),
+    "devices[].ipport": viaCib("fence_powerman ipport"),
+    "devices[].delaySec": viaCib("fence_powerman delay"),
+    "devices[].powerWaitSec": viaCib("fence_powerman power_wait"),
+    "levels[]": viaCib("fencing topology level"),
+    "levels[].devices": viaCib("fencing topology level"),
+    "levels[].nodes": viaCib("fencing topology level"),
+  },
+  deploy: {
+    resource: restart("every deployment resource is replaced (null_resource <-> terraform_data): every host gets its bundle again, unchanged files stay untouched"),
+    providerMirror: none("where terraform init finds the null provider"),
+    "ssh.user": none("how hpcdk reaches the hosts"),
+    "ssh.port": none("how hpcdk reaches the hosts"),
+    "ssh.privateKey": none("how hpcdk reaches the hosts"),
+    "ssh.knownHosts": none("how hpcdk reaches the hosts"),
+    "ssh.connectTimeoutSec": none("how hpcdk reaches the hosts"),
+    "ssh.bastion.address": none("how hpcdk reaches the hosts"),
+    "ssh.bastion.port": none("how hpcdk reaches the hosts"),
+    "ssh.bastion.user": none("how hpcdk reaches the hosts"),
+    "ssh.bastion.privateKey": none("how hpcdk reaches the hosts"),
+    hosts: none("how hpcdk reaches the hosts"),
+    groupConcurrency: none("how many hosts of a group get their bundle at once"),
+    skipPackages: restart("packages the deploy installs: the hosts' bundles change and are applied again"),
+    clusterWaitSec: none("how long the CIB step waits for a quorate cluster"),
+  },
+  nodeGroups: {
+    "[]": restart("hosts join or leave the site: their bundle is installed; daemons that list hosts (slurmctld) restart"),
+    "[].name": restart("the group's bundle is renamed: its hosts get it again"),
+    "[].hosts": restart("hosts join or leave the group: their bundle is installed; daemons that list hosts (slurmctld) restart"),
+    "[].infiniband": restart("what the group's hosts run for InfiniBand changes"),
+    "[].hardware.sockets": restart("node definitions (Slurm): restart slurmctld and slurmd"),
+    "[].hardware.coresPerSocket": restart("node definitions (Slurm): restart slurmctld and slurmd"),
+    "[].hardware.threadsPerCore": restart("node definitions (Slurm): restart slurmctld and slurmd"),
+    "[].hardware.memoryMB": restart("node definitions (Slurm): restart slurmctld and slurmd"),
+    "[].hardware.gpus.type": restart("GPU gres of the group's hosts: restart slurmctld and slurmd"),
+    "[].hardware.gpus.count": restart("GPU gres of the group's hosts: restart slurmctld and slurmd"),
+    "[].hardware.gpus.devices": restart("GPU gres of the group's hosts: restart slurmctld and slurmd"),
+  },
+};
+
+/**
+ * Every section's impacts. A domain that adds a section to the site schema adds one entry here
+ * (e.g. `slurm: SLURM_IMPACTS`, defined beside its schema).
+ */
+export const SETTING_IMPACTS: SettingImpactTable = {
+  ...CORE_IMPACTS,
+};
+
+/** The impact of a setting no table declares: the most cautious one. */
+export function undeclaredSettingImpact(pattern: string): SettingImpact {
+  return { kind: "outage", detail: `no impact declared for setting ${pattern}: assume the worst` };
+}
+
+/** `nodes[].id` → ["nodes", "[].id"]; `cluster.corosync.tokenMs` → ["cluster", "corosync.tokenMs"]. */
+function splitPattern(pattern: string): [string, string] {
+  const m = /^([^.[]+)(?:\.(.*)|(\[.*))?$/.exec(pattern);
+  if (!m) return [pattern, ""];
+  return [m[1]!, m[2] ?? m[3] ?? ""];
+}
+
+/** The declared impact of a setting pattern, or undefined. */
+export function declaredSettingImpact(pattern: string, table: SettingImpactTable = SETTING_IMPACTS): SettingImpact | undefined {
+  const [section, rest] = splitPattern(pattern);
+  return table[section]?.[rest];
+}
+
+/**
+ * The impact of a change at `pattern`. A key inside a mapping of free keys
+ * (`storage.pools[].properties.compression`) takes the mapping's impact; a setting nobody
+ * declared takes the most cautious one.
+ */
+export function settingImpact(pattern: string, table: SettingImpactTable = SETTING_IMPACTS): SettingImpact & { declared: boolean } {
+  let p = pattern;
+  for (;;) {
+    const found = declaredSettingImpact(p, table);
+    if (found) return { ...found, declared: true };
+    // Only a mapping's keys are stripped: a new field of a list element is not its list's.
+    const parent = p.replace(/\.[^.[\]]+$/, "");
+    if (parent === p || parent.endsWith("[]") || !parent.includes(".") && !parent.includes("[")) break;
+    p = parent;
+  }
+  return { ...undeclaredSettingImpact(pattern), declared: false };
+}
+
+/** Every pattern a table declares, as full patterns (`nodes[].id`). */
+export function declaredPatterns(table: SettingImpactTable = SETTING_IMPACTS): string[] {
+  return Object.entries(table)
+    .flatMap(([section, entries]) => Object.keys(entries).map((rest) => (rest === "" ? section : rest.startsWith("[") ? `${section}${rest}` : `${section}.${rest}`)))
+    .sort();
+}
+
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  additionalProperties?: boolean | JsonSchema;
+};
+
+/**
+ * Every setting of a site schema (its JSON Schema), as patterns: each field holding a value and
+ * each list of objects (`x[]`: elements added or removed). Object-valued fields are walked into;
+ * variants of a union (the fence agents) contribute all their fields.
+ */
+export function settingPatterns(schema: object): string[] {
+  const out = new Set<string>();
+  const variants = (s: JsonSchema): JsonSchema[] => [s, ...[...(s.anyOf ?? []), ...(s.oneOf ?? []), ...(s.allOf ?? [])].flatMap(variants)];
+  const walk = (s: JsonSchema, path: string) => {
+    const all = variants(s);
+    const objects = all.filter((v) => v.properties !== undefined);
+    if (objects.length > 0) {
+      for (const o of objects) for (const [key, sub] of Object.entries(o.properties!)) walk(sub, path === "" ? key : `${path}.${key}`);
+      return;
+    }
+    const lists = all.filter((v) => v.items !== undefined);
+    if (lists.some((a) => variants(a.items!).some((v) => v.properties !== undefined))) {
+      out.add(`${path}[]`);
+      for (const a of lists) walk(a.items!, `${path}[]`);
+      return;
+    }
+    out.add(path);
+  };
+  walk(schema as JsonSchema, "");
+  return [...out].sort();
+}
