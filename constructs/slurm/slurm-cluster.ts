@@ -130,9 +130,15 @@ export class SlurmCluster extends Construct {
     for (const g of partitionGroups) roles.set(groupOf(g), "slurmd");
     for (const g of slurm.loginGroups) if (!roles.has(groupOf(g))) roles.set(groupOf(g), "client");
     const bundles = [...roles.keys()];
+    const pmix = slurm.plugins.mpiDefault.startsWith("pmix");
     for (const [bundle, role] of roles) {
       this.config.install(bundle, role);
       if (role === "client") bundle.addPackage({ debian: "slurm-client", rhel: "slurm" });
+      // Debian ships auth/jwt apart from the basic plugins, and every daemon and command loads
+      // AuthAltTypes: without it slurmctld, slurmdbd and slurmd exit at start (found by the lab test).
+      if (jwt) bundle.addPackage({ debian: "slurm-wlm-jwt-plugin" });
+      // Debian's mpi_pmix plugin dlopens pmix2/lib/libpmix.so, which only libpmix-dev ships.
+      if (pmix) bundle.addPackage({ debian: "libpmix-dev", rhel: "pmix" });
     }
     this.munge = new Munge(this, "munge", { bundles });
 
