@@ -7,8 +7,8 @@ export interface JwtKeyProps {
   readonly path: string;
   /** SlurmUser: the only reader. */
   readonly slurmUser: string;
-  /** Restarted when the key changes. */
-  readonly daemon: "slurmctld" | "slurmdbd";
+  /** The daemons on this host that read the key: restarted when it changes. */
+  readonly daemons: readonly ("slurmctld" | "slurmdbd")[];
 }
 
 /**
@@ -28,8 +28,8 @@ export class JwtKey extends SecretFile {
       owner: props.slurmUser,
       group: props.slurmUser,
       mode: 0o400,
-      handlers: [`systemctl restart ${props.daemon}`],
-      impact: { kind: "restart", detail: `restart ${props.daemon}; every token signed with the old key stops working` },
+      handlers: props.daemons.map((d) => `systemctl restart ${d}`),
+      impact: { kind: "restart", detail: `restart ${props.daemons.join(" and ")}; every token signed with the old key stops working` },
     });
   }
 }

@@ -4,6 +4,7 @@ import { expandHostlist } from "../../schema/hostlist.js";
 import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
+import { JwtKey } from "./jwt-key.js";
 import { Munge } from "./munge.js";
 import { NginxProxy } from "./nginx-proxy.js";
 import { SlurmConfig, type SlurmNodeGroup } from "./slurm-config.js";
@@ -147,7 +148,6 @@ export class SlurmCluster extends Construct {
         new Slurmctld(this, `slurmctld-${c}`, {
           host: hostOf(c),
           config: this.config,
-          jwt,
           stateSave: slurm.stateSave
             ? {
                 server: props.stateSaveServer!.address,
@@ -176,6 +176,16 @@ export class SlurmCluster extends Construct {
         jwtKeyPath: JWT_KEY_PATH,
         mariadb: accounting.mariadb,
       });
+    }
+
+    // One JWT key file per host that signs or checks tokens, whichever daemons it runs.
+    if (jwt) {
+      const readers = new Map<Bundle, ("slurmctld" | "slurmdbd")[]>();
+      for (const c of slurm.controllers) readers.set(hostOf(c), ["slurmctld"]);
+      if (accounting) readers.set(hostOf(accounting.host), [...(readers.get(hostOf(accounting.host)) ?? []), "slurmdbd"]);
+      for (const [bundle, daemons] of readers) {
+        new JwtKey(this, `jwt-key-${bundle.name}`, { bundle, path: JWT_KEY_PATH, slurmUser: slurm.slurmUser, daemons });
+      }
     }
 
     const api = slurm.restApi;

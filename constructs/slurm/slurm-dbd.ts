@@ -1,6 +1,5 @@
 import { Construct } from "constructs";
 import { GeneratedFile, secretRef, type Bundle } from "../core/index.js";
-import { JwtKey } from "./jwt-key.js";
 
 export interface SlurmDbdProps {
   /** The management node running slurmdbd and MariaDB. */
@@ -18,7 +17,7 @@ export interface SlurmDbdProps {
   readonly storageUser?: string;
   /** AuthAltTypes; empty for none. @default ["auth/jwt"] */
   readonly authAltTypes?: readonly string[];
-  /** The JWT key path (same as slurm.conf's). */
+  /** The JWT key path (same as slurm.conf's); the key itself is a JwtKey in the same bundle. */
   readonly jwtKeyPath: string;
   /** InnoDB settings. */
   readonly mariadb: { readonly bufferPoolSizeMB: number; readonly logFileSizeMB: number; readonly lockWaitTimeoutSec: number; readonly maxAllowedPacketMB: number };
@@ -70,7 +69,6 @@ export class SlurmDbd extends Construct {
       handlers: ["systemctl restart slurmdbd"],
       impact: { kind: "restart", detail: "restart slurmdbd; slurmctld queues accounting records meanwhile" },
     });
-    if (authAltTypes.includes("auth/jwt")) new JwtKey(this, "jwt-key", { bundle: host, path: props.jwtKeyPath, slurmUser, daemon: "slurmdbd" });
 
     new GeneratedFile(this, "mariadb-cnf", {
       bundle: host,

@@ -1,6 +1,5 @@
 import { Construct } from "constructs";
 import type { Bundle } from "../core/index.js";
-import { JwtKey } from "./jwt-key.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 
@@ -10,8 +9,6 @@ export interface SlurmctldProps {
   readonly config: SlurmConfig;
   /** The shared state on the HA NFS; without it the state stays on the controller's disk. @default local */
   readonly stateSave?: { readonly server: string; readonly export: string; readonly nfsGroup: string; readonly options: string };
-  /** Install the JWT key (AuthAltTypes=auth/jwt). @default true */
-  readonly jwt?: boolean;
 }
 
 /**
@@ -27,7 +24,6 @@ export class Slurmctld extends Construct {
     const { host, config } = props;
     host.addPackage({ debian: "slurmctld", rhel: "slurm-slurmctld" });
     host.addPackage({ debian: "slurm-client", rhel: "slurm" });
-    if (props.jwt ?? true) new JwtKey(this, "jwt-key", { bundle: host, path: config.jwtKeyPath, slurmUser: config.slurmUser, daemon: "slurmctld" });
     const user = config.slurmUser;
     host.addStep({
       id: "slurmctld-log-dir",
