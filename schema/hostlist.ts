@@ -1,10 +1,16 @@
 /**
  * Slurm hostlist expressions: `c[001-128]`, `rack[1-2]-n[01-04]`, `login1,login2`.
  *
- * Expansion follows Slurm: a comma outside brackets separates expressions; each bracket holds
- * numbers and ranges (`1,3,5-7`), zero-padded to the width of the range's first number, and
- * several brackets multiply out (the last one varies fastest). Compression groups names by
- * prefix and the width of their trailing number, as `scontrol show hostlist` does.
+ * Expansion follows Slurm (checked against `scontrol show hostnames` on random expressions in
+ * test/slurm/hostlist-scontrol.test.ts): a comma outside brackets separates expressions; each
+ * bracket holds numbers and ranges (`1,3,5-7`), zero-padded to the width of the range's first
+ * number, and several brackets multiply out (the last one varies fastest). Text may stand
+ * between brackets but not after the last one (`c[1-2]x` is not a hostlist for Slurm either).
+ * Stricter than Slurm on purpose: an empty name (`a,,b`) and spaces inside brackets are errors,
+ * because Slurm reads `c[1, 2]` as c1 and c02.
+ *
+ * Compression gives one bracket per prefix, numbers in ascending order, as
+ * `scontrol show hostlist` writes the same names: `c001,c002,c003,d1` → `c[001-003],d1`.
  * @see https://slurm.schedmd.com/slurm.conf.html#SECTION_NODE-CONFIGURATION
  */
 
@@ -49,10 +55,12 @@ function expandOne(part: string, whole: string): string[] {
   const close = part.indexOf("]", open);
   const prefix = part.slice(0, open);
   const ranges = part.slice(open + 1, close);
-  const rest = expandOne(part.slice(close + 1), whole);
+  const after = part.slice(close + 1);
+  if (after !== "" && !after.includes("[")) throw new Error(`text after the last "]" in "${whole}" (Slurm does not allow it)`);
+  const rest = after === "" ? [""] : expandOne(after, whole);
   const values: string[] = [];
   for (const r of ranges.split(",")) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(r.trim());
+    const m = /^(\d+)(?:-(\d+))?$/.exec(r);
     if (!m) throw new Error(`bad range "${r}" in "${whole}" (expected N or N-M)`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
@@ -64,39 +72,48 @@ function expandOne(part: string, whole: string): string[] {
   return values.flatMap((v) => rest.map((tail) => `${prefix}${v}${tail}`));
 }
 
-/** Compresses host names into a hostlist expression, sorted: `c001,c002,c003,d1` → `c[001-003],d1`. */
+/** A zero-padded number (`007`) has exactly its width; a plain one (`7`, `10`) is written with any width up to its length. */
+const isPadded = (digits: string) => digits.length > 1 && digits.startsWith("0");
+
+/**
+ * Compresses host names into a hostlist expression: duplicates dropped, one bracket per prefix
+ * (`n[1-2,4]`), prefixes sorted. Numbers of one width run together, and plain numbers at least
+ * as long as a padded width join it (`c09,c10` is `c[09-10]`); `c1` and `c01` are different
+ * hosts and stay apart (`c[1,01]`).
+ */
 export function compressHostlist(hosts: readonly string[]): string {
-  // Names by prefix, each with its trailing digits; names without digits stay as they are.
   const byPrefix = new Map<string, string[]>();
-  const plain: string[] = [];
+  const out: { sortKey: string; text: string }[] = [];
   for (const h of new Set(hosts)) {
     const m = /^(.*?)(\d+)$/.exec(h);
-    if (!m) plain.push(h);
+    // Names without a trailing number, and numbers too long to count exactly, stay as they are.
+    if (!m || m[2]!.length > 15) out.push({ sortKey: h, text: h });
     else byPrefix.set(m[1]!, [...(byPrefix.get(m[1]!) ?? []), m[2]!]);
   }
-  const out: { sortKey: string; text: string }[] = plain.map((p) => ({ sortKey: p, text: p }));
   for (const [prefix, digitsList] of byPrefix) {
-    // "c01" and "c1" are different hosts: zero-padded numbers of one width form a group, and
-    // unpadded numbers at least that wide join it ("c09,c10" is c[09-10]); the rest group apart.
-    const groups = new Map<number, number[]>();
-    const paddedWidths = [...new Set(digitsList.filter((d) => d.length > 1 && d.startsWith("0")).map((d) => d.length))].sort((a, b) => b - a);
+    // Each number goes into a width class: a padded number into its own width; a plain number
+    // into the widest padded width it can be written with, or the plain class (0).
+    const paddedWidths = [...new Set(digitsList.filter(isPadded).map((d) => d.length))].sort((a, b) => b - a);
+    const classes = new Map<number, number[]>();
     for (const d of digitsList) {
-      const width = d.length > 1 && d.startsWith("0") ? d.length : (paddedWidths.find((w) => d.length >= w) ?? 0);
-      groups.set(width, [...(groups.get(width) ?? []), Number(d)]);
+      const width = isPadded(d) ? d.length : (paddedWidths.find((w) => d.length >= w) ?? 0);
+      classes.set(width, [...(classes.get(width) ?? []), Number(d)]);
     }
-    for (const [width, numbers] of groups) {
+    const runs: { lo: number; hi: number; width: number }[] = [];
+    for (const [width, numbers] of classes) {
       const nums = [...new Set(numbers)].sort((a, b) => a - b);
-      const fmt = (n: number) => String(n).padStart(width, "0");
-      const ranges: string[] = [];
       for (let i = 0; i < nums.length; ) {
         let j = i;
         while (j + 1 < nums.length && nums[j + 1] === nums[j]! + 1) j++;
-        ranges.push(i === j ? fmt(nums[i]!) : `${fmt(nums[i]!)}-${fmt(nums[j]!)}`);
+        runs.push({ lo: nums[i]!, hi: nums[j]!, width });
         i = j + 1;
       }
-      const text = nums.length === 1 ? `${prefix}${fmt(nums[0]!)}` : `${prefix}[${ranges.join(",")}]`;
-      out.push({ sortKey: `${prefix}${fmt(nums[0]!)}`, text });
     }
+    runs.sort((a, b) => a.lo - b.lo || a.width - b.width);
+    const fmt = (n: number, width: number) => String(n).padStart(width, "0");
+    const ranges = runs.map((r) => (r.lo === r.hi ? fmt(r.lo, r.width) : `${fmt(r.lo, r.width)}-${fmt(r.hi, r.width)}`));
+    const text = runs.length === 1 && runs[0]!.lo === runs[0]!.hi ? `${prefix}${ranges[0]}` : `${prefix}[${ranges.join(",")}]`;
+    out.push({ sortKey: `${prefix}${ranges[0]}`, text });
   }
   return out
     .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))

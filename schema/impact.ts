@@ -133,12 +133,79 @@ const CORE_IMPACTS: SettingImpactTable = {
   },
 };
 
+const RECONFIGURE = "slurm.conf on every Slurm host, then scontrol reconfigure";
+const RESTART_ALL = "slurm.conf on every Slurm host; slurmctld and every slurmd restart (running jobs continue)";
+
+/** Slurm's settings. */
+const SLURM_IMPACTS: Readonly<Record<string, SettingImpact>> = {
+  version: restart("plugin names and the REST API's openapi plugins: upgrade Slurm first (slurmdbd, slurmctld, then slurmd), then deploy"),
+  clusterName: outage("ClusterName: slurmctld refuses state saved under another name, and accounting starts a new cluster record"),
+  controllers: restart("SlurmctldHost lines: slurmctld moves or gains a backup; restart slurmctld, then every slurmd"),
+  network: restart(RESTART_ALL),
+  slurmUser: outage("SlurmUser owns the saved state and the spool: stop Slurm, chown the state, start it"),
+  loginGroups: reload("which node groups get the Slurm commands and slurm.conf"),
+  slurmctldTimeoutSec: reload(RECONFIGURE),
+  slurmdTimeoutSec: reload(RECONFIGURE),
+  "ports.slurmctld": restart(RESTART_ALL),
+  "ports.slurmd": restart(RESTART_ALL),
+  "ports.slurmdbd": restart("slurmdbd and slurmctld restart"),
+  "plugins.select": outage("SelectType: every daemon restarts and Slurm drops the running jobs' allocations: drain first"),
+  "plugins.selectTypeParameters": outage("SelectTypeParameters: every daemon restarts and Slurm drops the running jobs' allocations: drain first"),
+  "plugins.proctrack": restart("ProctrackType: every slurmd restarts; drain first, jobs started under the old plugin are not tracked"),
+  "plugins.task": restart(RESTART_ALL),
+  "plugins.jobacctGather": restart(RESTART_ALL),
+  "plugins.priority": restart("PriorityType: slurmctld restarts"),
+  "plugins.scheduler": reload(RECONFIGURE),
+  "plugins.mpiDefault": reload(RECONFIGURE),
+  "plugins.authAltTypes": restart("AuthAltTypes: slurmctld, slurmdbd and slurmrestd restart"),
+  "cgroup.plugin": restart("cgroup.conf: every slurmd restarts"),
+  "cgroup.constrainCores": restart("cgroup.conf: every slurmd restarts (new jobs are constrained)"),
+  "cgroup.constrainDevices": restart("cgroup.conf: every slurmd restarts (new jobs are constrained)"),
+  "cgroup.constrainRAMSpace": restart("cgroup.conf: every slurmd restarts (new jobs are constrained)"),
+  "cgroup.constrainSwapSpace": restart("cgroup.conf: every slurmd restarts (new jobs are constrained)"),
+  "partitions[]": reload(RECONFIGURE),
+  "partitions[].name": reload(`${RECONFIGURE}; jobs and scripts that name the old partition must be changed`),
+  "partitions[].nodeGroups": reload(RECONFIGURE),
+  "partitions[].default": reload(RECONFIGURE),
+  "partitions[].defaultTime": reload(RECONFIGURE),
+  "partitions[].maxTime": reload(RECONFIGURE),
+  "partitions[].allowGroups": reload(RECONFIGURE),
+  "partitions[].oversubscribe": reload(RECONFIGURE),
+  "partitions[].priorityTier": reload(RECONFIGURE),
+  "partitions[].state": reload(RECONFIGURE),
+  "stateSave.export": outage("StateSaveLocation moves: stop slurmctld, copy the state to the new export, start it"),
+  "stateSave.mountpoint": outage("StateSaveLocation moves: stop slurmctld, move the mount, start it"),
+  "stateSave.mountOptions": restart("the state export is remounted: slurmctld restarts"),
+  "accounting.host": outage("slurmdbd and its database move: migrate the database first, or accounting starts empty"),
+  "accounting.database": outage("slurmdbd uses another database: migrate it first, or accounting starts empty"),
+  "accounting.storageUser": restart("slurmdbd restarts with the new database user"),
+  "accounting.enforce": restart("AccountingStorageEnforce: slurmctld restarts"),
+  "accounting.mariadb.bufferPoolSizeMB": restart("MariaDB restarts (slurmdbd reconnects)"),
+  "accounting.mariadb.lockWaitTimeoutSec": restart("MariaDB restarts (slurmdbd reconnects)"),
+  "accounting.mariadb.logFileSizeMB": restart("MariaDB restarts (slurmdbd reconnects)"),
+  "accounting.mariadb.maxAllowedPacketMB": restart("MariaDB restarts (slurmdbd reconnects)"),
+  "restApi.hosts": restart("slurmrestd and nginx start or stop on the hosts"),
+  "restApi.user": restart("slurmrestd restarts as the new user"),
+  "restApi.authTypes": restart("slurmrestd restarts"),
+  "restApi.openapiPlugins": restart("slurmrestd restarts; clients of a removed API version break"),
+  "restApi.maxTokenLifespanSec": restart("AuthAltParameters: slurmctld and slurmdbd restart"),
+  "restApi.nginx.port": reload("nginx reloads on the new port; clients must use it"),
+  "restApi.nginx.serverName": reload("nginx reloads"),
+  "restApi.nginx.allow": reload("nginx reloads"),
+  "restApi.nginx.clientMaxBodySize": reload("nginx reloads"),
+  "restApi.nginx.rateLimit.requestsPerSecond": reload("nginx reloads"),
+  "restApi.nginx.rateLimit.burst": reload("nginx reloads"),
+  "restApi.nginx.tls.certificate": reload("nginx reloads with the new certificate"),
+  "restApi.nginx.tls.key": reload("nginx reloads with the new key"),
+};
+
 /**
  * Every section's impacts. A domain that adds a section to the site schema adds one entry here
  * (e.g. `slurm: SLURM_IMPACTS`, defined beside its schema).
  */
 export const SETTING_IMPACTS: SettingImpactTable = {
   ...CORE_IMPACTS,
+  slurm: SLURM_IMPACTS,
 };
 
 /** The impact of a setting no table declares: the most cautious one. */

@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { expandHostlist } from "./hostlist.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
 import type { SiteSpec } from "./site.js";
+import { checkSlurm } from "./slurm.js";
 
 type Path = (string | number)[];
 
@@ -33,6 +34,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkFencing(site, report, uniqueness);
   checkNodeGroups(site, report, uniqueness);
   checkDeploy(site, report);
+  checkSlurm(site, report);
 }
 
 function checkDeploy(site: SiteSpec, report: Report): void {

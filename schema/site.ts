@@ -13,6 +13,7 @@ import { expandHostlist } from "./hostlist.js";
 import { parseCidr } from "./net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { checkSite } from "./rules.js";
+import { SlurmSchema } from "./slurm.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -278,6 +279,7 @@ export const SiteObjectSchema = z.strictObject({
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
   deploy: DeploySchema.prefault({}).describe("How hpcdk reaches the hosts (SSH) and which Terraform resources carry the deployment."),
+  slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the

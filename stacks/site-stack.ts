@@ -3,6 +3,8 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import { SlurmCluster } from "../constructs/slurm/index.js";
+import { findExport } from "../schema/slurm.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
@@ -27,6 +29,8 @@ export class SiteStack extends TerraformStack {
   readonly secretFingerprints = new Map<Bundle, string>();
   /** The deployment of each bundle, in the order of `bundles`. */
   readonly deployments: Deployment[] = [];
+  /** Slurm, when the site has a slurm section. */
+  readonly slurm?: SlurmCluster;
 
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
@@ -49,6 +53,16 @@ export class SiteStack extends TerraformStack {
     );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+    if (spec.slurm) {
+      // Slurm's shared state lives on an NFS export, reached through its group's floating IP.
+      const state = spec.slurm.stateSave && findExport(spec, spec.slurm.stateSave.export);
+      this.slurm = new SlurmCluster(this, "slurm", {
+        site: spec,
+        hosts: this.hosts,
+        groups: this.groups,
+        stateSaveServer: state ? { address: state.group.floatingIp.address, nfsGroup: state.group.name } : undefined,
+      });
+    }
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");

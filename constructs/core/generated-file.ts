@@ -107,7 +107,13 @@ export class GeneratedFile extends Construct {
     this.headerStyle = props.header ?? "hash";
     this.impact = props.impact ?? UNDECLARED_IMPACT;
     this.secrets = [...(props.secrets ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const secret of this.secrets) checkSecretName(secret.name, `GeneratedFile [${this.node.path}]`);
+    for (const secret of this.secrets) {
+      checkSecretName(secret.name, `GeneratedFile [${this.node.path}]`);
+      // The deploy fills placeholders with sed on the host: only letters and digits are safe there.
+      if (!("password" in secret.generate)) {
+        throw new Error(`GeneratedFile [${this.node.path}]: secret ${secret.name} is filled into ${props.path}, so it must be a password (letters and digits)`);
+      }
+    }
     if (this.secrets.length > 0 && (this.mode & 0o007) !== 0) {
       throw new Error(`GeneratedFile [${this.node.path}]: ${this.path} holds secrets and must not be readable by others, got mode ${this.mode.toString(8)}`);
     }

@@ -10,7 +10,7 @@ import { cibTransition } from "../../operations/simulate.js";
 import { parseSite } from "../../schema/load.js";
 import { ROOT, synthTo } from "../helpers.js";
 
-const lab = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
+const lab = readFileSync(join(ROOT, "test", "fixtures", "diff", "lab.yaml"), "utf8");
 const cibOf = (yaml: string) => {
   const { out } = synthTo([parseSite(yaml, "sites/lab.yaml")]);
   return readFileSync(join(out, "stacks", "lab", "cluster", "cib.xml"), "utf8");

@@ -20,7 +20,7 @@ beforeEach(() => {
   // A project directory with the lab site, synthesized once as the "deployed" side.
   dir = tempDir("hpcdk-diff-cli-");
   mkdirSync(join(dir, "sites"));
-  cpSync(join(ROOT, "sites", "lab.yaml"), site());
+  cpSync(join(ROOT, "test", "fixtures", "diff", "lab.yaml"), site());
   const synth = hpcdk(["synth", "-q", "--out", "out", "sites/lab.yaml"], dir);
   expect(synth.status, synth.stderr).toBe(0);
 });

@@ -11,7 +11,7 @@ import { formatJson, formatMarkdown, formatText } from "../../operations/diff/fo
 import { parseSite, type LoadedSite } from "../../schema/load.js";
 import { ROOT, tempDir } from "../helpers.js";
 
-const text = (site: string) => readFileSync(join(ROOT, "sites", `${site}.yaml`), "utf8");
+const text = (site: string) => readFileSync(join(ROOT, "test", "fixtures", "diff", `${site}.yaml`), "utf8");
 const load = (site: string, yaml: string): LoadedSite => parseSite(yaml, `sites/${site}.yaml`);
 
 /** The site with `from` replaced by `to`; fails if `from` is not in the file (an edit that does nothing proves nothing). */
@@ -112,6 +112,18 @@ describe("edits to the example sites", () => {
     expect(settingRows(r)).toEqual([["`nodeGroups[login].name` renamed: login → logins", "restart"]]);
     expect(r.stack.terraform.map((t) => `${t.constructPath} ${t.action}`)).toEqual(["lab/deploy-group-login/resource destroy", "lab/deploy-group-logins/resource create"]);
     expect(r.impact).toBe("restart");
+  });
+
+  it("rename a Slurm partition (the live example): reported as a rename, slurm.conf changes on every Slurm host (reload)", async () => {
+    const live = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
+    expect(live).toContain("    - name: batch\n");
+    const r = await diffSites(load("lab", live), load("lab", live.replace("    - name: batch\n", "    - name: cpu\n")), noSecrets);
+    expect(settingRows(r)).toEqual([["`slurm.partitions[batch].name` renamed: batch → cpu", "reload"]]);
+    const changed = r.stack.bundles.flatMap((b) => b.files.filter((f) => f.status === "changed").map((f) => `${b.dir}:${f.path}:${f.impact.kind}`));
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.every((c) => c.endsWith(":/etc/slurm/slurm.conf:reload"))).toBe(true);
+    expect(r.stack.pacemaker).toBeNull();
+    expect(r.impact).toBe("reload");
   });
 
   it("rotate a secret: every host's corosync authkey is 'secret changed' (outage); its bytes are never shown", async () => {

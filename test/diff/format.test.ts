@@ -11,7 +11,7 @@ import { formatJson, formatMarkdown, formatText } from "../../operations/diff/fo
 import { parseSite } from "../../schema/load.js";
 import { ROOT } from "../helpers.js";
 
-const lab = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
+const lab = readFileSync(join(ROOT, "test", "fixtures", "diff", "lab.yaml"), "utf8");
 const edits: [string, string][] = [
   ["    tokenMs: 3000\n", "    tokenMs: 1000\n"],
   ["        - path: /stc2_pool/apps\n", "        - path: /stc2_pool/scratch\n          fsid: 3\n          clients:\n            - spec: 172.16.0.0/16\n        - path: /stc2_pool/apps\n"],

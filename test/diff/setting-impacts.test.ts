@@ -37,24 +37,24 @@ describe("the setting impact table", () => {
 
   it("catches a new section's settings (what a merge of the Slurm branch must declare)", () => {
     const schema = structuredClone(siteJsonSchema()) as { properties: Record<string, unknown> };
-    schema.properties.slurm = {
+    schema.properties.monitoring = {
       type: "object",
       properties: { partitions: { type: "array", items: { type: "object", properties: { name: { type: "string" }, nodes: { type: "string" } } } } },
     };
     const found = settingPatterns(schema);
-    expect(found.filter((p) => p.startsWith("slurm"))).toEqual(["slurm.partitions[]", "slurm.partitions[].name", "slurm.partitions[].nodes"]);
+    expect(found.filter((p) => p.startsWith("monitoring"))).toEqual(["monitoring.partitions[]", "monitoring.partitions[].name", "monitoring.partitions[].nodes"]);
     const declared = new Set(declaredPatterns());
-    expect(found.filter((p) => !declared.has(p))).toEqual(["slurm.partitions[]", "slurm.partitions[].name", "slurm.partitions[].nodes"]);
+    expect(found.filter((p) => !declared.has(p))).toEqual(["monitoring.partitions[]", "monitoring.partitions[].name", "monitoring.partitions[].nodes"]);
     // One small addition per section declares them.
     const table: SettingImpactTable = {
-      slurm: {
+      monitoring: {
         "partitions[]": { kind: "reload", detail: "scontrol reconfigure" },
         "partitions[].name": { kind: "reload", detail: "scontrol reconfigure" },
         "partitions[].nodes": { kind: "reload", detail: "scontrol reconfigure" },
       },
     };
-    expect(declaredPatterns(table)).toEqual(["slurm.partitions[]", "slurm.partitions[].name", "slurm.partitions[].nodes"]);
-    expect(settingImpact("slurm.partitions[].name", table)).toEqual({ kind: "reload", detail: "scontrol reconfigure", declared: true });
+    expect(declaredPatterns(table)).toEqual(["monitoring.partitions[]", "monitoring.partitions[].name", "monitoring.partitions[].nodes"]);
+    expect(settingImpact("monitoring.partitions[].name", table)).toEqual({ kind: "reload", detail: "scontrol reconfigure", declared: true });
   });
 
   it("gives every declared impact a known kind and a detail", () => {
@@ -78,9 +78,9 @@ describe("settingImpact", () => {
   });
 
   it("assumes the worst for a setting nobody declared, also inside a declared list", () => {
-    expect(settingImpact("slurm.partitions[].name")).toEqual({
+    expect(settingImpact("monitoring.partitions[].name")).toEqual({
       kind: "outage",
-      detail: "no impact declared for setting slurm.partitions[].name: assume the worst",
+      detail: "no impact declared for setting monitoring.partitions[].name: assume the worst",
       declared: false,
     });
     expect(settingImpact("nodes[].rack")).toMatchObject({ kind: "outage", declared: false });

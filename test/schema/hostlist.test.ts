@@ -14,13 +14,16 @@ describe("hostlist expressions", () => {
     expect(() => expandHostlist("c[3-1]")).toThrow('range "3-1" in "c[3-1]" runs backwards');
     expect(() => expandHostlist("c[a-b]")).toThrow('bad range "a-b" in "c[a-b]" (expected N or N-M)');
     expect(() => expandHostlist("a,,b")).toThrow('empty host name in "a,,b"');
+    expect(() => expandHostlist("c[1-2]x")).toThrow('text after the last "]" in "c[1-2]x" (Slurm does not allow it)');
+    expect(() => expandHostlist("c[1, 2]")).toThrow('bad range " 2" in "c[1, 2]" (expected N or N-M)');
   });
 
   it("compresses into sorted ranges", () => {
     expect(compressHostlist(["c003", "c001", "c002", "d1"])).toBe("c[001-003],d1");
     expect(compressHostlist(["c09", "c10", "c11"])).toBe("c[09-11]");
     expect(compressHostlist(["n1", "n2", "n4", "login"])).toBe("login,n[1-2,4]");
-    expect(compressHostlist(["c1", "c01"])).toBe("c01,c1");
+    expect(compressHostlist(["c1", "c01"])).toBe("c[1,01]");
+    expect(compressHostlist(["c010", "c9", "c10", "c9"])).toBe("c[9-10,010]");
   });
 
   it("round-trips 10,000 nodes in a few ranges", () => {

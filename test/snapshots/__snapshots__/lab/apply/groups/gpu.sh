@@ -192,6 +192,11 @@ want_package() {
     esac
 }
 
+want_package 'libpmix-dev' 'pmix' ''
+want_package 'munge' 'munge' ''
+want_package 'slurm-client' 'slurm' ''
+want_package 'slurm-wlm-jwt-plugin' '' ''
+want_package 'slurmd' 'slurm-slurmd' ''
 if [ -n "$MISSING" ]; then
     say "installing$MISSING"
     case $FAMILY in
@@ -209,11 +214,19 @@ if [ -n "$MISSING" ]; then
 fi
 
 # --- steps before the files -------------------------------------------------------------------
+run_step 'slurmd-log-dir' 'install -d -o '\''slurm'\'' -g '\''slurm'\'' -m 0755 /var/log/slurm'
 
 # --- files ------------------------------------------------------------------------------------
+install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' '' 'systemctl restart slurmd'
+install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' '' 'systemctl restart slurmd'
+install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
+install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' 'df33905432f7b0dc0340c1b69ff48b38d9b4da0477f78a57eb0b5d86f7f3dfa9' ''
+install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
+run_step 'munge-enable' 'systemctl enable --now munge'
+run_step 'slurmd-enable' 'systemctl enable --now slurmd'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
 # interrupted deploy left behind, whatever Terraform's state says.

@@ -194,10 +194,16 @@ want_package() {
 
 want_package 'corosync' 'corosync' ''
 want_package 'fence-agents' 'fence-agents-all' ''
+want_package 'libpmix-dev' 'pmix' ''
+want_package 'munge' 'munge' ''
+want_package 'nfs-common' 'nfs-utils' ''
 want_package 'nfs-kernel-server' 'nfs-utils' ''
 want_package 'pacemaker' 'pacemaker' ''
 want_package 'pcs' 'pcs' ''
 want_package 'resource-agents' 'resource-agents' ''
+want_package 'slurm-client' 'slurm' ''
+want_package 'slurm-wlm-jwt-plugin' '' ''
+want_package 'slurmctld' 'slurm-slurmctld' ''
 want_package 'zfsutils-linux' 'zfs' ''
 if [ -n "$MISSING" ]; then
     say "installing$MISSING"
@@ -216,17 +222,29 @@ if [ -n "$MISSING" ]; then
 fi
 
 # --- steps before the files -------------------------------------------------------------------
+run_step 'slurmctld-log-dir' 'install -d -o '\''slurm'\'' -g '\''slurm'\'' -m 0755 /var/log/slurm'
 
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '4d322d475904cf812a9975c27994781ba21adb12ed02e5ea9c2df3d89c166a5b' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' 'ee0c6ffd5c315c2e76462c0f12af8e5cf73fb284c94ec6ca6463aea09f5d1be8' ''
+install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' ''
+install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' '' 'scontrol reconfigure'
+install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
+install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' 'df33905432f7b0dc0340c1b69ff48b38d9b4da0477f78a57eb0b5d86f7f3dfa9' '' 'scontrol reconfigure'
+install_file "$STAGE/files"'/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' '/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' 'root' 'root' '644' '01d1c5c25e4aff3aab3f44494ee081d1c18a18e42436862d054981883bb38a56' '' 'systemctl daemon-reload'
+install_file "$STAGE/files"'/etc/systemd/system/var-spool-slurmctld.mount' '/etc/systemd/system/var-spool-slurmctld.mount' 'root' 'root' '644' '6694011655a4e906c8c462e0100e44418aec3bc86d533c43cf6f8487c5a6fd77' '' 'systemctl daemon-reload'
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '1dc522615bf6b7d5cb215a7734f404845224e8636d51ce2a2f387d2f4073db85' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
+install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
+install_file "$STAGE/secrets/"'slurm-jwt-key' '/etc/slurm/jwt_hs256.key' 'slurm' 'slurm' '400' "$(sha_of "$STAGE/secrets/"'slurm-jwt-key')" '' 'systemctl restart slurmctld'
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
 run_step 'cluster-start' 'if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi'
+run_step 'munge-enable' 'systemctl enable --now munge'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
+run_step 'slurm-state-save-mount' 'systemctl daemon-reload && systemctl enable --now '\''var-spool-slurmctld.mount'\'' && chown '\''slurm:slurm'\'' '\''/var/spool/slurmctld'\'' && chmod 0700 '\''/var/spool/slurmctld'\'''
+run_step 'slurmctld-enable' 'systemctl daemon-reload && systemctl enable --now slurmctld'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

@@ -1,0 +1,116 @@
+/**
+ * Issue 5: Slurm on a generated 10,000-node site with 20 partitions. Measures the Slurm part of
+ * synthesis (SlurmCluster built and every file it owns rendered, in-process), the whole site's
+ * synthesis in a fresh process (time and peak RSS), the size of slurm.conf, and checks that
+ * slurm.conf names the nodes in hostlist ranges (a few hundred lines, not 10,000).
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { App, TerraformStack } from "cdktf";
+import { parse, stringify } from "yaml";
+import { Bundle, GeneratedFile } from "../constructs/core/index.js";
+import { SlurmCluster } from "../constructs/slurm/index.js";
+import { expandHostlist } from "../schema/hostlist.js";
+import { parseSite } from "../schema/load.js";
+import { outDir, RUNS, synthInChild, type Row } from "./harness.js";
+import { largeSiteYaml } from "./large-site.js";
+
+export const title = "Slurm: 10,000 nodes, 20 partitions";
+
+export const SLURM_SITE = { nodes: 10_000, groups: 40, partitions: 20 } as const;
+
+/**
+ * The large HA NFS site of the core benchmark, with 10,000 compute nodes in 40 racks of 250
+ * (c00001-c10000, some racks with GPUs), 20 partitions over them, two controllers with their
+ * state on the NFS, accounting and the REST API.
+ */
+export function slurmSiteYaml(): string {
+  const site = parse(largeSiteYaml()) as Record<string, unknown> & { nfs: { groups: { exports: object[] }[] } };
+  site.nfs.groups[0]!.exports.push({
+    path: "/export/pool01/slurm",
+    fsid: 9999,
+    clients: [{ spec: "10.0.0.0/24", options: "rw,sync,no_subtree_check,no_root_squash" }],
+  });
+  const perGroup = SLURM_SITE.nodes / SLURM_SITE.groups;
+  const pad = (n: number) => String(n).padStart(5, "0");
+  site.nodeGroups = Array.from({ length: SLURM_SITE.groups }, (_, g) => ({
+    name: `rack${String(g + 1).padStart(2, "0")}`,
+    hosts: `c[${pad(g * perGroup + 1)}-${pad((g + 1) * perGroup)}]`,
+    hardware: {
+      sockets: 2,
+      coresPerSocket: 32,
+      memoryMB: 512000,
+      ...(g % 8 === 7 ? { gpus: { type: "a100", count: 4, devices: "/dev/nvidia[0-3]" } } : {}),
+    },
+  }));
+  site.slurm = {
+    controllers: ["mgmt1", "mgmt2"],
+    network: "10.0.0.0/24",
+    stateSave: { export: "/export/pool01/slurm" },
+    partitions: Array.from({ length: SLURM_SITE.partitions }, (_, p) => ({
+      name: `p${String(p + 1).padStart(2, "0")}`,
+      // Each partition spans two neighbouring racks; the first is the default.
+      nodeGroups: [`rack${String(2 * p + 1).padStart(2, "0")}`, `rack${String(2 * p + 2).padStart(2, "0")}`],
+      default: p === 0,
+      maxTime: "2-00:00:00",
+    })),
+    accounting: { host: "mgmt3" },
+    restApi: { hosts: ["mgmt3", "mgmt4"], nginx: { serverName: "slurm-api.large.example.org" } },
+  };
+  return stringify(site);
+}
+
+export async function run(): Promise<Row[]> {
+  const file = join(outDir("slurm-site"), "slurm10k.yaml");
+  const yaml = slurmSiteYaml();
+  writeFileSync(file, yaml);
+
+  const validate: number[] = [];
+  const slurmPart: number[] = [];
+  let conf = "";
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const site = parseSite(yaml, "sites/slurm10k.yaml");
+    validate.push(performance.now() - t0);
+    const spec = site.spec;
+    // The stack's bundles, as SiteStack makes them; then only the Slurm part is timed.
+    const stack = new TerraformStack(new App({ skipValidation: true, outdir: outDir("slurm-app") }), "slurm10k");
+    const hosts = Object.fromEntries(spec.nodes.map((n) => [n.name, new Bundle(stack, `host-${n.name}`, { kind: "host", name: n.name, source: site.file })]));
+    const groups = Object.fromEntries(
+      spec.nodeGroups.map((g) => [g.name, new Bundle(stack, `group-${g.name}`, { kind: "group", name: g.name, source: site.file, hosts: expandHostlist(g.hosts) })]),
+    );
+    const t1 = performance.now();
+    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, stateSaveServer: { address: "10.0.0.101", nfsGroup: "g01" } });
+    const files = slurm.node.findAll().filter((c): c is GeneratedFile => c instanceof GeneratedFile);
+    for (const f of files) f.render();
+    slurmPart.push(performance.now() - t1);
+    conf = hosts.mgmt1!.fileBytes("/etc/slurm/slurm.conf")!.toString();
+  }
+  const lines = conf.split("\n").length - 1;
+  const nodeLines = conf.split("\n").filter((l) => l.startsWith("NodeName=")).length;
+  if (lines > 400) throw new Error(`slurm.conf has ${lines} lines for ${SLURM_SITE.nodes} nodes: the nodes are not in hostlist ranges`);
+  const named = conf
+    .split("\n")
+    .filter((l) => l.startsWith("NodeName="))
+    .flatMap((l) => expandHostlist(l.split(" ")[0]!.slice("NodeName=".length)));
+  if (new Set(named).size !== SLURM_SITE.nodes) throw new Error(`slurm.conf names ${new Set(named).size} nodes, expected ${SLURM_SITE.nodes}`);
+
+  const whole = Array.from({ length: RUNS }, () => synthInChild([file]));
+  // The same site without its slurm section: what Slurm adds to a whole synthesis.
+  const without = join(outDir("slurm-site-without"), "noslurm10k.yaml");
+  const { slurm: _omitted, ...rest } = parse(yaml) as Record<string, unknown>;
+  void _omitted;
+  writeFileSync(without, stringify(rest));
+  const bare = Array.from({ length: RUNS }, () => synthInChild([without]));
+  return [
+    { what: `validate the site file (${SLURM_SITE.nodes} nodes in ${SLURM_SITE.groups} groups, ${SLURM_SITE.partitions} partitions)`, values: validate, unit: "ms" },
+    { what: "Slurm part: SlurmCluster built and all its files rendered", values: slurmPart, unit: "ms", target: "< 1000 ms", limit: 1000 },
+    { what: `slurm.conf size (${nodeLines} NodeName lines)`, values: [Buffer.byteLength(conf) / 1024], unit: "KiB" },
+    { what: "slurm.conf lines", values: [lines], unit: "lines", target: "a few hundred", limit: 400 },
+    { what: "whole site synth (HA NFS + Slurm), fresh process: in-process time", values: whole.map((r) => r.ms), unit: "ms" },
+    { what: "whole site synth (HA NFS + Slurm), fresh process: peak RSS", values: whole.map((r) => r.maxRssMB), unit: "MB" },
+    { what: "the same site without its slurm section: in-process time", values: bare.map((r) => r.ms), unit: "ms" },
+    { what: "the same site without its slurm section: peak RSS", values: bare.map((r) => r.maxRssMB), unit: "MB" },
+  ];
+}

@@ -1,0 +1,219 @@
+import { Construct } from "constructs";
+import type { Bundle } from "../core/index.js";
+import { expandHostlist } from "../../schema/hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
+import type { SiteSpec } from "../../schema/site.js";
+import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
+import { JwtKey } from "./jwt-key.js";
+import { Munge } from "./munge.js";
+import { NginxProxy } from "./nginx-proxy.js";
+import { SlurmConfig, type SlurmNodeGroup } from "./slurm-config.js";
+import { SlurmDbd } from "./slurm-dbd.js";
+import { SlurmRestd } from "./slurm-restd.js";
+import { Slurmctld } from "./slurmctld.js";
+import { Slurmd } from "./slurmd.js";
+
+/** Where the shared StateSaveLocation is served: the stack takes it from the site's NFS. */
+export interface StateSaveServer {
+  /** The floating IP of the NFS group that exports the state directory. */
+  readonly address: string;
+  /** The NFS group's name. */
+  readonly nfsGroup: string;
+}
+
+export interface SlurmClusterProps {
+  /** The validated site; its `slurm` section must be present. */
+  readonly site: SiteSpec;
+  /** One bundle per management node. */
+  readonly hosts: Readonly<Record<string, Bundle>>;
+  /** One bundle per node group. */
+  readonly groups: Readonly<Record<string, Bundle>>;
+  /** Required when the site puts the state on its NFS (slurm.stateSave). */
+  readonly stateSaveServer?: StateSaveServer;
+}
+
+/** Where slurm.conf and slurmdbd.conf point AuthAltParameters' jwt_key. */
+export const JWT_KEY_PATH = "/etc/slurm/jwt_hs256.key";
+
+/**
+ * Slurm on a site: slurmctld on the controllers (state shared on the HA NFS when there are two),
+ * slurmdbd with MariaDB, slurmrestd behind nginx, slurmd on the node groups of the partitions,
+ * the client configuration on login groups, and MUNGE on every one of these hosts.
+ */
+export class SlurmCluster extends Construct {
+  readonly config: SlurmConfig;
+  readonly munge: Munge;
+  readonly controllers: readonly Slurmctld[];
+  readonly dbd?: SlurmDbd;
+  readonly restd: readonly SlurmRestd[];
+  readonly proxies: readonly NginxProxy[];
+
+  constructor(scope: Construct, id: string, props: SlurmClusterProps) {
+    super(scope, id);
+    const where = `SlurmCluster [${this.node.path}]`;
+    const site = props.site;
+    const slurm = site.slurm;
+    if (!slurm) throw new Error(`${where}: the site has no slurm section`);
+    const hostOf = (name: string) => {
+      const b = props.hosts[name];
+      if (!b) throw new Error(`${where}: no bundle for management node ${name}`);
+      return b;
+    };
+    const groupOf = (name: string) => {
+      const b = props.groups[name];
+      if (!b) throw new Error(`${where}: no bundle for node group ${name}`);
+      return b;
+    };
+    if (slurm.stateSave && !props.stateSaveServer) throw new Error(`${where}: slurm.stateSave needs the NFS group's address (stateSaveServer)`);
+
+    // Controllers and the dbd are written with their address on slurm.network when the site names one.
+    const network = slurm.network ? (parseCidr(slurm.network) as Cidr) : undefined;
+    const addressOf = (name: string): string | undefined => {
+      if (!network) return undefined;
+      const node = site.nodes.find((n) => n.name === name)!;
+      return [...node.addresses, ...node.serviceAddresses].map((a) => a.split("/")[0]!).find((a) => networkContains(network, a));
+    };
+    const controllerHost = (name: string) => {
+      const addr = addressOf(name);
+      return addr ? `${name}(${addr})` : name;
+    };
+
+    const partitionGroups = [...new Set(slurm.partitions.flatMap((p) => p.nodeGroups))].sort();
+    const nodeGroups: SlurmNodeGroup[] = partitionGroups.map((name) => {
+      const g = site.nodeGroups.find((x) => x.name === name)!;
+      const hw = g.hardware;
+      if (!hw) throw new Error(`${where}: node group ${name} has no hardware`);
+      return {
+        name,
+        hosts: expandHostlist(g.hosts),
+        sockets: hw.sockets,
+        coresPerSocket: hw.coresPerSocket,
+        threadsPerCore: hw.threadsPerCore,
+        realMemoryMB: hw.memoryMB,
+        ...(hw.gpus ? { gpus: { type: hw.gpus.type, count: hw.gpus.count, devices: hw.gpus.devices } } : {}),
+      };
+    });
+
+    const accounting = slurm.accounting;
+    const jwt = slurm.plugins.authAltTypes.includes("auth/jwt");
+    const stateSaveLocation = slurm.stateSave?.mountpoint ?? "/var/spool/slurmctld";
+    this.config = new SlurmConfig(this, "config", {
+      version: slurm.version,
+      clusterName: slurmClusterName(site),
+      controllers: slurm.controllers.map(controllerHost),
+      slurmUser: slurm.slurmUser,
+      ports: { slurmctld: slurm.ports.slurmctld, slurmd: slurm.ports.slurmd },
+      stateSaveLocation,
+      stateSaveNote: slurm.stateSave
+        ? `every controller mounts ${slurm.stateSave.export} from the HA NFS (group ${props.stateSaveServer!.nfsGroup}) here`
+        : "on the controller's own disk",
+      slurmctldTimeoutSec: slurm.slurmctldTimeoutSec,
+      slurmdTimeoutSec: slurm.slurmdTimeoutSec,
+      plugins: slurm.plugins,
+      jwtKeyPath: JWT_KEY_PATH,
+      maxTokenLifespanSec: slurm.restApi?.maxTokenLifespanSec,
+      accounting: accounting
+        ? { host: addressOf(accounting.host) ?? accounting.host, port: slurm.ports.slurmdbd, enforce: accounting.enforce }
+        : undefined,
+      cgroup: slurm.cgroup,
+      nodeGroups,
+      partitions: slurm.partitions,
+    });
+
+    // Every bundle that gets Slurm, with the strongest role it has: a controller rereads slurm.conf.
+    const roles = new Map<Bundle, "controller" | "slurmd" | "client">();
+    for (const c of slurm.controllers) roles.set(hostOf(c), "controller");
+    const clientHost = (name: string) => {
+      if (!roles.has(hostOf(name))) roles.set(hostOf(name), "client");
+    };
+    if (accounting) clientHost(accounting.host);
+    for (const h of slurm.restApi?.hosts ?? []) clientHost(h);
+    for (const g of partitionGroups) roles.set(groupOf(g), "slurmd");
+    for (const g of slurm.loginGroups) if (!roles.has(groupOf(g))) roles.set(groupOf(g), "client");
+    const bundles = [...roles.keys()];
+    const pmix = slurm.plugins.mpiDefault.startsWith("pmix");
+    for (const [bundle, role] of roles) {
+      this.config.install(bundle, role);
+      if (role === "client") bundle.addPackage({ debian: "slurm-client", rhel: "slurm" });
+      // Debian ships auth/jwt apart from the basic plugins, and every daemon and command loads
+      // AuthAltTypes: without it slurmctld, slurmdbd and slurmd exit at start (found by the lab test).
+      if (jwt) bundle.addPackage({ debian: "slurm-wlm-jwt-plugin" });
+      // Debian's mpi_pmix plugin dlopens pmix2/lib/libpmix.so, which only libpmix-dev ships.
+      if (pmix) bundle.addPackage({ debian: "libpmix-dev", rhel: "pmix" });
+    }
+    this.munge = new Munge(this, "munge", { bundles });
+
+    this.controllers = slurm.controllers.map(
+      (c) =>
+        new Slurmctld(this, `slurmctld-${c}`, {
+          host: hostOf(c),
+          config: this.config,
+          stateSave: slurm.stateSave
+            ? {
+                server: props.stateSaveServer!.address,
+                export: slurm.stateSave.export,
+                nfsGroup: props.stateSaveServer!.nfsGroup,
+                options: slurm.stateSave.mountOptions,
+              }
+            : undefined,
+        }),
+    );
+    for (const g of partitionGroups) new Slurmd(this, `slurmd-${g}`, { group: groupOf(g), config: this.config });
+    for (const g of slurm.loginGroups) {
+      if (!partitionGroups.includes(g)) new Slurmd(this, `client-${g}`, { group: groupOf(g), config: this.config, runsJobs: false });
+    }
+
+    if (accounting) {
+      this.dbd = new SlurmDbd(this, "slurmdbd", {
+        host: hostOf(accounting.host),
+        clusterName: this.config.clusterName,
+        dbdHost: accounting.host,
+        dbdPort: slurm.ports.slurmdbd,
+        slurmUser: slurm.slurmUser,
+        database: accounting.database,
+        storageUser: accounting.storageUser,
+        authAltTypes: slurm.plugins.authAltTypes,
+        jwtKeyPath: JWT_KEY_PATH,
+        mariadb: accounting.mariadb,
+      });
+    }
+
+    // One JWT key file per host that signs or checks tokens, whichever daemons it runs.
+    if (jwt) {
+      const readers = new Map<Bundle, ("slurmctld" | "slurmdbd")[]>();
+      for (const c of slurm.controllers) readers.set(hostOf(c), ["slurmctld"]);
+      if (accounting) readers.set(hostOf(accounting.host), [...(readers.get(hostOf(accounting.host)) ?? []), "slurmdbd"]);
+      for (const [bundle, daemons] of readers) {
+        new JwtKey(this, `jwt-key-${bundle.name}`, { bundle, path: JWT_KEY_PATH, slurmUser: slurm.slurmUser, daemons });
+      }
+    }
+
+    const api = slurm.restApi;
+    const restd: SlurmRestd[] = [];
+    const proxies: NginxProxy[] = [];
+    for (const h of api?.hosts ?? []) {
+      const r = new SlurmRestd(this, `slurmrestd-${h}`, {
+        host: hostOf(h),
+        user: api!.user,
+        slurmUser: slurm.slurmUser,
+        openapiPlugins: openapiPlugins(slurm),
+        authTypes: api!.authTypes,
+      });
+      restd.push(r);
+      proxies.push(
+        new NginxProxy(this, `nginx-${h}`, {
+          host: hostOf(h),
+          socket: r.socket,
+          serverName: api!.nginx.serverName,
+          port: api!.nginx.port,
+          tls: api!.nginx.tls,
+          clientMaxBodySize: api!.nginx.clientMaxBodySize,
+          rateLimit: api!.nginx.rateLimit,
+          allow: api!.nginx.allow,
+        }),
+      );
+    }
+    this.restd = restd;
+    this.proxies = proxies;
+  }
+}

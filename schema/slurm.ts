@@ -1,0 +1,384 @@
+/**
+ * The `slurm` section of a site file: Slurm on the management nodes (slurmctld, slurmdbd with
+ * MariaDB, slurmrestd behind nginx) and slurmd on the node groups of its partitions.
+ *
+ * Field names speak slurm.conf's vocabulary in camelCase; plugin names are Slurm's own
+ * (`select/cons_tres`), checked against the plugins the site's Slurm release ships, so a typo
+ * is a site error instead of a slurmctld that does not start.
+ * @see https://slurm.schedmd.com/slurm.conf.html
+ */
+import { z } from "zod";
+import { expandHostlist } from "./hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "./net.js";
+import type { SiteSpec } from "./site.js";
+
+/**
+ * What each Slurm release ships that hpcdk configures by name. Add a row for a new release; the
+ * rest of hpcdk reads plugin names from here.
+ * - 22.05: Debian 12 (slurm-wlm 22.05.8), checked against the plugin directory of the package
+ *   (`/usr/lib/x86_64-linux-gnu/slurm-wlm/openapi_*.so`).
+ * - 23.02: from Slurm's 23.02 release notes (v0.0.36 removed, v0.0.39 added); not run here.
+ * @see https://slurm.schedmd.com/rest_release_notes.html
+ */
+export const SLURM_RELEASES: Readonly<Record<string, { readonly openapi: readonly string[]; readonly defaultOpenapi: readonly string[] }>> = {
+  "22.05": {
+    openapi: ["openapi/v0.0.36", "openapi/v0.0.37", "openapi/v0.0.38", "openapi/dbv0.0.36", "openapi/dbv0.0.37", "openapi/dbv0.0.38"],
+    defaultOpenapi: ["openapi/v0.0.38", "openapi/dbv0.0.38"],
+  },
+  "23.02": {
+    openapi: ["openapi/v0.0.37", "openapi/v0.0.38", "openapi/v0.0.39", "openapi/dbv0.0.37", "openapi/dbv0.0.38", "openapi/dbv0.0.39"],
+    defaultOpenapi: ["openapi/v0.0.39", "openapi/dbv0.0.39"],
+  },
+};
+
+/**
+ * Plugin names by slurm.conf option (Debian 12's slurm-wlm-basic-plugins ship every one). MPI
+ * types are MpiDefault values: `mpi_<type>.so` in the plugin directory.
+ */
+export const SLURM_PLUGINS = {
+  select: ["select/cons_tres", "select/cons_res", "select/linear"],
+  proctrack: ["proctrack/cgroup", "proctrack/linuxproc", "proctrack/pgid"],
+  task: ["task/affinity", "task/cgroup", "task/none"],
+  jobacctGather: ["jobacct_gather/cgroup", "jobacct_gather/linux", "jobacct_gather/none"],
+  scheduler: ["sched/backfill", "sched/builtin"],
+  priority: ["priority/multifactor", "priority/basic"],
+  mpi: ["none", "pmi2", "pmix", "pmix_v4", "cray_shasta"],
+  /** slurm.conf/slurmdbd.conf AuthAltTypes (not slurmrestd's rest_auth/* plugins). */
+  authAlt: ["auth/jwt"],
+  /** slurmrestd -a. */
+  restAuth: ["rest_auth/jwt", "rest_auth/local"],
+  /** cgroup.conf CgroupPlugin. */
+  cgroup: ["autodetect", "cgroup/v1", "cgroup/v2"],
+} as const;
+
+const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** slurm.conf time: minutes, min:sec, h:m:s, d-h, d-h:m, d-h:m:s, or UNLIMITED. */
+const SLURM_TIME = /^(UNLIMITED|INFINITE|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$/;
+
+const quoted = (v: unknown) => JSON.stringify(v);
+const named = (what: string, re: RegExp, hint: string) =>
+  z.string().regex(re, { error: (iss) => `${what} must match ${hint}, got ${quoted(iss.input)}` });
+const absolutePath = z
+  .string()
+  .regex(/^\/(?:[^/\0\s]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces, got ${quoted(iss.input)}` })
+  .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${quoted(iss.input)}` });
+const slurmTime = z.string().regex(SLURM_TIME, {
+  error: (iss) => `must be a Slurm time (minutes, "hh:mm:ss", "days-hh:mm:ss" or "UNLIMITED"), got ${quoted(iss.input)}`,
+});
+const port = z.int().min(1).max(65535);
+const plugin = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values);
+
+const PartitionSchema = z.strictObject({
+  name: named("a partition name", /^[a-z][a-z0-9_-]*$/, "[a-z][a-z0-9_-]*").describe("PartitionName."),
+  nodeGroups: z.array(z.string()).min(1).describe("Node groups (nodeGroups[].name) whose hosts form the partition; they run slurmd."),
+  default: z.boolean().default(false).describe("Default=YES: jobs that name no partition run here. @default false"),
+  maxTime: slurmTime.default("UNLIMITED").describe("MaxTime. @default UNLIMITED"),
+  defaultTime: slurmTime.optional().describe("DefaultTime. @default MaxTime"),
+  priorityTier: z.int().min(0).max(65533).optional().describe("PriorityTier. @default 1"),
+  oversubscribe: z.enum(["NO", "EXCLUSIVE", "YES", "FORCE"]).default("NO").describe("OverSubscribe. @default NO"),
+  allowGroups: z.array(named("a group name", UNIX_NAME, "[a-z_][a-z0-9_-]*")).optional().describe("AllowGroups (Unix groups). @default ALL"),
+  state: z.enum(["UP", "DOWN", "DRAIN", "INACTIVE"]).default("UP").describe("State. @default UP"),
+});
+
+const MariaDbSchema = z.strictObject({
+  bufferPoolSizeMB: z.int().min(128).default(4096).describe("innodb_buffer_pool_size; Slurm suggests at least 1 GB, more for big job tables. @default 4096"),
+  logFileSizeMB: z.int().min(48).default(64).describe("innodb_log_file_size. @default 64"),
+  lockWaitTimeoutSec: z.int().min(50).default(900).describe("innodb_lock_wait_timeout; Slurm needs 900 for upgrades and purges. @default 900"),
+  maxAllowedPacketMB: z.int().min(16).default(16).describe("max_allowed_packet. @default 16"),
+});
+
+const AccountingSchema = z.strictObject({
+  host: z.string().describe("Management node running slurmdbd and MariaDB (DbdHost)."),
+  database: named("a database name", /^[a-z][a-z0-9_]{0,63}$/, "[a-z][a-z0-9_]*").default("slurm_acct_db").describe("StorageLoc. @default slurm_acct_db"),
+  storageUser: named("a database user", /^[a-z][a-z0-9_]{0,31}$/, "[a-z][a-z0-9_]*").default("slurm").describe("StorageUser: the MariaDB account slurmdbd uses. @default slurm"),
+  enforce: z
+    .array(z.enum(["associations", "limits", "nojobs", "nosteps", "qos", "safe", "wckeys"]))
+    .default(["associations", "limits", "qos", "safe"])
+    .describe("AccountingStorageEnforce. @default associations,limits,qos,safe"),
+  mariadb: MariaDbSchema.prefault({}).describe("InnoDB settings from Slurm's accounting guide."),
+});
+
+const NginxSchema = z.strictObject({
+  serverName: z.string().regex(/^[a-z0-9.-]+$/, { error: (iss) => `must be a DNS name, got ${quoted(iss.input)}` }).describe("server_name, and the self-signed certificate's CN."),
+  port: port.default(443).describe("HTTPS port. @default 443"),
+  tls: z
+    .strictObject({ certificate: absolutePath, key: absolutePath })
+    .optional()
+    .describe("Certificate and key already on the hosts. @default a self-signed pair generated as a secret (labs)"),
+  clientMaxBodySize: z.string().regex(/^\d+[km]?$/, { error: (iss) => `must be a size like 1m or 512k, got ${quoted(iss.input)}` }).default("1m").describe("client_max_body_size. @default 1m"),
+  rateLimit: z
+    .strictObject({
+      requestsPerSecond: z.int().min(1).default(10).describe("@default 10"),
+      burst: z.int().min(0).default(20).describe("@default 20"),
+    })
+    .prefault({})
+    .describe("limit_req per client address."),
+  allow: z.array(z.string()).default([]).describe("Networks allowed to reach the API (nginx allow); everything else is denied. @default everyone"),
+});
+
+const RestApiSchema = z.strictObject({
+  hosts: z.array(z.string()).min(1).describe("Management nodes running slurmrestd and nginx."),
+  user: named("a user name", UNIX_NAME, "[a-z_][a-z0-9_-]*").default("slurmrestd").describe("Unprivileged user slurmrestd runs as (never root or SlurmUser). @default slurmrestd"),
+  openapiPlugins: z.array(z.string()).optional().describe("slurmrestd -s. @default the newest openapi and dbv plugins of the release"),
+  authTypes: z.array(plugin(SLURM_PLUGINS.restAuth)).min(1).default(["rest_auth/jwt"]).describe("slurmrestd -a. @default rest_auth/jwt"),
+  maxTokenLifespanSec: z.int().min(60).default(86400).describe("AuthAltParameters max_token_lifespan for user tokens. @default 86400"),
+  nginx: NginxSchema,
+});
+
+export const SlurmSchema = z.strictObject({
+  version: z.enum(Object.keys(SLURM_RELEASES) as [string, ...string[]]).default("22.05").describe("Slurm release on the hosts; picks the openapi plugins. @default 22.05 (Debian 12)"),
+  clusterName: named("a cluster name", /^[a-z][a-z0-9_]{0,39}$/, "[a-z][a-z0-9_]* (at most 40, lower case)").optional().describe("ClusterName. @default cluster.name in lower case"),
+  controllers: z.array(z.string()).min(1).max(4).describe("Management nodes running slurmctld (SlurmctldHost), primary first."),
+  network: z.string().optional().describe("Network (CIDR) Slurm daemons talk on: controller and slurmdbd addresses are taken from it. @default host names, resolved by DNS"),
+  stateSave: z
+    .strictObject({
+      export: absolutePath.describe("An export of the site's HA NFS (nfs.groups[].exports[].path), mounted through its group's floating IP."),
+      mountpoint: absolutePath.default("/var/spool/slurmctld").describe("StateSaveLocation. @default /var/spool/slurmctld"),
+      mountOptions: z.string().regex(/^[a-z0-9_]+(=[^,\s]+)?(,[a-z0-9_]+(=[^,\s]+)?)*$/).default("vers=4.2,hard,proto=tcp,timeo=600,retrans=2").describe("@default vers=4.2,hard,proto=tcp,timeo=600,retrans=2"),
+    })
+    .optional()
+    .describe("StateSaveLocation on the HA NFS; required with two or more controllers. @default local /var/spool/slurmctld"),
+  slurmUser: named("a user name", UNIX_NAME, "[a-z_][a-z0-9_-]*").default("slurm").describe("SlurmUser. @default slurm"),
+  ports: z
+    .strictObject({
+      slurmctld: port.default(6817).describe("@default 6817"),
+      slurmd: port.default(6818).describe("@default 6818"),
+      slurmdbd: port.default(6819).describe("@default 6819"),
+    })
+    .prefault({}),
+  slurmctldTimeoutSec: z.int().min(5).default(120).describe("SlurmctldTimeout: how long a backup waits before taking over. @default 120"),
+  slurmdTimeoutSec: z.int().min(5).default(300).describe("SlurmdTimeout. @default 300"),
+  plugins: z
+    .strictObject({
+      select: plugin(SLURM_PLUGINS.select).default("select/cons_tres").describe("SelectType. @default select/cons_tres"),
+      selectTypeParameters: z.enum(["CR_Core", "CR_Core_Memory", "CR_CPU", "CR_CPU_Memory", "CR_Socket", "CR_Socket_Memory", "CR_Memory"]).default("CR_Core_Memory").describe("@default CR_Core_Memory"),
+      proctrack: plugin(SLURM_PLUGINS.proctrack).default("proctrack/cgroup").describe("ProctrackType. @default proctrack/cgroup"),
+      task: z.array(plugin(SLURM_PLUGINS.task)).min(1).default(["task/cgroup", "task/affinity"]).describe("TaskPlugin. @default task/cgroup,task/affinity"),
+      jobacctGather: plugin(SLURM_PLUGINS.jobacctGather).default("jobacct_gather/cgroup").describe("JobAcctGatherType. @default jobacct_gather/cgroup"),
+      scheduler: plugin(SLURM_PLUGINS.scheduler).default("sched/backfill").describe("SchedulerType. @default sched/backfill"),
+      priority: plugin(SLURM_PLUGINS.priority).default("priority/multifactor").describe("PriorityType. @default priority/multifactor"),
+      mpiDefault: plugin(SLURM_PLUGINS.mpi).default("none").describe("MpiDefault. @default none (pmix for Open MPI 4+ built with PMIx)"),
+      authAltTypes: z.array(plugin(SLURM_PLUGINS.authAlt)).default(["auth/jwt"]).describe("AuthAltTypes in slurm.conf and slurmdbd.conf. @default auth/jwt"),
+    })
+    .prefault({}),
+  cgroup: z
+    .strictObject({
+      plugin: plugin(SLURM_PLUGINS.cgroup).default("autodetect").describe("CgroupPlugin. @default autodetect"),
+      constrainCores: z.boolean().default(true).describe("@default true"),
+      constrainRAMSpace: z.boolean().default(true).describe("@default true"),
+      constrainSwapSpace: z.boolean().default(true).describe("@default true"),
+      constrainDevices: z.boolean().default(true).describe("@default true"),
+    })
+    .prefault({}),
+  partitions: z.array(PartitionSchema).min(1),
+  loginGroups: z.array(z.string()).default([]).describe("Node groups that get the client configuration (sbatch, squeue) but run no slurmd. @default none"),
+  accounting: AccountingSchema.optional().describe("slurmdbd with MariaDB. @default no accounting"),
+  restApi: RestApiSchema.optional().describe("slurmrestd (JWT) behind nginx. @default none"),
+});
+
+export type SlurmSpec = z.output<typeof SlurmSchema>;
+
+type Path = (string | number)[];
+type Report = (path: Path, message: string) => void;
+
+const at = (...rest: Path): Path => ["slurm", ...rest];
+
+/** Networks (CIDR) of a management node, link and service addresses. */
+function addressesOf(node: SiteSpec["nodes"][number]): Cidr[] {
+  return [...node.addresses, ...node.serviceAddresses].map((a) => parseCidr(a)).filter((c): c is Cidr => typeof c !== "string");
+}
+
+/** The site's export a path names, with its group. */
+export function findExport(site: SiteSpec, path: string) {
+  for (const group of site.nfs.groups) for (const ex of group.exports) if (ex.path === path) return { group, ex };
+  return undefined;
+}
+
+/** Rules of the slurm section that relate it to the rest of the site. */
+export function checkSlurm(site: SiteSpec, report: Report): void {
+  const slurm = site.slurm;
+  if (!slurm) return;
+  const nodes = new Map(site.nodes.map((n) => [n.name, n]));
+  const nodeList = site.nodes.map((n) => n.name).join(", ");
+  const groups = new Map(site.nodeGroups.map((g) => [g.name, g]));
+  const groupList = site.nodeGroups.map((g) => g.name).join(", ") || "none";
+  const managementNode = (name: string, path: Path) => {
+    if (!nodes.has(name)) report(path, `unknown management node ${quoted(name)} (nodes: ${nodeList})`);
+    return nodes.get(name);
+  };
+  const unique = () => {
+    const seen = new Map<string, Path>();
+    return (value: string, path: Path, what: string) => {
+      const first = seen.get(value);
+      if (first) report(path, `${what} ${quoted(value)} is already used by ${first.join(".")}`);
+      else seen.set(value, path);
+    };
+  };
+
+  let network: Cidr | undefined;
+  if (slurm.network !== undefined) {
+    const parsed = parseCidr(slurm.network);
+    if (typeof parsed === "string") report(at("network"), parsed);
+    else network = parsed;
+  }
+  const needsAddress = (name: string, path: Path) => {
+    const node = nodes.get(name);
+    if (!node || !network) return;
+    if (!addressesOf(node).some((c) => networkContains(network!, c.address))) {
+      report(path, `${quoted(name)} has no address in slurm.network ${slurm.network}`);
+    }
+  };
+
+  const controllers = unique();
+  slurm.controllers.forEach((c, i) => {
+    controllers(c, at("controllers", i), "controller");
+    managementNode(c, at("controllers", i));
+    needsAddress(c, at("controllers", i));
+  });
+
+  if (slurm.controllers.length > 1 && !slurm.stateSave) {
+    report(
+      at("stateSave"),
+      `${slurm.controllers.length} controllers need a shared StateSaveLocation: name an export of the site's NFS (slurm.stateSave.export), exports: ${site.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).join(", ")}`,
+    );
+  }
+  if (slurm.stateSave) {
+    const found = findExport(site, slurm.stateSave.export);
+    if (!found) {
+      report(
+        at("stateSave", "export"),
+        `${quoted(slurm.stateSave.export)} is not an export of the site's NFS (exports: ${site.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).join(", ")})`,
+      );
+    } else {
+      const writable = found.ex.clients.filter((c) => c.options.split(",").includes("rw"));
+      if (writable.length === 0) {
+        report(at("stateSave", "export"), `${quoted(slurm.stateSave.export)} is exported read-only to every client: slurmctld must write its state there`);
+      } else {
+        // Clients given as networks can be checked: every controller must be inside one that may write.
+        const nets = writable.map((c) => parseCidr(c.spec.includes("/") ? c.spec : `${c.spec}/32`));
+        if (nets.every((n) => typeof n !== "string")) {
+          slurm.controllers.forEach((c, i) => {
+            const node = nodes.get(c);
+            if (node && !addressesOf(node).some((a) => nets.some((n) => networkContains(n as Cidr, a.address)))) {
+              report(
+                at("controllers", i),
+                `${quoted(c)} has no address that ${slurm.stateSave!.export} is exported read-write to (${writable.map((w) => w.spec).join(", ")}): it could not write the shared StateSaveLocation`,
+              );
+            }
+          });
+        }
+      }
+    }
+  }
+
+  const ports = unique();
+  (["slurmctld", "slurmd", "slurmdbd"] as const).forEach((p) => ports(String(slurm.ports[p]), at("ports", p), "port"));
+
+  if (slurm.plugins.task.includes("task/none") && slurm.plugins.task.length > 1) {
+    report(at("plugins", "task"), `task/none cannot be combined with other task plugins, got ${slurm.plugins.task.join(",")}`);
+  }
+  const taskPlugins = unique();
+  slurm.plugins.task.forEach((t, i) => taskPlugins(t, at("plugins", "task", i), "task plugin"));
+  if (slurm.plugins.jobacctGather === "jobacct_gather/cgroup" && slurm.plugins.proctrack !== "proctrack/cgroup") {
+    report(at("plugins", "jobacctGather"), `jobacct_gather/cgroup needs proctrack/cgroup, got ${slurm.plugins.proctrack} (use jobacct_gather/linux)`);
+  }
+
+  const partitionNames = unique();
+  const defaults: number[] = [];
+  slurm.partitions.forEach((p, i) => {
+    partitionNames(p.name, at("partitions", i, "name"), "partition name");
+    if (p.name === "default") report(at("partitions", i, "name"), `"default" is reserved by Slurm (PartitionName=DEFAULT sets defaults for every partition)`);
+    if (p.default) defaults.push(i);
+    const inPartition = unique();
+    p.nodeGroups.forEach((g, k) => {
+      inPartition(g, at("partitions", i, "nodeGroups", k), "node group");
+      const group = groups.get(g);
+      if (!group) report(at("partitions", i, "nodeGroups", k), `unknown node group ${quoted(g)} (nodeGroups: ${groupList})`);
+      else if (!group.hardware) {
+        const gi = site.nodeGroups.indexOf(group);
+        report(
+          at("partitions", i, "nodeGroups", k),
+          `node group ${quoted(g)} has no hardware (nodeGroups.${gi}.hardware): Slurm's node definition needs its sockets, cores, threads and memory`,
+        );
+      }
+    });
+  });
+  // Each partition group becomes a Slurm NodeSet of its name, which must not be a node's name;
+  // its GPUs' device files must be as many as it says.
+  const hostNames = new Set(site.nodeGroups.flatMap((g) => expandHostlist(g.hosts)));
+  const checked = new Set<string>();
+  for (const name of slurm.partitions.flatMap((p) => p.nodeGroups)) {
+    const group = groups.get(name);
+    if (!group || checked.has(name)) continue;
+    checked.add(name);
+    const gi = site.nodeGroups.indexOf(group);
+    if (hostNames.has(name)) {
+      report(["nodeGroups", gi, "name"], `${quoted(name)} is also a host name: Slurm's NodeSet ${name} would overlap NodeName ${name}`);
+    }
+    const gpus = group.hardware?.gpus;
+    if (!gpus) continue;
+    let devices: string[];
+    try {
+      devices = expandHostlist(gpus.devices);
+    } catch (err) {
+      report(["nodeGroups", gi, "hardware", "gpus", "devices"], (err as Error).message);
+      continue;
+    }
+    if (devices.length !== gpus.count) {
+      report(["nodeGroups", gi, "hardware", "gpus", "devices"], `${quoted(gpus.devices)} names ${devices.length} device file(s) but count is ${gpus.count}`);
+    }
+  }
+  if (defaults.length > 1) report(at("partitions", defaults[1]!, "default"), `only one partition can be the default, partitions.${defaults[0]} already is`);
+
+  const login = unique();
+  slurm.loginGroups.forEach((g, i) => {
+    login(g, at("loginGroups", i), "node group");
+    if (!groups.has(g)) report(at("loginGroups", i), `unknown node group ${quoted(g)} (nodeGroups: ${groupList})`);
+  });
+
+  if (slurm.accounting) {
+    managementNode(slurm.accounting.host, at("accounting", "host"));
+    needsAddress(slurm.accounting.host, at("accounting", "host"));
+    if (slurm.accounting.storageUser === "root") report(at("accounting", "storageUser"), `slurmdbd must not use MariaDB's root account, got "root"`);
+  }
+
+  const api = slurm.restApi;
+  if (api) {
+    const restHosts = unique();
+    api.hosts.forEach((h, i) => {
+      restHosts(h, at("restApi", "hosts", i), "host");
+      managementNode(h, at("restApi", "hosts", i));
+    });
+    if (api.user === "root" || api.user === slurm.slurmUser) {
+      report(at("restApi", "user"), `slurmrestd must run as its own unprivileged user, not root or SlurmUser, got ${quoted(api.user)}`);
+    }
+    const release = SLURM_RELEASES[slurm.version]!;
+    const known = new Set(release.openapi);
+    const plugins = unique();
+    (api.openapiPlugins ?? []).forEach((p, i) => {
+      plugins(p, at("restApi", "openapiPlugins", i), "plugin");
+      if (!known.has(p)) report(at("restApi", "openapiPlugins", i), `Slurm ${slurm.version} ships no ${quoted(p)} (openapi plugins: ${release.openapi.join(", ")})`);
+      else if (p.startsWith("openapi/dbv") && !slurm.accounting) report(at("restApi", "openapiPlugins", i), `${p} serves /slurmdb/ and needs slurm.accounting`);
+    });
+    if (!api.authTypes.includes("rest_auth/jwt")) report(at("restApi", "authTypes"), `nginx passes X-SLURM-USER-TOKEN: slurmrestd needs rest_auth/jwt, got ${api.authTypes.join(",")}`);
+    if (!slurm.plugins.authAltTypes.includes("auth/jwt")) report(at("plugins", "authAltTypes"), `slurmrestd with rest_auth/jwt needs auth/jwt in AuthAltTypes`);
+    api.nginx.allow.forEach((a, i) => {
+      const parsed = parseCidr(a.includes("/") ? a : `${a}/${a.includes(":") ? 128 : 32}`);
+      if (typeof parsed === "string") report(at("restApi", "nginx", "allow", i), parsed);
+    });
+    if (api.hosts.some((h) => slurm.controllers.includes(h)) && api.nginx.port === slurm.ports.slurmctld) {
+      report(at("restApi", "nginx", "port"), `port ${api.nginx.port} is slurmctld's (slurm.ports.slurmctld)`);
+    }
+  }
+}
+
+/** The openapi plugins slurmrestd loads: the site's choice, or the release's default (without dbv plugins when there is no accounting). */
+export function openapiPlugins(slurm: SlurmSpec): string[] {
+  if (slurm.restApi?.openapiPlugins) return [...slurm.restApi.openapiPlugins];
+  return SLURM_RELEASES[slurm.version]!.defaultOpenapi.filter((p) => slurm.accounting || !p.startsWith("openapi/dbv"));
+}
+
+/** The cluster name Slurm records: the site's choice or cluster.name in lower case. */
+export function slurmClusterName(site: SiteSpec): string {
+  return site.slurm?.clusterName ?? site.cluster.name.toLowerCase().replace(/-/g, "_").slice(0, 40);
+}
