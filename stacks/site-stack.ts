@@ -3,6 +3,7 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
@@ -23,6 +24,8 @@ export class SiteStack extends TerraformStack {
   readonly groups: Readonly<Record<string, Bundle>>;
   readonly cluster: Bundle;
   readonly nfs: HaNfsCluster;
+  /** Container runtimes per node group, when the site has a containers section. */
+  readonly containers?: ContainerRuntimes;
 
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
@@ -41,6 +44,10 @@ export class SiteStack extends TerraformStack {
     );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+    // Container runtimes per node group. What they need from slurm.conf (MpiDefault=pmix, the
+    // Podman TaskProlog, Shifter's prolog/epilog directories and PrologFlags) is in
+    // this.containers.slurmSettings for the Slurm constructs to take as props.
+    if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
 
     const resourceKind = props.resourceKind ?? "null_resource";
     if (resourceKind === "null_resource") new NullProvider(this, "null");
