@@ -17,15 +17,19 @@ const absolutePath = z
   .regex(/^\/(?:[^/\0\s'"\\]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces or quotes, got ${quote(iss.input)}` })
   .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${quote(iss.input)}` });
 
-/** A path that may use `$USER` or `$UID`, expanded per user by the runtime. */
-const userPath = z
-  .string()
-  .regex(/^\/(?:[^/\0\s'"\\`]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces or quotes, got ${quote(iss.input)}` })
-  .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${quote(iss.input)}` })
-  // $HOME passes here so that the rules can say why it is refused (home directories are on NFS).
-  .refine((p) => [...p.matchAll(/\$\{?([A-Za-z_]+)\}?/g)].every((m) => ["USER", "UID", "HOME"].includes(m[1]!)), {
-    error: (iss) => `may only use the variables $USER and $UID, got ${quote(iss.input)}`,
-  });
+/**
+ * A path that may use `$USER` or `$UID`, expanded per user by the runtime. `$HOME` passes the
+ * shape so that the rules can say why it is refused (home directories are on NFS).
+ */
+const userPath = z.string().superRefine((p, ctx) => {
+  const fail = (message: string) => ctx.addIssue({ code: "custom", message, input: p });
+  if (/^\$\{?HOME\b/.test(p)) return;
+  if (!/^\/(?:[^/\0\s'"\\`]+\/?)*$/.test(p)) return fail(`must be an absolute path without spaces or quotes, got ${quote(p)}`);
+  if (p.split("/").includes("..")) return fail(`must not contain "..", got ${quote(p)}`);
+  if (![...p.matchAll(/\$\{?([A-Za-z_]+)\}?/g)].every((m) => ["USER", "UID", "HOME"].includes(m[1]!))) {
+    fail(`may only use the variables $USER and $UID, got ${quote(p)}`);
+  }
+});
 
 const groupName = z.string().regex(/^[a-z][a-z0-9-]*$/, { error: (iss) => `must be a node group name, got ${quote(iss.input)}` });
 const groups = (what: string) =>
@@ -56,7 +60,12 @@ export const SitePackageSchema = z
       })
       .describe("Where the hosts download the package: the site's mirror or a file on shared storage."),
     sha256: z
-      .string()
+      .string({
+        error: (iss) =>
+          typeof iss.input === "number"
+            ? "must be quoted: YAML reads a sha256 of only digits (or digits, one e, digits) as a number"
+            : undefined,
+      })
       .regex(/^[0-9a-f]{64}$/, { error: (iss) => `must be 64 lowercase hex digits (sha256sum), got ${quote(iss.input)}` })
       .describe("sha256 of the file; the deploy refuses a download that does not match."),
   })
@@ -365,7 +374,7 @@ export function checkContainers(site: SiteSpec, report: Report): void {
     }
     const lastPort = s.gateway.basePort + s.gateway.replicas - 1;
     if (lastPort > 65535) {
-      report(["containers", "shifter", "gateway", "replicas"], `${s.gateway.replicas} replicas from port ${s.gateway.basePort} end at ${lastPort}, above 65535`);
+      report(["containers", "shifter", "gateway", "basePort"], `${s.gateway.replicas} replicas from port ${s.gateway.basePort} end at ${lastPort}, above 65535`);
     }
     for (const [field, port] of [["mongodbPort", s.gateway.mongodbPort], ["redisPort", s.gateway.redisPort]] as const) {
       if (port >= s.gateway.basePort && port <= lastPort) {
