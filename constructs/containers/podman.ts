@@ -3,6 +3,7 @@ import { GeneratedFile, type Bundle } from "../core/index.js";
 import { subordinateIdLines, type SubordinateIdsSpec } from "./subordinate-ids.js";
 
 export const PODMAN_USER_STORAGE = "/usr/local/sbin/hpcdk-podman-user-storage";
+export const PODMAN_PROFILE = "/etc/profile.d/hpcdk-podman.sh";
 export const PODMAN_TASK_PROLOG = "/usr/local/libexec/hpcdk/podman-task-prolog";
 
 export interface PodmanProps {
@@ -37,7 +38,7 @@ export interface PodmanProps {
 export class Podman extends Construct {
   readonly runtime: "runc" | "crun";
   readonly rootlessStoragePath: string;
-  /** A Slurm TaskProlog that drops an XDG_RUNTIME_DIR inherited from the submitting host. */
+  /** A Slurm TaskProlog that gives tasks a private XDG_RUNTIME_DIR on the node. */
   readonly taskProlog = PODMAN_TASK_PROLOG;
 
   constructor(scope: Construct, id: string, props: PodmanProps) {
@@ -105,7 +106,7 @@ export class Podman extends Construct {
     }
     new GeneratedFile(this, "runtime-dir", {
       bundle: b,
-      path: "/etc/profile.d/hpcdk-podman.sh",
+      path: PODMAN_PROFILE,
       template: "containers/podman-runtime-dir.sh",
       impact: { kind: "none", detail: "read by new login shells" },
     });
@@ -113,6 +114,7 @@ export class Podman extends Construct {
       bundle: b,
       path: PODMAN_TASK_PROLOG,
       template: "containers/podman-task-prolog.sh",
+      context: { profile: PODMAN_PROFILE },
       mode: 0o755,
       impact: { kind: "none", detail: "run by slurmd before every task (TaskProlog)" },
     });
