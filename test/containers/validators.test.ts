@@ -217,7 +217,7 @@ describe("the container validators", () => {
   it("fail if apptainer.conf has an unknown directive or a bad value", () => {
     const conf = lab("groups/compute/etc/apptainer/apptainer.conf");
     expect(checkApptainerConf(conf.replace("mount hostfs = no", "mount hostfs = maybe") + "allow suid = yes\n")).toEqual([
-      'line 21: mount hostfs must be one of yes, no, got "maybe"',
+      `line ${conf.split("\n").indexOf("mount hostfs = no") + 1}: mount hostfs must be one of yes, no, got "maybe"`,
       `line ${conf.split("\n").length}: unknown directive "allow suid"`,
     ]);
   });
@@ -248,7 +248,7 @@ describe("the container validators", () => {
   it("fail if oci.conf uses what Slurm 22.05 does not know", () => {
     const conf = lab("groups/compute/etc/slurm/oci.conf").replace("--root=/run/slurm-oci state", "--root=/run/user/%U state") + 'EnvExclude="^SLURM_CONF="\n';
     expect(checkOciConf(conf)).toEqual([
-      "line 9: Slurm 22.05 has no pattern %U (slurmstepd dies on it)",
+      `line ${conf.split("\n").findIndex((l) => l.startsWith("RunTimeQuery=")) + 1}: Slurm 22.05 has no pattern %U (slurmstepd dies on it)`,
       `line ${conf.trimEnd().split("\n").length}: Slurm 22.05 does not know EnvExclude (an unknown key is fatal to slurmstepd)`,
     ]);
   });
