@@ -98,9 +98,8 @@ export class Podman extends Construct {
       new GeneratedFile(this, file, {
         bundle: b,
         path: `/etc/${file}`,
-        // newuidmap parses the file strictly: no comment lines, so no managed header.
-        header: "none",
-        content: () => lines.join("\n") + "\n",
+        // shadow's newuidmap and Podman skip lines that are not entries: the header may stay.
+        content: (header) => header + lines.join("\n") + "\n",
         impact: { kind: "none", detail: "read when a user's container starts; running containers keep their mapping" },
       });
     }
