@@ -199,6 +199,54 @@ const SLURM_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   "restApi.nginx.tls.key": reload("nginx reloads with the new key"),
 };
 
+const AT_CONTAINER_START = "read when a container starts: containers started after the deploy use it, running ones are untouched";
+const RUNTIME_INSTALL = "the runtime is installed (or removed) on the group's hosts";
+const PACKAGE = "the site package is downloaded, checked and installed again on the group's hosts";
+const GATEWAY = "Shifter's image gateway (API replicas, Celery workers, Redis, MongoDB) restarts";
+
+/** The container runtimes' settings: a pattern → impact list kept per runtime. */
+const CONTAINERS_IMPACTS: Readonly<Record<string, SettingImpact>> = {
+  sharedPaths: none("where image stores may not be: only checked at synth"),
+  ...Object.fromEntries(
+    ["apptainer", "charliecloud", "podman", "sarus", "shifter"].map((r) => [`${r}.groups`, restart(RUNTIME_INSTALL)]),
+  ),
+  ...Object.fromEntries(
+    [
+      "apptainer.allowPidNs", "apptainer.bindPaths", "apptainer.limitContainerOwners", "apptainer.limitContainerPaths",
+      "apptainer.maxLoopDevices", "apptainer.mode", "apptainer.mountHome", "apptainer.mountHostfs",
+      "charliecloud.storageDir", "podman.cgroupManager", "podman.network", "podman.runtime",
+      "sarus.centralizedRepositoryDir", "sarus.gpuHook.libnvidiaContainerPath", "sarus.gpuHook.path", "sarus.infinibandDevices",
+      "sarus.localRepositoryBaseDir", "sarus.mpi.bindMounts", "sarus.mpi.dependencyLibs", "sarus.mpi.libs", "sarus.prefixDir",
+      "sarus.ramFilesystemType", "sarus.siteMounts[]", "sarus.siteMounts[].destination", "sarus.siteMounts[].readonly",
+      "sarus.siteMounts[].source", "sarus.tempDir", "shifter.allowLibcPwdCalls", "shifter.maxGroupCount", "shifter.maxLoop",
+      "shifter.siteFs[]", "shifter.siteFs[].from", "shifter.siteFs[].to", "shifter.siteResources", "shifter.udiRootPath",
+      "shifter.system", "shifter.mungeSocket",
+    ].map((k) => [k, reload(AT_CONTAINER_START)]),
+  ),
+  ...Object.fromEntries(
+    ["apptainer.packages[]", "apptainer.packages[].sha256", "apptainer.packages[].url", "sarus.package.sha256", "sarus.package.url",
+      "sarus.version", "shifter.packages[]", "shifter.packages[].sha256", "shifter.packages[].url"].map((k) => [k, restart(PACKAGE)]),
+  ),
+  "podman.graphroot": restart("podman's storage moves: images and containers stay behind in the old place"),
+  "podman.runroot": restart("podman's run state moves: stop running containers first"),
+  "podman.storageDriver": restart("podman's storage driver changes: users must reset their storage (podman system reset)"),
+  "podman.rootlessStorageRoot": restart("rootless storage moves: users' images stay behind in the old place"),
+  "podman.subordinateIds.count": restart("/etc/subuid and /etc/subgid change: users run podman system migrate"),
+  "podman.subordinateIds.start": restart("/etc/subuid and /etc/subgid change: users run podman system migrate"),
+  "podman.subordinateIds.uidRanges[]": restart("/etc/subuid and /etc/subgid change: users run podman system migrate"),
+  "podman.subordinateIds.uidRanges[].first": restart("/etc/subuid and /etc/subgid change: users run podman system migrate"),
+  "podman.subordinateIds.uidRanges[].last": restart("/etc/subuid and /etc/subgid change: users run podman system migrate"),
+  "shifter.imagePath": restart("images are read from another directory: pull them again through the gateway"),
+  "shifter.gateway.group": outage("the image gateway and its MongoDB move to another host: the image catalogue starts empty"),
+  ...Object.fromEntries(
+    ["basePort", "cacheDirectory", "celeryConcurrency", "defaultImageLocation", "expandDirectory", "mongodbPort",
+      "passwdRefreshMin", "prefix", "redisPort", "replicas", "packages[]", "packages[].sha256", "packages[].url"].map((k) => [`shifter.gateway.${k}`, restart(GATEWAY)]),
+  ),
+  "slurm.groups": reload("oci.conf and PMIx on the groups' hosts: read at each srun --container"),
+  "slurm.ociRuntime": reload("oci.conf: read at each srun --container"),
+  "slurm.ociStateDir": reload("oci.conf: read at each srun --container"),
+};
+
 /**
  * Every section's impacts. A domain that adds a section to the site schema adds one entry here
  * (e.g. `slurm: SLURM_IMPACTS`, defined beside its schema).
@@ -206,6 +254,7 @@ const SLURM_IMPACTS: Readonly<Record<string, SettingImpact>> = {
 export const SETTING_IMPACTS: SettingImpactTable = {
   ...CORE_IMPACTS,
   slurm: SLURM_IMPACTS,
+  containers: CONTAINERS_IMPACTS,
 };
 
 /** The impact of a setting no table declares: the most cautious one. */

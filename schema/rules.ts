@@ -7,6 +7,7 @@ import { expandHostlist } from "./hostlist.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
 import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
+import { checkContainers } from "./containers.js";
 
 type Path = (string | number)[];
 
@@ -35,6 +36,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkNodeGroups(site, report, uniqueness);
   checkDeploy(site, report);
   checkSlurm(site, report);
+  checkContainers(site, report);
 }
 
 function checkDeploy(site: SiteSpec, report: Report): void {

@@ -5,6 +5,7 @@ import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/c
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { findExport } from "../schema/slurm.js";
+import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
@@ -31,6 +32,8 @@ export class SiteStack extends TerraformStack {
   readonly deployments: Deployment[] = [];
   /** Slurm, when the site has a slurm section. */
   readonly slurm?: SlurmCluster;
+  /** Container runtimes per node group, when the site has a containers section. */
+  readonly containers?: ContainerRuntimes;
 
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
@@ -53,6 +56,9 @@ export class SiteStack extends TerraformStack {
     );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+    // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's
+    // TaskProlog, Shifter's prolog/epilog directories, PrologFlags) goes to Slurm as props.
+    if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
     if (spec.slurm) {
       // Slurm's shared state lives on an NFS export, reached through its group's floating IP.
       const state = spec.slurm.stateSave && findExport(spec, spec.slurm.stateSave.export);
@@ -61,6 +67,8 @@ export class SiteStack extends TerraformStack {
         hosts: this.hosts,
         groups: this.groups,
         stateSaveServer: state ? { address: state.group.floatingIp.address, nfsGroup: state.group.name } : undefined,
+        containerSettings: this.containers?.slurmSettings,
+        mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],
       });
     }
 

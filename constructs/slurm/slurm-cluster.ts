@@ -7,7 +7,7 @@ import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
 import { JwtKey } from "./jwt-key.js";
 import { Munge } from "./munge.js";
 import { NginxProxy } from "./nginx-proxy.js";
-import { SlurmConfig, type SlurmNodeGroup } from "./slurm-config.js";
+import { SlurmConfig, type SlurmConfigProps, type SlurmNodeGroup } from "./slurm-config.js";
 import { SlurmDbd } from "./slurm-dbd.js";
 import { SlurmRestd } from "./slurm-restd.js";
 import { Slurmctld } from "./slurmctld.js";
@@ -30,6 +30,10 @@ export interface SlurmClusterProps {
   readonly groups: Readonly<Record<string, Bundle>>;
   /** Required when the site puts the state on its NFS (slurm.stateSave). */
   readonly stateSaveServer?: StateSaveServer;
+  /** What the container runtimes need in slurm.conf. @default none */
+  readonly containerSettings?: SlurmConfigProps["containers"];
+  /** Node groups that run no Slurm daemon but need MUNGE (Shifter's image gateway). @default none */
+  readonly mungeGroups?: readonly string[];
 }
 
 /** Where slurm.conf and slurmdbd.conf point AuthAltParameters' jwt_key. */
@@ -118,6 +122,7 @@ export class SlurmCluster extends Construct {
       cgroup: slurm.cgroup,
       nodeGroups,
       partitions: slurm.partitions,
+      containers: props.containerSettings,
     });
 
     // Every bundle that gets Slurm, with the strongest role it has: a controller rereads slurm.conf.
@@ -141,7 +146,7 @@ export class SlurmCluster extends Construct {
       // Debian's mpi_pmix plugin dlopens pmix2/lib/libpmix.so, which only libpmix-dev ships.
       if (pmix) bundle.addPackage({ debian: "libpmix-dev", rhel: "pmix" });
     }
-    this.munge = new Munge(this, "munge", { bundles });
+    this.munge = new Munge(this, "munge", { bundles: [...bundles, ...(props.mungeGroups ?? []).map(groupOf).filter((b) => !roles.has(b))] });
 
     this.controllers = slurm.controllers.map(
       (c) =>

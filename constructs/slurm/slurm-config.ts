@@ -67,6 +67,16 @@ export interface SlurmConfigProps {
   };
   readonly nodeGroups: readonly SlurmNodeGroup[];
   readonly partitions: readonly SlurmPartition[];
+  /**
+   * What the container runtimes need from slurm.conf: Podman's TaskProlog, Shifter's prolog and
+   * epilog directories and PrologFlags. @default none
+   */
+  readonly containers?: {
+    readonly taskProlog?: string;
+    readonly prologDir?: string;
+    readonly epilogDir?: string;
+    readonly prologFlags?: string;
+  };
 }
 
 /** Longest hostlist written on one NodeName line; longer lists are split over several lines. */
@@ -180,6 +190,13 @@ export class SlurmConfig extends Construct {
       accounting: props.accounting ? { ...props.accounting, enforce: props.accounting.enforce.join(",") } : false,
       nodeLines: [...nodeLines, ...nodeSets],
       partitionLines,
+      // Every key present, so the strict template can test it.
+      jobHooks: [
+        ...(props.containers?.prologFlags ? [`PrologFlags=${props.containers.prologFlags}`] : []),
+        ...(props.containers?.prologDir ? [`Prolog=${props.containers.prologDir}/*`] : []),
+        ...(props.containers?.epilogDir ? [`Epilog=${props.containers.epilogDir}/*`] : []),
+        ...(props.containers?.taskProlog ? [`TaskProlog=${props.containers.taskProlog}`] : []),
+      ],
     };
     this.cgroupContext = {
       plugin: props.cgroup.plugin,

@@ -44,11 +44,13 @@ describe("the provider mirror", () => {
   });
 
   it("lets a terraform_data stack init and plan with no provider at all", () => {
-    const { out } = synthTo(loadExamples(["lab"]).map((s) => ({ ...s, spec: { ...s.spec, deploy: { ...s.spec.deploy, resource: "terraform_data" as const } } })));
+    const { out, built } = synthTo(loadExamples(["lab"]).map((s) => ({ ...s, spec: { ...s.spec, deploy: { ...s.spec.deploy, resource: "terraform_data" as const } } })));
     const stack = join(out, "stacks", "lab");
     terraformInit(stack);
     const plan = spawnSync("terraform", ["plan", "-input=false", "-no-color"], { cwd: stack, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
     expect(plan.status).toBe(0);
-    expect(plan.stdout).toContain("Plan: 8 to add, 0 to change, 0 to destroy.");
+    // One resource per management node, per node group, and the cluster's CIB step.
+    expect(plan.stdout).toContain(`Plan: ${built.stacks[0]!.bundles.length} to add, 0 to change, 0 to destroy.`);
+    expect(plan.stdout).not.toContain("null_resource");
   });
 });

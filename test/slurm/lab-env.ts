@@ -206,6 +206,9 @@ export class SlurmLab {
         [/^SlurmdLogFile=.*$/m, `SlurmdLogFile=${t}/log/slurmd-%n.log`],
         [/=\/run\/slurmctld\.pid$/m, `=${t}/run/slurmctld.pid`],
         [/=\/var\/log\/slurm\/slurmctld\.log$/m, `=${t}/log/slurmctld.log`],
+        // The container runtimes' job hooks (Shifter's prologue loads kernel modules, which this
+        // machine forbids): the containers lab runs them; this lab runs Slurm without them.
+        [/^# Job hooks of the container runtimes.*\n(?:(?:PrologFlags|Prolog|Epilog|TaskProlog)=.*\n)+/m, ""],
         // This machine has no cgroup controllers to delegate (LAB-NOTES): the portable plugins.
         [/^ProctrackType=proctrack\/cgroup$/m, "ProctrackType=proctrack/linuxproc"],
         [/^TaskPlugin=.*$/m, "TaskPlugin=task/none"],

@@ -76,7 +76,8 @@ describe("rendered Slurm files, checked by the programs that read them", () => {
     expect(r.stderr).toContain('unknown directive "proxy_pass_everything"');
   });
 
-  const units = [...tree.keys()].filter((p) => /\/etc\/systemd\/system\/[^/]+\.(service|mount)$/.test(p));
+  // Slurm's own units (the container runtimes' units are verified by their own tests).
+  const units = [...tree.keys()].filter((p) => /\/etc\/systemd\/system\/(slurm[^/]*\.service|[^/]+\.mount)$/.test(p));
   it.each(units)("systemd-analyze verify accepts %s", (path) => {
     const name = path.split("/").pop()!;
     const r = systemdVerify({ [name]: text(path) }, name);

@@ -1,0 +1,422 @@
+/**
+ * The `containers` section of a site: which HPC container runtimes each node group gets
+ * (Apptainer, Charliecloud, rootless Podman, Sarus, Shifter) and how they plug into Slurm.
+ *
+ * Shapes live here; rules that relate the section to the rest of the site (node groups exist,
+ * container storage is never on an NFS path, subordinate id ranges do not overlap, the Shifter
+ * gateway runs on exactly one host) live in `checkContainers`, called from schema/rules.ts.
+ */
+import { z } from "zod";
+import { expandHostlist } from "./hostlist.js";
+import type { SiteSpec } from "./site.js";
+
+const quote = (v: unknown) => JSON.stringify(v);
+
+const absolutePath = z
+  .string()
+  .regex(/^\/(?:[^/\0\s'"\\]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces or quotes, got ${quote(iss.input)}` })
+  .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${quote(iss.input)}` });
+
+/**
+ * A path that may use `$USER` or `$UID`, expanded per user by the runtime. `$HOME` passes the
+ * shape so that the rules can say why it is refused (home directories are on NFS).
+ */
+const userPath = z.string().superRefine((p, ctx) => {
+  const fail = (message: string) => ctx.addIssue({ code: "custom", message, input: p });
+  if (/^\$\{?HOME\b/.test(p)) return;
+  if (!/^\/(?:[^/\0\s'"\\`]+\/?)*$/.test(p)) return fail(`must be an absolute path without spaces or quotes, got ${quote(p)}`);
+  if (p.split("/").includes("..")) return fail(`must not contain "..", got ${quote(p)}`);
+  if (![...p.matchAll(/\$\{?([A-Za-z_]+)\}?/g)].every((m) => ["USER", "UID", "HOME"].includes(m[1]!))) {
+    fail(`may only use the variables $USER and $UID, got ${quote(p)}`);
+  }
+});
+
+const groupName = z.string().regex(/^[a-z][a-z0-9-]*$/, { error: (iss) => `must be a node group name, got ${quote(iss.input)}` });
+const groups = (what: string) =>
+  z.array(groupName).min(1, { error: `name at least one node group that gets ${what}` }).describe(`Node groups (nodeGroups[].name) that get ${what}.`);
+
+const userName = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, { error: (iss) => `must be a user name, got ${quote(iss.input)}` });
+
+/** Formats a site package can come in, by file name. */
+export const SITE_PACKAGE_FORMATS = ["deb", "rpm", "tar"] as const;
+export type SitePackageFormat = (typeof SITE_PACKAGE_FORMATS)[number];
+
+export function sitePackageFormat(url: string): SitePackageFormat | undefined {
+  if (/\.deb$/.test(url)) return "deb";
+  if (/\.rpm$/.test(url)) return "rpm";
+  if (/\.(tar\.gz|tgz|tar\.xz|tar\.bz2)$/.test(url)) return "tar";
+  return undefined;
+}
+
+export const SitePackageSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(https?|file):\/\/[^\s'"\\`$]+$/, {
+        error: (iss) => `must be an http(s):// or file:// URL without spaces or quotes, got ${quote(iss.input)}`,
+      })
+      .refine((u) => sitePackageFormat(u) !== undefined, {
+        error: (iss) => `must name a .deb, .rpm or .tar.gz/.tgz/.tar.xz/.tar.bz2 file, got ${quote(iss.input)}`,
+      })
+      .describe("Where the hosts download the package: the site's mirror or a file on shared storage."),
+    sha256: z
+      .string({
+        error: (iss) =>
+          typeof iss.input === "number"
+            ? "must be quoted: YAML reads a sha256 of only digits (or digits, one e, digits) as a number"
+            : undefined,
+      })
+      .regex(/^[0-9a-f]{64}$/, { error: (iss) => `must be 64 lowercase hex digits (sha256sum), got ${quote(iss.input)}` })
+      .describe("sha256 of the file; the deploy refuses a download that does not match."),
+  })
+  .describe("A package the site provides (not in the distribution), verified by its sha256 before it is installed.");
+export type SitePackageSpec = z.output<typeof SitePackageSchema>;
+
+export const ApptainerSchema = z.strictObject({
+  groups: groups("Apptainer"),
+  packages: z
+    .array(SitePackageSchema)
+    .min(1, { error: "Apptainer is not in Debian 12: give the site's apptainer .deb/.rpm (and apptainer-suid for setuid mode)" })
+    .describe("Apptainer packages (.deb or .rpm) from the site's package source."),
+  mode: z
+    .enum(["unprivileged", "setuid"])
+    .default("unprivileged")
+    .describe("unprivileged: user namespaces only (allow setuid = no); setuid: the setuid starter (needs the apptainer-suid package). @default unprivileged"),
+  bindPaths: z
+    .array(z.string().regex(/^\/[^\s:,'"]*(:\/[^\s:,'"]*)?$/, { error: (iss) => `must be "/src" or "/src:/dst", got ${quote(iss.input)}` }))
+    .default([])
+    .describe("Extra `bind path` entries (after /etc/localtime, /etc/hosts and, on InfiniBand groups, /dev/infiniband and /etc/libibverbs.d). @default []"),
+  mountHome: z.boolean().default(true).describe("`mount home`. @default true"),
+  mountHostfs: z.boolean().default(false).describe("`mount hostfs`: bind every host filesystem into containers. @default false"),
+  allowPidNs: z.boolean().default(true).describe("`allow pid ns`. @default true"),
+  maxLoopDevices: z.int().min(1).max(4096).default(256).describe("`max loop devices`. @default 256"),
+  limitContainerOwners: z.array(userName).default([]).describe("`limit container owners` (setuid mode only). @default [] (any owner)"),
+  limitContainerPaths: z.array(absolutePath).default([]).describe("`limit container paths` (setuid mode only). @default [] (anywhere)"),
+});
+
+export const CharliecloudSchema = z.strictObject({
+  groups: groups("Charliecloud"),
+  storageDir: userPath
+    .default("/var/tmp/$USER.ch")
+    .describe("CH_IMAGE_STORAGE: where ch-image keeps images, on local disk; $USER is expanded per user. @default /var/tmp/$USER.ch"),
+});
+
+const UidRangeSchema = z.strictObject({
+  first: z.int().min(1).max(4294967294).describe("First uid of the range."),
+  last: z.int().min(1).max(4294967294).describe("Last uid of the range (inclusive)."),
+});
+
+export const PodmanSchema = z.strictObject({
+  groups: groups("rootless Podman"),
+  runtime: z
+    .enum(["runc", "crun"])
+    .default("runc")
+    .describe("OCI runtime. crun refuses hybrid cgroup v1/v2 hosts; runc runs everywhere. @default runc"),
+  storageDriver: z.enum(["overlay", "vfs"]).default("overlay").describe("containers/storage driver. @default overlay"),
+  graphroot: absolutePath.default("/var/lib/containers/storage").describe("Root's image store, on local disk. @default /var/lib/containers/storage"),
+  runroot: absolutePath.default("/run/containers/storage").describe("Root's runtime state, on tmpfs. @default /run/containers/storage"),
+  rootlessStorageRoot: absolutePath
+    .default("/var/lib/containers/users")
+    .describe("Local directory holding one image store per user (rootless_storage_path = <this>/$UID/storage), never a home directory on NFS. @default /var/lib/containers/users"),
+  cgroupManager: z
+    .enum(["cgroupfs", "systemd"])
+    .default("cgroupfs")
+    .describe("cgroupfs keeps containers inside the Slurm job's cgroup; systemd would move them into the user's systemd slice, out of the job's limits. @default cgroupfs"),
+  network: z
+    .enum(["host", "slirp4netns"])
+    .default("host")
+    .describe("Default network of rootless containers: host (MPI and RDMA work as on the host) or slirp4netns (private). @default host"),
+  subordinateIds: z
+    .strictObject({
+      uidRanges: z.array(UidRangeSchema).min(1).describe("The uids of the site's users (local and LDAP), e.g. [{first: 10000, last: 19999}]."),
+      start: z.int().min(1).max(4294967294).default(100000).describe("First subordinate id handed out. @default 100000"),
+      count: z.int().min(65536).max(4294967294).default(65536).describe("Subordinate uids/gids per user (65536 covers every id an image may use). @default 65536"),
+    })
+    .describe("/etc/subuid and /etc/subgid: every uid of the ranges gets `count` ids of its own, in uid order from `start`."),
+});
+
+const SarusMountSchema = z.strictObject({
+  source: absolutePath,
+  destination: absolutePath.optional().describe("@default the source path"),
+  readonly: z.boolean().default(false).describe("@default false"),
+});
+
+export const SarusSchema = z.strictObject({
+  groups: groups("Sarus"),
+  version: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, { error: (iss) => `must be a version like 1.7.0, got ${quote(iss.input)}` })
+    .describe("Sarus release, e.g. 1.7.0; names the install prefix."),
+  package: SitePackageSchema.describe("The Sarus standalone archive (.tar.gz) or a site-built .deb/.rpm."),
+  prefixDir: absolutePath.optional().describe("Installation prefix. @default /opt/sarus/<version>"),
+  localRepositoryBaseDir: absolutePath
+    .default("/home")
+    .describe("Base of the users' image repositories (<this>/<user>/.sarus), visible on every node. @default /home"),
+  centralizedRepositoryDir: absolutePath.optional().describe("Read-only image repository the admins fill. @default none"),
+  tempDir: absolutePath.default("/tmp").describe("@default /tmp"),
+  ramFilesystemType: z.enum(["tmpfs", "ramfs"]).default("tmpfs").describe("@default tmpfs"),
+  siteMounts: z.array(SarusMountSchema).default([]).describe("Bind mounts into every container (home, scratch). @default []"),
+  infinibandDevices: z
+    .array(absolutePath)
+    .default(["/dev/infiniband/rdma_cm", "/dev/infiniband/uverbs0"])
+    .describe("siteDevices on InfiniBand groups (with /etc/libibverbs.d mounted). @default [/dev/infiniband/rdma_cm, /dev/infiniband/uverbs0]"),
+  mpi: z
+    .strictObject({
+      libs: z.array(absolutePath).min(1).describe("MPI_LIBS: the host's MPICH-ABI libraries (full paths with version numbers)."),
+      dependencyLibs: z.array(absolutePath).default([]).describe("MPI_DEPENDENCY_LIBS. @default []"),
+      bindMounts: z.array(absolutePath).default([]).describe("BIND_MOUNTS: files and devices the host MPI needs. @default []"),
+    })
+    .optional()
+    .describe("The native MPI hook (`sarus run --mpi`). @default none"),
+  gpuHook: z
+    .strictObject({
+      path: absolutePath.default("/usr/bin/nvidia-container-runtime-hook").describe("@default /usr/bin/nvidia-container-runtime-hook"),
+      libnvidiaContainerPath: absolutePath.default("/usr").describe("Prefix of libnvidia-container (bin/, lib/). @default /usr"),
+    })
+    .prefault({})
+    .describe("The NVIDIA Container Toolkit hook, configured on groups with GPUs (nodeGroups[].hardware.gpus)."),
+});
+
+const PortSchema = z.int().min(1).max(65535);
+
+export const ShifterSchema = z.strictObject({
+  groups: groups("the Shifter runtime (compute nodes and the login nodes users submit from)"),
+  packages: z.array(SitePackageSchema).min(1, { error: "Shifter is not in Debian 12: give the site's shifter runtime package" }).describe("Shifter runtime packages (udiRoot, the SPANK plugin)."),
+  udiRootPath: absolutePath.default("/opt/shifter/udiRoot").describe("Installation prefix of the runtime. @default /opt/shifter/udiRoot"),
+  system: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, { error: (iss) => `must be a system name like "stc", got ${quote(iss.input)}` })
+    .optional()
+    .describe("System name: the gateway's platform and udiRoot.conf `system`. @default cluster.name"),
+  imagePath: absolutePath.describe("Where the gateway writes images and every node reads them: on shared storage (under containers.sharedPaths)."),
+  siteFs: z
+    .array(z.strictObject({ from: absolutePath, to: absolutePath.optional().describe("@default the same path") }))
+    .optional()
+    .describe("Bind mounts into every container. @default every containers.sharedPaths entry at the same path"),
+  siteResources: absolutePath.default("/opt/shifter/site-resources").describe("@default /opt/shifter/site-resources"),
+  allowLibcPwdCalls: z.boolean().default(true).describe("`allowLibcPwdCalls`. @default true"),
+  maxLoop: z.int().min(8).max(4096).default(128).describe("max_loop for the loop module, preloaded with squashfs by the prologue. @default 128"),
+  maxGroupCount: z.int().min(1).max(65536).default(31).describe("`maxGroupCount`. @default 31"),
+  mungeSocket: absolutePath.default("/run/munge/munge.socket.2").describe("Munge socket the gateway authenticates with. @default /run/munge/munge.socket.2"),
+  gateway: z.strictObject({
+    group: groupName.describe("Node group of the image gateway host: exactly one host (MongoDB is bound to 127.0.0.1)."),
+    packages: z
+      .array(SitePackageSchema)
+      .min(1, { error: "give the site's packages for the image gateway (shifter-imagegw with its Python environment, MongoDB)" })
+      .describe("Gateway packages: shifter-imagegw with its Python environment, mongodb-org-server, mongosh."),
+    prefix: absolutePath.default("/opt/shifter/imagegw").describe("Gateway install prefix (holds the Python virtualenv `venv`). @default /opt/shifter/imagegw"),
+    replicas: z.int().min(1).max(16).default(3).describe("API processes on consecutive ports from basePort (the seed ran 3 for 4096 nodes). @default 3"),
+    basePort: PortSchema.default(5000).describe("@default 5000"),
+    celeryConcurrency: z.int().min(1).max(256).default(24).describe("Celery worker concurrency (the seed raised 6 to 24). @default 24"),
+    cacheDirectory: absolutePath.default("/var/lib/shifter/cache").describe("@default /var/lib/shifter/cache"),
+    expandDirectory: absolutePath.default("/var/lib/shifter/expand").describe("@default /var/lib/shifter/expand"),
+    mongodbPort: PortSchema.default(27017).describe("@default 27017"),
+    redisPort: PortSchema.default(6379).describe("@default 6379"),
+    defaultImageLocation: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/).default("registry-1.docker.io").describe("@default registry-1.docker.io"),
+    passwdRefreshMin: z.int().min(1).max(1440).default(10).describe("Minutes between refreshes of the cached passwd/group files. @default 10"),
+  }),
+});
+
+export const SlurmContainersSchema = z.strictObject({
+  groups: groups("Slurm's container support (oci.conf for srun --container, PMIx)"),
+  ociRuntime: z.enum(["runc", "crun"]).default("runc").describe("Runtime oci.conf calls. @default runc"),
+  ociStateDir: absolutePath.default("/run/slurm-oci").describe("The runtime's --root: state of running containers, on tmpfs. @default /run/slurm-oci"),
+});
+
+export const ContainersSchema = z
+  .strictObject({
+    sharedPaths: z
+      .array(absolutePath)
+      .default(["/home"])
+      .describe("Where the node groups mount network filesystems (NFS home directories, project space). Container storage is refused there as on the site's NFS exports. @default [/home]"),
+    apptainer: ApptainerSchema.optional(),
+    charliecloud: CharliecloudSchema.optional(),
+    podman: PodmanSchema.optional(),
+    sarus: SarusSchema.optional(),
+    shifter: ShifterSchema.optional(),
+    slurm: SlurmContainersSchema.optional().describe("srun --container (oci.conf) and PMIx. @default none"),
+  })
+  .describe("HPC container runtimes per node group, and their Slurm integration.");
+
+export type ContainersSpec = z.output<typeof ContainersSchema>;
+export type ApptainerSpec = z.output<typeof ApptainerSchema>;
+export type CharliecloudSpec = z.output<typeof CharliecloudSchema>;
+export type PodmanSpec = z.output<typeof PodmanSchema>;
+export type SarusSpec = z.output<typeof SarusSchema>;
+export type ShifterSpec = z.output<typeof ShifterSchema>;
+export type SlurmContainersSpec = z.output<typeof SlurmContainersSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+
+type Path = (string | number)[];
+export type Report = (path: Path, message: string) => void;
+
+
+/** Shifter runs from Slurm's SPANK plugin and prologue and authenticates with munge: refuse it without Slurm. */
+export function requireSlurmForShifter(site: { readonly slurm?: unknown; readonly containers?: ContainersSpec }, report: Report): void {
+  if (site.containers?.shifter && site.slurm === undefined) {
+    report(
+      ["containers", "shifter"],
+      "Shifter needs the site's slurm section: its SPANK plugin, prologue and the image gateway's munge authentication come with Slurm",
+    );
+  }
+}
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
+/** The fixed part of a path before its first `$VAR`: `/var/tmp/$USER.ch` → `/var/tmp`. */
+const fixedPrefix = (path: string) => {
+  const i = path.indexOf("$");
+  if (i < 0) return path;
+  return path.slice(0, path.lastIndexOf("/", i)) || "/";
+};
+
+export function checkContainers(site: SiteSpec, report: Report): void {
+  const c = site.containers;
+  if (!c) return;
+  const groupsByName = new Map(site.nodeGroups.map((g) => [g.name, g]));
+  const known = site.nodeGroups.map((g) => g.name).join(", ") || "none";
+
+  const checkGroups = (list: readonly string[], at: Path) => {
+    const seen = new Set<string>();
+    list.forEach((g, i) => {
+      if (!groupsByName.has(g)) report([...at, i], `unknown node group ${quote(g)} (node groups: ${known})`);
+      else if (seen.has(g)) report([...at, i], `node group ${quote(g)} is listed twice`);
+      seen.add(g);
+    });
+  };
+
+  /** Container storage must be on local disk: never under an NFS export of the site or a shared path. */
+  const exportsList = site.nfs.groups.flatMap((g, gi) => g.exports.map((e, ei) => ({ path: e.path, at: `nfs.groups.${gi}.exports.${ei}.path` })));
+  const localOnly = (path: string, at: Path, what: string) => {
+    if (/\$\{?HOME\b/.test(path)) {
+      report(at, `${what} must not be in $HOME: home directories are on NFS, got ${quote(path)}`);
+      return;
+    }
+    const fixed = fixedPrefix(path);
+    const ex = exportsList.find((e) => within(fixed, e.path) || within(e.path, fixed));
+    if (ex) {
+      report(at, `${quote(path)} is on the NFS export ${ex.path} (${ex.at}): ${what} must be on local disk`);
+      return;
+    }
+    const sharedIndex = c.sharedPaths.findIndex((s) => within(fixed, s) || within(s, fixed));
+    if (sharedIndex >= 0) {
+      report(at, `${quote(path)} is on ${c.sharedPaths[sharedIndex]}, a network filesystem of the nodes (containers.sharedPaths.${sharedIndex}): ${what} must be on local disk`);
+    }
+  };
+
+  c.sharedPaths.forEach((p, i) => {
+    if (p === "/") report(["containers", "sharedPaths", i], `must not be "/": name the mount points of the network filesystems`);
+  });
+
+  if (c.apptainer) {
+    const a = c.apptainer;
+    checkGroups(a.groups, ["containers", "apptainer", "groups"]);
+    a.packages.forEach((p, i) => {
+      if (sitePackageFormat(p.url) === "tar") {
+        report(["containers", "apptainer", "packages", i, "url"], `must be a .deb or .rpm package (an archive has no install scripts), got ${quote(p.url)}`);
+      }
+    });
+    if (a.mode === "unprivileged") {
+      if (a.limitContainerOwners.length > 0) {
+        report(["containers", "apptainer", "limitContainerOwners"], "only applies in setuid mode (containers.apptainer.mode: setuid)");
+      }
+      if (a.limitContainerPaths.length > 0) {
+        report(["containers", "apptainer", "limitContainerPaths"], "only applies in setuid mode (containers.apptainer.mode: setuid)");
+      }
+    }
+  }
+
+  if (c.charliecloud) {
+    checkGroups(c.charliecloud.groups, ["containers", "charliecloud", "groups"]);
+    localOnly(c.charliecloud.storageDir, ["containers", "charliecloud", "storageDir"], "Charliecloud image storage");
+  }
+
+  if (c.podman) {
+    const p = c.podman;
+    checkGroups(p.groups, ["containers", "podman", "groups"]);
+    for (const field of ["graphroot", "runroot", "rootlessStorageRoot"] as const) {
+      localOnly(p[field], ["containers", "podman", field], "Podman storage");
+    }
+    checkSubordinateIds(p.subordinateIds, ["containers", "podman", "subordinateIds"], report);
+  }
+
+  if (c.sarus) {
+    checkGroups(c.sarus.groups, ["containers", "sarus", "groups"]);
+  }
+
+  if (c.shifter) {
+    const s = c.shifter;
+    checkGroups(s.groups, ["containers", "shifter", "groups"]);
+    if (!c.sharedPaths.some((p) => within(s.imagePath, p))) {
+      report(
+        ["containers", "shifter", "imagePath"],
+        `${quote(s.imagePath)} is not on shared storage: every node reads the images, so it must be under one of containers.sharedPaths (${c.sharedPaths.join(", ") || "none"})`,
+      );
+    }
+    const gw = groupsByName.get(s.gateway.group);
+    if (!gw) {
+      report(["containers", "shifter", "gateway", "group"], `unknown node group ${quote(s.gateway.group)} (node groups: ${known})`);
+    } else {
+      const hosts = expandHostlist(gw.hosts);
+      if (hosts.length !== 1) {
+        report(
+          ["containers", "shifter", "gateway", "group"],
+          `node group ${quote(gw.name)} has ${hosts.length} hosts (${gw.hosts}): the image gateway keeps its image database in a MongoDB bound to 127.0.0.1, so its group must have exactly one host`,
+        );
+      }
+    }
+    const lastPort = s.gateway.basePort + s.gateway.replicas - 1;
+    if (lastPort > 65535) {
+      report(["containers", "shifter", "gateway", "basePort"], `${s.gateway.replicas} replicas from port ${s.gateway.basePort} end at ${lastPort}, above 65535`);
+    }
+    for (const [field, port] of [["mongodbPort", s.gateway.mongodbPort], ["redisPort", s.gateway.redisPort]] as const) {
+      if (port >= s.gateway.basePort && port <= lastPort) {
+        report(["containers", "shifter", "gateway", field], `port ${port} is also an image gateway API port (${s.gateway.basePort}-${lastPort})`);
+      }
+    }
+    if (s.gateway.mongodbPort === s.gateway.redisPort) {
+      report(["containers", "shifter", "gateway", "redisPort"], `port ${s.gateway.redisPort} is also containers.shifter.gateway.mongodbPort`);
+    }
+    requireSlurmForShifter(site as SiteSpec & { slurm?: unknown }, report);
+  }
+
+  if (c.slurm) checkGroups(c.slurm.groups, ["containers", "slurm", "groups"]);
+}
+
+/** The largest valid id: 2^32 - 1 is (uid_t)-1, which means "no id". */
+export const MAX_ID = 4294967294;
+
+function checkSubordinateIds(ids: PodmanSpec["subordinateIds"], at: Path, report: Report): void {
+  let bad = false;
+  ids.uidRanges.forEach((r, i) => {
+    if (r.first > r.last) {
+      report([...at, "uidRanges", i], `first ${r.first} is after last ${r.last}`);
+      bad = true;
+    }
+  });
+  if (bad) return;
+  const sorted = ids.uidRanges.map((r, i) => ({ ...r, i })).sort((a, b) => a.first - b.first);
+  for (let k = 1; k < sorted.length; k++) {
+    const prev = sorted[k - 1]!;
+    const cur = sorted[k]!;
+    if (cur.first <= prev.last) {
+      report([...at, "uidRanges", cur.i], `uids ${cur.first}-${cur.last} overlap uidRanges.${prev.i} (${prev.first}-${prev.last})`);
+      bad = true;
+    }
+  }
+  if (bad) return;
+  const users = sorted.reduce((n, r) => n + (r.last - r.first + 1), 0);
+  const end = ids.start + users * ids.count - 1;
+  if (end > MAX_ID) {
+    report([...at, "count"], `${users} users x ${ids.count} ids from ${ids.start} end at ${end}, above the largest id ${MAX_ID}: lower count or start`);
+    return;
+  }
+  const clash = sorted.find((r) => r.first <= end && r.last >= ids.start);
+  if (clash) {
+    report(
+      [...at, "start"],
+      `subordinate ids ${ids.start}-${end} overlap the users' uids ${clash.first}-${clash.last} (uidRanges.${clash.i}): a user could own another user's files inside containers`,
+    );
+  }
+}
