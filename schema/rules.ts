@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { expandHostlist } from "./hostlist.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
 import type { SiteSpec } from "./site.js";
+import { checkStreaming } from "./streaming.js";
 
 type Path = (string | number)[];
 
@@ -32,6 +33,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkGroups(site, report, uniqueness);
   checkFencing(site, report, uniqueness);
   checkNodeGroups(site, report, uniqueness);
+  checkStreaming(site, report);
 }
 
 type Report = (path: Path, message: string) => void;

@@ -12,6 +12,7 @@ import { expandHostlist } from "./hostlist.js";
 import { parseCidr } from "./net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { checkSite } from "./rules.js";
+import { StreamingSchema } from "./streaming.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -266,6 +267,7 @@ export const SiteObjectSchema = z.strictObject({
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
+  streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the

@@ -3,6 +3,7 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import { StreamingService } from "../constructs/streaming/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
@@ -41,6 +42,7 @@ export class SiteStack extends TerraformStack {
     );
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups, cluster: this.cluster });
 
     const resourceKind = props.resourceKind ?? "null_resource";
     if (resourceKind === "null_resource") new NullProvider(this, "null");
