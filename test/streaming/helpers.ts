@@ -95,7 +95,7 @@ const SERVER = COMMON + String.raw`
 loc=\$(opt -L "\$@")
 coord=\$(opt -C "\$@")
 memory=\$(opt --totalMasterMemory "\$@")
-task=\${HPCDK_STREAM_TASK:-0}
+task=\${HPCDK_STREAM_TASK:-\${SLURM_PROCID:-0}}
 log "ServerMain.cc:289 in main NOTICE[1]: Command line: \$0 \$*"
 log "ServerMain.cc:290 in main NOTICE[1]: Server process id: \$\$"
 if ! [ -S "\${STANDIN_PLASMA_SOCKET:-/tmp/plasma}" ]; then
