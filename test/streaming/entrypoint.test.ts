@@ -22,9 +22,15 @@ beforeAll(() => {
   writeStandIns(bin);
 });
 
+// Each entrypoint runs in its own process group: a failed test kills the group (the entrypoint
+// and the daemons it started), by its id.
 afterEach(async () => {
   for (const child of running.splice(0)) {
-    if (child.pid && !gone(child.pid)) child.kill("SIGKILL");
+    try {
+      if (child.pid) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // The group is empty: everything has stopped.
+    }
   }
 });
 
@@ -36,7 +42,7 @@ interface Run {
 }
 
 function start(args: string[], env: Record<string, string>): Run {
-  const child = spawn("bash", [entrypoint, ...args], { env: { PATH: process.env.PATH!, KERA_BIN: bin, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("bash", [entrypoint, ...args], { env: { PATH: process.env.PATH!, KERA_BIN: bin, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   running.push(child);
   let out = "";
   let err = "";
