@@ -138,7 +138,8 @@ export function writeStandInRuntime(dir: string, name: string, entrypoint: strin
 set -euo pipefail
 [ "$1" = run ] || { echo "${name} stand-in: only run is supported" >&2; exit 2; }
 shift
-echo "$*" >> "\${STANDIN_STATE:?}/runtime.log"
+mkdir -p "\${STANDIN_STATE:?}"
+echo "$*" >> "$STANDIN_STATE/runtime.log"
 while [ $# -gt 0 ]; do
     case "$1" in
         --bind) shift 2 ;;
