@@ -10,7 +10,7 @@ describe("hpcdk synth", () => {
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(
-      `lab: 4 hosts (stc1, stc2, stc3, stc4), 13 files -> ${out}/stacks/lab\n` +
+      `lab: 4 hosts (stc1, stc2, stc3, stc4), 27 files -> ${out}/stacks/lab\n` +
         `radon: 3 hosts (radon1, radon3, radon4), 13 files -> ${out}/stacks/radon\n`,
     );
     expect(existsSync(join(out, "stacks/lab/hosts/stc1/etc/corosync/corosync.conf"))).toBe(true);
