@@ -5,7 +5,7 @@
  * names the nodes. Nothing is shared with a Slurm the machine may run: own config, own state,
  * own munge key and socket. Every daemon is stopped by its PID.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ export interface SlurmLab {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
   /** Runs a Slurm client command with the lab's config. */
-  run(command: string, args: string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv }): ReturnType<typeof spawnSync<string>>;
+  run(command: string, args: string[], options?: { cwd?: string; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
   stop(): Promise<void>;
 }
 
@@ -74,11 +74,9 @@ export async function startSlurmLab(): Promise<SlurmLab> {
   writeFileSync(path("slurm.conf"), conf + "\n");
   const env = { ...process.env, SLURM_CONF: path("slurm.conf") };
 
-  const daemon = (name: string, command: string, args: string[]) => {
-    const child = spawn(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr!.on("data", (d) => (err = (err + d).slice(-4000)));
-    (child as ChildProcess & { lastError: () => string }).lastError = () => err;
+  const daemon = (command: string, args: string[]) => {
+    // The daemons log to the lab's log directory.
+    const child = spawn(command, args, { env, stdio: "ignore" });
     children.push(child);
     return child;
   };
@@ -93,16 +91,16 @@ export async function startSlurmLab(): Promise<SlurmLab> {
   };
 
   try {
-    daemon("munged", "munged", [
+    daemon("munged", [
       "-F", "--force",
       `--socket=${path("munge/munge.socket")}`, `--key-file=${path("munge/munge.key")}`,
       `--pid-file=${path("munge/munged.pid")}`, `--log-file=${path("log/munged.log")}`, `--seed-file=${path("munge/seed")}`,
     ]);
     if (!(await waitFor(() => spawnSync("test", ["-S", path("munge/munge.socket")]).status === 0, 10_000))) throw new Error("munged did not start");
-    daemon("slurmctld", "slurmctld", ["-D", "-i", "-f", path("slurm.conf")]);
+    daemon("slurmctld", ["-D", "-i", "-f", path("slurm.conf")]);
     for (const n of LAB_NODES) {
       // A node: its own mount namespace, a private /tmp and the lab's /etc/hosts.
-      daemon(`slurmd-${n}`, "unshare", [
+      daemon("unshare", [
         "--mount", "--propagation", "private", "sh", "-c",
         'mount -t tmpfs tmpfs /tmp && mount --bind "$1" /etc/hosts && exec slurmd -D -N "$2" -f "$3"',
         "sh", path("hosts"), n, path("slurm.conf"),
