@@ -247,6 +247,32 @@ const CONTAINERS_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   "slurm.ociStateDir": reload("oci.conf: read at each srun --container"),
 };
 
+const NEXT_STREAM_START = "the broker daemons' launch changes: the next stream job uses it (Slurm launch), or the broker units restart (systemd launch)";
+
+/** The stream brokers' settings. */
+const STREAMING_IMPACTS: Readonly<Record<string, SettingImpact>> = {
+  ...Object.fromEntries(
+    [
+      "broker.activeGroupsPerStreamlet", "broker.cleanerBalancer", "broker.detectFailures", "broker.extraArgs", "broker.hashTableMB",
+      "broker.maxCores", "broker.memoryMB", "broker.port", "broker.replicas", "broker.reserveMB", "broker.storageDir",
+      "clusterName", "coordinator.extraArgs", "coordinator.port", "coordinator.reset", "image", "runtime", "transport",
+      "infiniband.device", "infiniband.hostSuffix", "infiniband.interface", "infiniband.port", "plasma.memoryBytes", "plasma.socket",
+      "launch.account", "launch.brokers", "launch.coordinator", "launch.cpusPerTask", "launch.jobName", "launch.memPerCpuMB",
+      "launch.nodeGroup", "launch.partition", "launch.qos", "launch.readyTimeoutSec", "launch.runDir", "launch.timeLimit", "launch.via",
+    ].map((k) => [k, restart(NEXT_STREAM_START)]),
+  ),
+  "launch.submitFrom": none("where the batch script is copied for sbatch"),
+  ...Object.fromEntries(
+    ["build.arch", "build.base", "build.makeJobs", "build.rdma.distro", "build.rdma.kernel", "build.rdma.stack", "build.rdma.version"].map((k) => [
+      k,
+      none("the image build files only: rebuild the image (build-image.sh) to apply"),
+    ]),
+  ),
+  "fabric.provider": restart(`FI_PROVIDER in the fabric settings: ${NEXT_STREAM_START}`),
+  "limits.memlockKB": restart("limits.d and slurmd's limits drop-in: slurmd restarts on the group's hosts"),
+  "limits.nofile": restart("limits.d and slurmd's limits drop-in: slurmd restarts on the group's hosts"),
+};
+
 /**
  * Every section's impacts. A domain that adds a section to the site schema adds one entry here
  * (e.g. `slurm: SLURM_IMPACTS`, defined beside its schema).
@@ -255,6 +281,7 @@ export const SETTING_IMPACTS: SettingImpactTable = {
   ...CORE_IMPACTS,
   slurm: SLURM_IMPACTS,
   containers: CONTAINERS_IMPACTS,
+  streaming: STREAMING_IMPACTS,
 };
 
 /** The impact of a setting no table declares: the most cautious one. */

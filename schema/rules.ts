@@ -8,6 +8,7 @@ import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
 import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";
+import { checkStreaming } from "./streaming.js";
 
 type Path = (string | number)[];
 
@@ -37,6 +38,42 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkDeploy(site, report);
   checkSlurm(site, report);
   checkContainers(site, report);
+  checkStreaming(site, report);
+  checkAcrossSections(site, report);
+}
+
+/**
+ * Rules between the domains' sections: what one needs from another (a domain never reads
+ * another's section itself).
+ */
+function checkAcrossSections(site: SiteSpec, report: Report): void {
+  const s = site.streaming;
+  if (!s) return;
+  const group = s.launch.nodeGroup;
+  // When hpcdk installs the container runtimes, the brokers' must be on their hosts. (A site
+  // without a containers section installs its runtimes some other way.)
+  const runtime = s.runtime === "podman" ? "podman" : "apptainer";
+  const installs = site.containers?.[runtime]?.groups ?? [];
+  if (site.containers && !installs.includes(group)) {
+    report(
+      ["streaming", "runtime"],
+      `${quote(s.runtime)} is not installed on node group ${quote(group)}: add it to containers.${runtime}.groups`,
+    );
+  }
+  if (s.launch.via === "slurm") {
+    const launch = s.launch;
+    // Likewise only when hpcdk configures Slurm: the partition must exist and hold the group.
+    if (!site.slurm) return;
+    const partition = site.slurm.partitions.find((p) => p.name === launch.partition);
+    if (launch.partition !== undefined && !partition) {
+      report(
+        ["streaming", "launch", "partition"],
+        `unknown Slurm partition ${quote(launch.partition)} (partitions: ${site.slurm.partitions.map((p) => p.name).join(", ")})`,
+      );
+    } else if (partition && !partition.nodeGroups.includes(group)) {
+      report(["streaming", "launch", "partition"], `partition ${quote(partition.name)} does not hold node group ${quote(group)}`);
+    }
+  }
 }
 
 function checkDeploy(site: SiteSpec, report: Report): void {

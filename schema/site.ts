@@ -15,6 +15,7 @@ import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { checkSite } from "./rules.js";
 import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
+import { StreamingSchema } from "./streaming.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -282,6 +283,7 @@ export const SiteObjectSchema = z.strictObject({
   deploy: DeploySchema.prefault({}).describe("How hpcdk reaches the hosts (SSH) and which Terraform resources carry the deployment."),
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),
+  streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the

@@ -6,6 +6,7 @@ import { HaNfsCluster } from "../constructs/pacemaker/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { findExport } from "../schema/slurm.js";
 import { ContainerRuntimes } from "../constructs/containers/index.js";
+import { StreamingService } from "../constructs/streaming/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import type { LoadedSite } from "../schema/load.js";
 
@@ -71,6 +72,8 @@ export class SiteStack extends TerraformStack {
         mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],
       });
     }
+    // Stream brokers (their Slurm job, host settings and image build files).
+    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups, cluster: this.cluster });
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");

@@ -48,8 +48,10 @@ const manifests = sites.flatMap((s) => {
   return [...tree.values()].map((b) => JSON.parse(b.toString()) as BundleManifest);
 });
 
+/** shellcheck as the file's shebang says (bash scripts of the stream brokers); sh for sourced files (profile.d). */
 function shellcheck(file: string) {
-  return spawnSync("shellcheck", ["--shell=sh", "--severity=style", file], { encoding: "utf8" });
+  const shebang = readFileSync(file, "utf8").startsWith("#!");
+  return spawnSync("shellcheck", [...(shebang ? [] : ["--shell=sh"]), "--severity=style", file], { encoding: "utf8" });
 }
 
 /**

@@ -117,13 +117,19 @@ describe("edits to the example sites", () => {
   it("rename a Slurm partition (the live example): reported as a rename, slurm.conf changes on every Slurm host (reload)", async () => {
     const live = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
     expect(live).toContain("    - name: batch\n");
-    const r = await diffSites(load("lab", live), load("lab", live.replace("    - name: batch\n", "    - name: cpu\n")), noSecrets);
-    expect(settingRows(r)).toEqual([["`slurm.partitions[batch].name` renamed: batch → cpu", "reload"]]);
-    const changed = r.stack.bundles.flatMap((b) => b.files.filter((f) => f.status === "changed").map((f) => `${b.dir}:${f.path}:${f.impact.kind}`));
-    expect(changed.length).toBeGreaterThan(0);
-    expect(changed.every((c) => c.endsWith(":/etc/slurm/slurm.conf:reload"))).toBe(true);
+    // The stream job runs in that partition: it follows the rename.
+    const next = live.replace("    - name: batch\n", "    - name: cpu\n").replace("    partition: batch\n", "    partition: cpu\n");
+    const r = await diffSites(load("lab", live), load("lab", next), noSecrets);
+    // Worst first.
+    expect(settingRows(r)).toEqual([
+      ["`streaming.launch.partition`: batch → cpu", "restart"],
+      ["`slurm.partitions[batch].name` renamed: batch → cpu", "reload"],
+    ]);
+    const changed = r.stack.bundles.flatMap((b) => b.files.filter((f) => f.status === "changed").map((f) => `${b.dir}:${f.path}`));
+    expect(changed.filter((c) => c.endsWith(":/etc/slurm/slurm.conf")).length).toBeGreaterThan(0);
+    expect(changed.filter((c) => !c.endsWith(":/etc/slurm/slurm.conf"))).toEqual(["groups/compute:/usr/local/share/hpcdk/stream/kera.sbatch", "groups/login:/usr/local/share/hpcdk/stream/kera.sbatch"]);
     expect(r.stack.pacemaker).toBeNull();
-    expect(r.impact).toBe("reload");
+    expect(r.impact).toBe("restart");
   });
 
   it("rotate a secret: every host's corosync authkey is 'secret changed' (outage); its bytes are never shown", async () => {

@@ -338,7 +338,7 @@ install_file "$STAGE/files"'/etc/slurm/oci.conf' '/etc/slurm/oci.conf' 'root' 'r
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf.d/shifter.conf' '/etc/slurm/plugstack.conf.d/shifter.conf' 'root' 'root' '644' '5a2332f25a3d249720a043bfa03f3f3e83afb443ea92a3b9d7cb397e8f55e7aa' ''
 install_file "$STAGE/files"'/etc/slurm/prolog.d/50-shifter' '/etc/slurm/prolog.d/50-shifter' 'root' 'root' '755' 'f78acf13de6b3597f289b63b9b741224d379476c3fc5d439e56227d5750fb246' ''
-install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '56810c9d98a3b7202d743b76b1a0ba85c602931175740fd6e1085d52c9d74f62' ''
+install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '658773f2a9f9916978ff1fe1414d50b1c3861bb666a43955687672a09e63a0c7' ''
 install_file "$STAGE/files"'/etc/tmpfiles.d/hpcdk-slurm-oci.conf' '/etc/tmpfiles.d/hpcdk-slurm-oci.conf' 'root' 'root' '644' 'e6dbfdeef25fe85c2d3e2f28c97703bc2651b604b4d54ea6cfa7be2bc86d3027' '' 'systemd-tmpfiles --create /etc/tmpfiles.d/hpcdk-slurm-oci.conf'
 install_file "$STAGE/files"'/opt/sarus/1.7.0/etc/hooks.d/03-nvidia-container-toolkit.json' '/opt/sarus/1.7.0/etc/hooks.d/03-nvidia-container-toolkit.json' 'root' 'root' '644' '068f26f3b009f90f46a8078333728f292e6fd803e4ebfdab207598a4f1e1d3f1' ''
 install_file "$STAGE/files"'/opt/sarus/1.7.0/etc/hooks.d/05-mpi-hook.json' '/opt/sarus/1.7.0/etc/hooks.d/05-mpi-hook.json' 'root' 'root' '644' '4cdb211ae523c1f9889814cbe4c130c1f1d36695aaea6a2c7523077474908199' ''

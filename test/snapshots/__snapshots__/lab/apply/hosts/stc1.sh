@@ -230,7 +230,7 @@ install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' 'ee0c
 install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' ''
 install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' '' 'scontrol reconfigure'
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
-install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '56810c9d98a3b7202d743b76b1a0ba85c602931175740fd6e1085d52c9d74f62' '' 'scontrol reconfigure'
+install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '658773f2a9f9916978ff1fe1414d50b1c3861bb666a43955687672a09e63a0c7' '' 'scontrol reconfigure'
 install_file "$STAGE/files"'/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' '/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' 'root' 'root' '644' '01d1c5c25e4aff3aab3f44494ee081d1c18a18e42436862d054981883bb38a56' '' 'systemctl daemon-reload'
 install_file "$STAGE/files"'/etc/systemd/system/var-spool-slurmctld.mount' '/etc/systemd/system/var-spool-slurmctld.mount' 'root' 'root' '644' '6694011655a4e906c8c462e0100e44418aec3bc86d533c43cf6f8487c5a6fd77' '' 'systemctl daemon-reload'
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '1dc522615bf6b7d5cb215a7734f404845224e8636d51ce2a2f387d2f4073db85' ''
