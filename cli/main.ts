@@ -6,6 +6,7 @@ import { EXIT } from "../stacks/report.js";
 import { synthSiteFiles } from "../stacks/synth.js";
 import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
 import { diffCommand } from "./commands/diff.js";
+import { drillCommand } from "./commands/drill.js";
 import { labDownCommand, labStatusCommand, labUpCommand } from "./commands/lab.js";
 import { reportCliError } from "./errors.js";
 import { schemaCommand } from "./commands/schema.js";
@@ -77,6 +78,22 @@ program
   .option("--expect <marker>", "what the hosts record once they hold the bundle (sha256:fingerprint)")
   .action(async (opts: { bundle: string; stackDir: string; force?: boolean; expect?: string }) => {
     process.exitCode = await applyBundleCommand(opts);
+  });
+
+program
+  .command("drill")
+  .description("fail a management node on the live cluster and time the failover: fencing, resources, NFS reads and writes; reports in JSON, Markdown and HTML")
+  .argument("<site>", "site name (sites/<site>.yaml) or site file")
+  .option("--fail <node>", "the node to fail (default: the node running the first NFS group)")
+  .option("--mode <mode>", "power-off (fence it off, power it on again), kill or link-down (the lab only), standby", "power-off")
+  .option("--repeat <n>", "run N drills and report min/median/max", "1")
+  .option("--timeout <seconds>", "give up a drill after this long", "180")
+  .option("-o, --out <dir>", "output directory", "cdktf.out")
+  .option("-i, --inventory <file>", "SSH overrides, e.g. the one hpcdk lab up prints")
+  .option("--report-dir <dir>", "where the reports go", "drill-reports")
+  .option("--json", "print the report as JSON")
+  .action(async (site: string, opts: Parameters<typeof drillCommand>[1]) => {
+    process.exitCode = await drillCommand(site, opts);
   });
 
 const lab = program.command("lab").description("the namespace lab: one host per management node on this machine (needs root)");

@@ -71,7 +71,10 @@ const CORE_IMPACTS: SettingImpactTable = {
     "pools[].importTimeoutSec": viaCib("start/stop timeouts of the ZFS resource"),
   },
   nfs: {
-    server: viaCib("the NFS server resource agent"),
+    server: outage("the NFS server is replaced (kernel nfsd and exportfs resources, or nfs-ganesha): every client must remount"),
+    v4LeaseSec: restart("the NFS server restarts with the new lease (a failover, with its grace period)"),
+    v4GraceSec: restart("the NFS server restarts with the new grace period (a failover, with its grace period)"),
+    monitorIntervalSec: viaCib("monitor intervals of the pools, NFS server, exports and floating IPs"),
     "groups[]": viaCib("a resource group (pools, NFS server, exports, floating IP) is added or removed"),
     "groups[].name": viaCib("the group's resource ids: the old group stops and the new one starts"),
     "groups[].pools": viaCib("the pools the group imports"),

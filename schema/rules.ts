@@ -163,6 +163,13 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
     site.nodes.flatMap((n, i) => [...n.addresses, ...n.serviceAddresses].map((a) => [a.split("/")[0]!, `nodes.${i} (${n.name})`] as const)),
   );
 
+  if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {
+    report(["nfs", "server"], "ganesha runs one server for all exports: it needs cluster.mode active-passive (use the kernel server for active-active)");
+  }
+  const { v4LeaseSec, v4GraceSec } = site.nfs;
+  if (v4LeaseSec !== undefined && v4GraceSec !== undefined && v4GraceSec < v4LeaseSec) {
+    report(["nfs", "v4GraceSec"], `must not be shorter than the lease (nfs.v4LeaseSec: ${v4LeaseSec}), got ${v4GraceSec}: clients could not reclaim their state in time`);
+  }
   if (site.cluster.mode === "active-passive" && groups.length !== 1) {
     report(["nfs", "groups"], `active-passive runs exactly one group, got ${groups.length} (set cluster.mode: active-active for one group per pool)`);
   }

@@ -233,9 +233,29 @@ export const ClusterSchema = z.strictObject({
 
 export const NfsSchema = z.strictObject({
   server: z
-    .enum(["kernel"])
+    .enum(["kernel", "ganesha"])
     .default("kernel")
-    .describe("NFS server implementation run by Pacemaker. @default kernel (ocf:heartbeat:nfsserver)"),
+    .describe(
+      "NFS server run by Pacemaker: kernel (ocf:heartbeat:nfsserver with exportfs resources) or ganesha (nfs-ganesha in user space, ocf:hpcdk:ganesha, exports in ganesha.conf; active-passive only). @default kernel",
+    ),
+  v4LeaseSec: z
+    .int()
+    .min(10)
+    .max(120)
+    .optional()
+    .describe("NFSv4 lease: how long a client's state lives without renewal. Shorter: faster recovery after failover, more renew traffic. @default the server's (kernel 90, ganesha 60)"),
+  v4GraceSec: z
+    .int()
+    .min(10)
+    .max(180)
+    .optional()
+    .describe("NFSv4 grace period after a (fail)over: writes and opens wait while clients reclaim state. Never shorter than the lease. @default the server's (kernel 90, ganesha 90)"),
+  monitorIntervalSec: z
+    .int()
+    .min(1)
+    .max(300)
+    .default(10)
+    .describe("Seconds between monitors of the pools, NFS server, exports and floating IPs: how soon a dead service is noticed. @default 10"),
   groups: z.array(GroupSchema).min(1),
 });
 

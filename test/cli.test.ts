@@ -10,11 +10,15 @@ describe("hpcdk synth", () => {
     // A fresh output directory: the sites' secrets are generated beside it, once.
     const generated = result.stderr.split("\n").filter(Boolean);
     expect(generated.length).toBeGreaterThan(2);
-    for (const line of generated) expect(line).toMatch(new RegExp(`^hpcdk: generated secret ${join(out, "..", "secrets")}/(lab|radon)/[a-z0-9-]+$`));
+    for (const line of generated) expect(line).toMatch(new RegExp(`^hpcdk: generated secret ${join(out, "..", "secrets")}/(lab|minilab|radon)/[a-z0-9-]+$`));
     expect(generated).toContain(`hpcdk: generated secret ${join(out, "..", "secrets", "radon", "corosync-authkey")}`);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(
-      new RegExp(`^lab: 4 hosts \\(stc1, stc2, stc3, stc4\\), \\d+ files -> ${out}/stacks/lab\nradon: 3 hosts \\(radon1, radon3, radon4\\), 13 files -> ${out}/stacks/radon\n$`),
+      new RegExp(
+        `^lab: 4 hosts \\(stc1, stc2, stc3, stc4\\), \\d+ files -> ${out}/stacks/lab\n` +
+          `minilab: 3 hosts \\(m1, m2, m3\\), \\d+ files -> ${out}/stacks/minilab\n` +
+          `radon: 3 hosts \\(radon1, radon3, radon4\\), 13 files -> ${out}/stacks/radon\n$`,
+      ),
     );
     expect(existsSync(join(out, "stacks/lab/hosts/stc1/etc/corosync/corosync.conf"))).toBe(true);
   });

@@ -9,7 +9,7 @@ import { synthesize, type BuiltApp } from "../stacks/synth.js";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures", "sites");
-export const EXAMPLES = ["lab", "radon"] as const;
+export const EXAMPLES = ["lab", "minilab", "radon"] as const;
 
 const made: string[] = [];
 afterAll(() => {

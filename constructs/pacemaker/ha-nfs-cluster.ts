@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { GeneratedFile, type Bundle } from "../core/index.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
 import { CorosyncCluster } from "./corosync-cluster.js";
@@ -7,6 +7,7 @@ import { FencePowerman } from "./fence-powerman.js";
 import { FenceScsi } from "./fence-scsi.js";
 import { FloatingIp } from "./floating-ip.js";
 import { NfsExport } from "./nfs-export.js";
+import { NfsGanesha } from "./nfs-ganesha.js";
 import { NfsNotify } from "./nfs-notify.js";
 import { NfsServer } from "./nfs-server.js";
 import { PacemakerCluster } from "./pacemaker-cluster.js";
@@ -94,15 +95,19 @@ export class HaNfsCluster extends Construct {
           ashift: p.ashift,
           properties: p.properties,
           importTimeoutSec: p.importTimeoutSec,
+          monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
         }),
       ]),
     );
     this.pools = [...pools.values()];
 
+    const monitorIntervalSec = site.nfs.monitorIntervalSec;
+    const ganesha = site.nfs.server === "ganesha";
     const activeActive = site.cluster.mode === "active-active";
-    const sharedServer = activeActive
-      ? new NfsServer(this, "nfs-server", { cluster: pacemaker, resourceId: "nfs-server", hosts: allHosts })
+    if (!ganesha) this.kernelNfsSettings(allHosts, site.nfs.v4LeaseSec, site.nfs.v4GraceSec);
+    const sharedServer = activeActive && !ganesha
+      ? new NfsServer(this, "nfs-server", { cluster: pacemaker, resourceId: "nfs-server", hosts: allHosts, monitorIntervalSec })
       : undefined;
     if (sharedServer) pacemaker.addClone("nfs-server-clone", sharedServer, { interleave: "true" });
 
@@ -110,29 +115,50 @@ export class HaNfsCluster extends Construct {
       const groupId = `group-${g.name}`;
       const groupPools = g.pools.map((p) => pools.get(p)!);
       const members: Primitive[] = [...groupPools];
-      if (!sharedServer) {
+      const stateDir = `${groupPools[0]!.mountpoint}/.nfs-state`;
+      if (ganesha) {
+        // ganesha serves every export of the group itself; there is no NLM to notify.
+        members.push(
+          new NfsGanesha(this, `nfs-ganesha-${g.name}`, {
+            cluster: pacemaker,
+            resourceId: `nfs-ganesha-${g.name}`,
+            group: g.name,
+            floatingIp: g.floatingIp.address,
+            exports: g.exports.map((e) => ({ path: e.path, fsid: String(e.fsid), clients: e.clients })),
+            recoveryRoot: `${stateDir}/ganesha`,
+            leaseSec: site.nfs.v4LeaseSec,
+            graceSec: site.nfs.v4GraceSec,
+            monitorIntervalSec,
+            hosts: allHosts,
+          }),
+        );
+      } else if (!sharedServer) {
         members.push(
           new NfsServer(this, `nfs-server-${g.name}`, {
             cluster: pacemaker,
             resourceId: `nfs-server-${g.name}`,
-            sharedInfoDir: `${groupPools[0]!.mountpoint}/.nfs-state`,
+            sharedInfoDir: stateDir,
             floatingIp: g.floatingIp.address,
             hosts: allHosts,
+            monitorIntervalSec,
           }),
         );
       }
-      for (const ex of g.exports) {
-        for (const client of ex.clients) {
-          members.push(
-            new NfsExport(this, `export-${g.name}-${idPart(ex.path)}-${idPart(client.spec)}`, {
-              cluster: pacemaker,
-              resourceId: `export-${idPart(ex.path)}-${idPart(client.spec)}`,
-              directory: ex.path,
-              clientspec: client.spec,
-              options: client.options,
-              fsid: String(ex.fsid),
-            }),
-          );
+      if (!ganesha) {
+        for (const ex of g.exports) {
+          for (const client of ex.clients) {
+            members.push(
+              new NfsExport(this, `export-${g.name}-${idPart(ex.path)}-${idPart(client.spec)}`, {
+                cluster: pacemaker,
+                resourceId: `export-${idPart(ex.path)}-${idPart(client.spec)}`,
+                directory: ex.path,
+                clientspec: client.spec,
+                options: client.options,
+                fsid: String(ex.fsid),
+                monitorIntervalSec,
+              }),
+            );
+          }
         }
       }
       const ip = new FloatingIp(this, `ip-${g.name}`, {
@@ -141,9 +167,12 @@ export class HaNfsCluster extends Construct {
         address: g.floatingIp.address,
         cidr: g.floatingIp.cidr,
         nic: g.floatingIp.nic,
+        monitorIntervalSec,
       });
       members.push(ip);
-      members.push(new NfsNotify(this, `notify-${g.name}`, { cluster: pacemaker, resourceId: `notify-${g.name}`, sourceHost: ip.address }));
+      if (!ganesha) {
+        members.push(new NfsNotify(this, `notify-${g.name}`, { cluster: pacemaker, resourceId: `notify-${g.name}`, sourceHost: ip.address }));
+      }
       pacemaker.addGroup(groupId, members);
       if (sharedServer) {
         pacemaker.addOrder("nfs-server-clone", groupId);
@@ -153,6 +182,20 @@ export class HaNfsCluster extends Construct {
     }
 
     this.addFencing(site);
+  }
+
+  /** The kernel server's NFSv4 lease and grace (nfs.conf), read when nfsd starts. */
+  private kernelNfsSettings(hosts: readonly Bundle[], leaseSec?: number, graceSec?: number): void {
+    if (leaseSec === undefined && graceSec === undefined) return;
+    const lines = ["[nfsd]", ...(leaseSec !== undefined ? [`lease-time=${leaseSec}`] : []), ...(graceSec !== undefined ? [`grace-time=${graceSec}`] : [])];
+    for (const host of hosts) {
+      new GeneratedFile(this, `nfs-conf-${host.name}`, {
+        bundle: host,
+        path: "/etc/nfs.conf.d/hpcdk.conf",
+        content: (header) => `${header}${lines.join("\n")}\n`,
+        impact: { kind: "restart", detail: "nfsd reads it at start: the NFS server restarts (a failover, with its grace period)" },
+      });
+    }
   }
 
   private addFencing(site: SiteSpec): void {

@@ -4,6 +4,7 @@ export * from "./fence-scsi.js";
 export * from "./floating-ip.js";
 export * from "./ha-nfs-cluster.js";
 export * from "./nfs-export.js";
+export * from "./nfs-ganesha.js";
 export * from "./nfs-notify.js";
 export * from "./nfs-server.js";
 export * from "./pacemaker-cluster.js";

@@ -7,7 +7,7 @@
  * machine reaches them through one veth into the hub.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,8 @@ export interface LabNode {
   readonly interfaces: LabInterface[];
   /** Address SSH uses (link 0). */
   readonly sshAddress: string;
+  /** The node's powerman plug name. */
+  readonly plug: string;
 }
 
 export interface LabState {
@@ -51,6 +53,10 @@ export interface LabState {
   readonly rootVeth: { name: string; address: string };
   readonly nodes: LabNode[];
   readonly inventoryFile: string;
+  /** powermand's address and port in the hub, when the site fences with fence_powerman. */
+  readonly powerman?: { address: string; port: number };
+  /** The pools the lab provides (directories every node shares) and their mountpoints. */
+  readonly pools: { name: string; mountpoint: string; dirs: string[] }[];
 }
 
 /** The programs a lab needs, with the Debian package of each. */
@@ -58,6 +64,8 @@ const REQUIRED: Record<string, string> = {
   ip: "iproute2",
   unshare: "util-linux",
   tini: "tini",
+  rpcbind: "rpcbind",
+  powermand: "powerman",
   sshd: "openssh-server",
   "ssh-keygen": "openssh-client",
   corosync: "corosync",
@@ -109,6 +117,10 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
     ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
     ...spec.nfs.groups.map((g) => g.floatingIp.address),
   ]);
+  // fence_powerman talks to powermand at the site's address: the hub takes it on that network.
+  const pm = spec.fencing.devices.find((d) => d.agent === "fence_powerman");
+  const powermanAddress = pm && pm.agent === "fence_powerman" ? pm.ip : undefined;
+  if (powermanAddress) used.add(powermanAddress);
   /** The highest free host address of a network, going down. */
   const free = (net: Cidr): string => {
     if (net.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${networkOf(net)}`]);
@@ -124,7 +136,14 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
     throw new LabError([`no free address left in ${networkOf(net)} for the lab`]);
   };
   const bridgeNames = [...networks.keys()];
-  const bridges = bridgeNames.map((network, i) => ({ name: `br${i}`, network, hubAddress: free(networks.get(network)!) }));
+  const bridges = bridgeNames.map((network, i) => {
+    const net = networks.get(network)!;
+    const hubAddress = powermanAddress && networkContains(net, powermanAddress) ? `${powermanAddress}/${net.prefix}` : free(net);
+    return { name: `br${i}`, network, hubAddress };
+  });
+  if (powermanAddress && !bridges.some((b) => b.hubAddress.startsWith(`${powermanAddress}/`))) {
+    throw new LabError([`fence_powerman's ip ${powermanAddress} is on none of the nodes' networks: the lab's powermand could not be reached`]);
+  }
   const link0 = parseCidr(spec.nodes[0]!.addresses[0]!) as Cidr;
   const rootVeth = { name: `${prefix}`.slice(0, 15), address: free(link0) };
   const nodes = spec.nodes.map((n, i) => {
@@ -132,9 +151,31 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
       const c = parseCidr(cidr) as Cidr;
       return { name: `eth${k}`, cidr, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}` };
     });
-    return { name: n.name, netns: `${prefix}-${n.name}`.slice(0, 40), dir: join(dir, n.name), interfaces, sshAddress: n.addresses[0]!.split("/")[0]! };
+    return {
+      name: n.name,
+      netns: `${prefix}-${n.name}`.slice(0, 40),
+      dir: join(dir, n.name),
+      interfaces,
+      sshAddress: n.addresses[0]!.split("/")[0]!,
+      plug: n.power.plug,
+    };
   });
-  return { site, dir, hub: `${prefix}-hub`, bridges, rootVeth, nodes, inventoryFile: join(dir, "inventory.yaml") };
+  return {
+    site,
+    dir,
+    hub: `${prefix}-hub`,
+    bridges,
+    rootVeth,
+    nodes,
+    inventoryFile: join(dir, "inventory.yaml"),
+    ...(pm && pm.agent === "fence_powerman" ? { powerman: { address: pm.ip, port: pm.ipport } } : {}),
+    // The exported directories exist in the pool, as the datasets an admin creates would.
+    pools: spec.storage.pools.map((p) => ({
+      name: p.name,
+      mountpoint: p.mountpoint,
+      dirs: spec.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).filter((e) => e.startsWith(`${p.mountpoint}/`)).map((e) => e.slice(p.mountpoint.length + 1)),
+    })),
+  };
 }
 
 /** Networks of the lab that this machine already routes: bringing the lab up would break them. */
@@ -173,6 +214,12 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
   writeFileSync(join(state.dir, "lab.json"), JSON.stringify(state, null, 2) + "\n");
   try {
     buildNetwork(state);
+    // The shared pools: one directory each, seen by every node, imported by the zpool stand-in.
+    for (const p of state.pools) {
+      mkdirSync(join(state.dir, "shared", "pools", p.name), { recursive: true });
+      for (const d of p.dirs) mkdirSync(join(state.dir, "shared", "pools", p.name, d), { recursive: true });
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.mountpoint`), `${p.mountpoint}\n`);
+    }
     const key = join(state.dir, "id_ed25519");
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `hpcdk-lab-${site}`, "-f", key]);
     const knownHosts: string[] = [];
@@ -180,6 +227,7 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
       knownHosts.push(prepareNode(state, node, readFileSync(`${key}.pub`, "utf8")));
       bootNode(node);
     }
+    if (state.powerman) startPowerman(state);
     writeFileSync(join(state.dir, "known_hosts"), knownHosts.join(""));
     const inventory: InventoryOverride = {
       ssh: { user: "root", privateKey: key, knownHosts: join(state.dir, "known_hosts") },
@@ -211,16 +259,27 @@ function buildNetwork(state: LabState): void {
   hub("link", "set", "root0", "master", state.bridges[0]!.name, "up");
   run("ip", ["addr", "add", state.rootVeth.address, "dev", state.rootVeth.name]);
   run("ip", ["link", "set", state.rootVeth.name, "up"]);
-  for (const node of state.nodes) {
-    run("ip", ["netns", "add", node.netns]);
-    run("ip", ["-n", node.netns, "link", "set", "lo", "up"]);
-    for (const i of node.interfaces) {
-      hub("link", "add", i.peer, "type", "veth", "peer", "name", i.name, "netns", node.netns);
-      hub("link", "set", i.peer, "master", i.bridge, "up");
-      run("ip", ["-n", node.netns, "addr", "add", i.cidr, "dev", i.name]);
-      run("ip", ["-n", node.netns, "link", "set", i.name, "up"]);
-    }
-  }
+}
+
+/** powermand in the hub, with the lab's power controller as its device: fence_powerman fences for real. */
+function startPowerman(state: LabState): void {
+  const dir = join(state.dir, "powerman");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "plugs"), state.nodes.map((n) => `${n.dir}\n`).join(""));
+  const conf = [
+    `listen "${state.powerman!.address}:${state.powerman!.port}"`,
+    'include "/etc/powerman/vpc.dev"',
+    `device "lab" "vpc" "/bin/sh ${join(HERE, "vpc-device.sh")} ${join(dir, "plugs")} |&"`,
+    ...state.nodes.map((n, i) => `node "${n.plug}" "lab" "${i}"`),
+    "",
+  ].join("\n");
+  writeFileSync(join(dir, "powerman.conf"), conf);
+  const child = spawn("ip", ["netns", "exec", state.hub, "powermand", "-f", "-c", join(dir, "powerman.conf")], {
+    detached: true,
+    stdio: ["ignore", "ignore", openSync(join(dir, "powermand.log"), "a")],
+  });
+  child.unref();
+  writeFileSync(join(dir, "powermand.pid"), `${child.pid}\n`);
 }
 
 /** Writes the node's own files into its upper layer; returns its known_hosts line. */
@@ -265,19 +324,26 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
     copyFileSync(join(HERE, file), join(upper, "usr/local/sbin", target));
     chmodSync(join(upper, "usr/local/sbin", target), 0o755);
   }
+  copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin/zpool"));
+  chmodSync(join(upper, "usr/local/sbin/zpool"), 0o755);
+  writeFileSync(
+    join(node.dir, "node.env"),
+    [
+      `NODE=${node.name}`,
+      `NETNS=${node.netns}`,
+      `HUB=${state.hub}`,
+      `BOOT=${join(HERE, "node-boot.sh")}`,
+      `LINKS="${node.interfaces.map((i) => `${i.name}:${i.peer}:${i.bridge}:${i.cidr}`).join(" ")}"`,
+      "",
+    ].join("\n"),
+  );
   const pub = readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ");
   return `${node.sshAddress} ${pub[0]} ${pub[1]}\n`;
 }
 
-/** Powers a node on: its namespaces, tini as PID 1, the boot script. */
+/** Powers a node on: its network namespace and links, then tini as PID 1 and the boot script. */
 export function bootNode(node: LabNode): void {
-  const child = spawn(
-    "ip",
-    ["netns", "exec", node.netns, "unshare", "--mount", "--uts", "--pid", "--fork", "tini", "-s", "--", "/bin/sh", join(HERE, "node-boot.sh"), node.name, node.dir],
-    { detached: true, stdio: ["ignore", "ignore", "ignore"] },
-  );
-  child.unref();
-  writeFileSync(join(node.dir, "unshare.pid"), `${child.pid}\n`);
+  run("sh", [join(HERE, "power.sh"), "on", node.dir]);
 }
 
 /** The PID (in this machine's PID namespace) of the node's tini, if it runs. */
@@ -307,16 +373,15 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Cuts a node's power: kills its init, so every process of the node dies at once. */
+/** Cuts a node's power: kills its init (every process of the node dies at once) and removes its network namespace. */
 export async function powerOff(node: LabNode): Promise<void> {
-  const file = join(node.dir, "unshare.pid");
-  if (!existsSync(file)) return;
-  const outer = Number(readFileSync(file, "utf8"));
-  const init = readChildren(outer)[0];
-  for (const pid of [init, outer]) if (pid !== undefined) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && [init, outer].some((p) => p !== undefined && processAlive(p))) await sleep(50);
-  rmSync(file, { force: true });
+  if (!existsSync(join(node.dir, "node.env"))) return;
+  run("sh", [join(HERE, "power.sh"), "off", node.dir]);
+}
+
+/** Whether a node's power is on. */
+export function powerState(node: LabNode): "on" | "off" {
+  return run("sh", [join(HERE, "power.sh"), "status", node.dir]).trim() === "on" ? "on" : "off";
 }
 
 export async function labDown(site: string): Promise<void> {
@@ -324,6 +389,17 @@ export async function labDown(site: string): Promise<void> {
   if (!state) {
     rmSync(join(LAB_ROOT, site), { recursive: true, force: true });
     return;
+  }
+  const powermand = join(state.dir, "powerman", "powermand.pid");
+  if (existsSync(powermand)) {
+    const pid = Number(readFileSync(powermand, "utf8"));
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && processAlive(pid)) await sleep(50);
   }
   for (const node of state.nodes) await powerOff(node);
   for (const node of state.nodes) tryRun("ip", ["netns", "del", node.netns]);

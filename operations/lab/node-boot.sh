@@ -17,5 +17,8 @@ mount --rbind /dev "$ROOT/dev"
 mount -t tmpfs -o mode=1777 tmpfs "$ROOT/dev/shm"
 mount -t tmpfs -o mode=0755 tmpfs "$ROOT/run"
 mount -t tmpfs -o mode=1777 tmpfs "$ROOT/tmp"
+# What all nodes share: the lab's pools (the stand-in for shared LUNs).
+mkdir -p "$ROOT/var/lib/hpcdk-lab/shared"
+mount --bind "$(dirname "$DIR")/shared" "$ROOT/var/lib/hpcdk-lab/shared"
 hostname "$NODE"
 exec chroot "$ROOT" /usr/local/sbin/hpcdk-lab-init "$NODE"

@@ -390,6 +390,21 @@ const CASES: BadCase[] = [
       "sites/bad.yaml:31:5: nodeGroups.1.hosts: \"c10\" is already in node group \"compute\"",
     ],
   },
+  {
+    name: "ganesha in active-active mode",
+    edits: [["  name: duo\n", "  name: duo\n  mode: active-active\n"], ["nfs:\n", "nfs:\n  server: ganesha\n"]],
+    problems: [
+      "sites/bad.yaml:19:3: nfs.server: ganesha runs one server for all exports: it needs cluster.mode active-passive (use the kernel server for active-active)",
+      "sites/bad.yaml:20:3: nfs.groups: active-active needs at least two groups (one per pool), got 1 (or set cluster.mode: active-passive)",
+    ],
+  },
+  {
+    name: "an NFSv4 grace period shorter than the lease",
+    edits: [["nfs:\n", "nfs:\n  v4LeaseSec: 30\n  v4GraceSec: 15\n"]],
+    problems: [
+      "sites/bad.yaml:19:3: nfs.v4GraceSec: must not be shorter than the lease (nfs.v4LeaseSec: 30), got 15: clients could not reclaim their state in time",
+    ],
+  },
 ];
 
 describe("site validation", () => {

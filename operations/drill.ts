@@ -1,0 +1,530 @@
+/**
+ * The failover drill: on a live cluster, record `pcs status` and crm_mon before, inject a fault
+ * on one management node, poll the cluster every 250 ms from a surviving node (over the one SSH
+ * layer) while an NFS client reads and writes through the floating IP, and write a timed report
+ * with a verdict: the expected node fenced, the resources where Pacemaker's scheduler said they
+ * would go (`hpcdk simulate`), and the data written before the fault intact.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { create } from "xmlbuilder2";
+import type { SiteSpec } from "../schema/site.js";
+import { readInventory } from "./deploy.js";
+import type { InventoryOverride } from "../stacks/inventory.js";
+import { targetOf } from "../stacks/inventory.js";
+import { simulateCib } from "./simulate.js";
+import { SshSession } from "./ssh.js";
+
+/** How the node fails. */
+export type DrillMode = "power-off" | "kill" | "link-down" | "standby";
+export const DRILL_MODES: readonly DrillMode[] = ["power-off", "kill", "link-down", "standby"];
+
+/** What a drill can do to a node besides asking the cluster (the lab gives these). */
+export interface NodeControl {
+  /** Cut the node's power without the cluster knowing (kill). */
+  kill(node: string): Promise<void>;
+  /** Take the node's cluster link down (link-down). */
+  linkDown(node: string): Promise<void>;
+}
+
+export interface DrillOptions {
+  readonly stackDir: string;
+  readonly spec: SiteSpec;
+  readonly site: string;
+  readonly override?: InventoryOverride;
+  /** The node to fail. @default the node running the first NFS group */
+  readonly node?: string;
+  /** @default "power-off" */
+  readonly mode?: DrillMode;
+  /** Needed for kill and link-down (the namespace lab provides it). */
+  readonly control?: NodeControl;
+  /** @default 250 */
+  readonly pollMs?: number;
+  /** The drill gives up after this long. @default 180 */
+  readonly timeoutSec?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface DrillEvent {
+  /** Milliseconds after the fault was injected. */
+  readonly atMs: number;
+  readonly what: string;
+}
+
+export interface DrillCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface DrillReport {
+  readonly site: string;
+  readonly node: string;
+  readonly mode: DrillMode;
+  readonly survivor: string;
+  readonly startedAt: string;
+  readonly predicted: { fenced: string[]; placement: Record<string, string[]> };
+  readonly before: { pcsStatus: string; placement: Record<string, string[]> };
+  readonly after: { pcsStatus: string; placement: Record<string, string[]> };
+  readonly timeline: DrillEvent[];
+  /** Seconds from the fault; absent when it never happened. */
+  readonly metrics: {
+    nodeLostSec?: number;
+    fencedSec?: number;
+    resourcesStartedSec?: number;
+    readsBackSec?: number;
+    writesBackSec?: number;
+    rejoinedSec?: number;
+    readOutageSec: number;
+    writeOutageSec: number;
+  };
+  readonly checks: DrillCheck[];
+  readonly ok: boolean;
+}
+
+export class DrillError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DrillError";
+  }
+}
+
+interface Snapshot {
+  readonly nodes: Record<string, { online: boolean; unclean: boolean; standby: boolean }>;
+  readonly placement: Record<string, string[]>;
+}
+
+function dom(xml: string): Element {
+  return create(xml).root().node as unknown as Element;
+}
+
+interface Element {
+  readonly tagName: string;
+  getAttribute(name: string): string | null;
+  getElementsByTagName(tag: string): ArrayLike<Element>;
+}
+
+const all = (root: Element, tag: string) => Array.from(root.getElementsByTagName(tag));
+
+/** Nodes and resources as crm_mon sees them. */
+export function parseCrmMon(xml: string): Snapshot {
+  const root = dom(xml);
+  const nodes: Snapshot["nodes"] = {};
+  const nodesEl = all(root, "nodes")[0];
+  for (const n of nodesEl ? all(nodesEl, "node") : []) {
+    nodes[n.getAttribute("name")!] = {
+      online: n.getAttribute("online") === "true",
+      unclean: n.getAttribute("unclean") === "true",
+      standby: n.getAttribute("standby") === "true",
+    };
+  }
+  const placement: Record<string, string[]> = {};
+  const resources = all(root, "resources")[0];
+  for (const r of resources ? all(resources, "resource") : []) {
+    const id = r.getAttribute("id")!;
+    const on = r.getAttribute("role") === "Started" ? all(r, "node").map((n) => n.getAttribute("name")!) : [];
+    placement[id] = [...(placement[id] ?? []), ...on].sort();
+  }
+  return { nodes, placement };
+}
+
+/** The primitives of a group in a CIB, in start order. */
+export function groupMembers(cibXml: string, groupId: string): string[] {
+  const group = all(dom(cibXml), "group").find((g) => g.getAttribute("id") === groupId);
+  return group ? all(group, "primitive").map((p) => p.getAttribute("id")!) : [];
+}
+
+/** When a node was last fenced successfully, as the fencer says (`stonith_admin --last`). */
+function lastFenced(xml: string, node: string): string {
+  if (!xml.includes("<last-fenced")) return "never";
+  return all(dom(xml), "last-fenced").find((e) => e.getAttribute("target") === node)?.getAttribute("when") ?? "never";
+}
+
+/** The NFS client: one read and one write through the floating IP, each bounded in time. */
+class NfsProbe {
+  private readonly work = mkdtempSync(join(tmpdir(), "hpcdk-drill-"));
+  readonly reads: { atMs: number; ok: boolean }[] = [];
+  readonly writes: { atMs: number; ok: boolean }[] = [];
+  private stopped = false;
+  private readonly url: (file: string) => string;
+
+  constructor(address: string, exportPath: string) {
+    // NFSv3: a client that already mounted keeps reading during the grace period, as the
+    // clients of a real cluster do; writes wait for the grace period to end.
+    this.url = (file) => `nfs://${address}${exportPath}/${file}`;
+  }
+
+  static run(cmd: string, args: string[], timeoutMs = 3000): Promise<{ ok: boolean; out: Buffer; err: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const out: Buffer[] = [];
+      let err = "";
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      child.stdout.on("data", (d: Buffer) => out.push(d));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        resolve({ ok: false, out: Buffer.alloc(0), err: e.message });
+      });
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ ok: code === 0, out: Buffer.concat(out), err });
+      });
+    });
+  }
+
+  /** Writes a file of random data; returns its sha256. */
+  async seed(file: string): Promise<string> {
+    const data = randomBytes(256 * 1024);
+    writeFileSync(join(this.work, "seed"), data);
+    const r = await NfsProbe.run("nfs-cp", [join(this.work, "seed"), this.url(file)], 15_000);
+    if (!r.ok) throw new DrillError(`cannot write ${this.url(file)} before the drill: ${r.err.trim() || "nfs-cp failed"} (is the NFS service up?)`);
+    return createHash("sha256").update(data).digest("hex");
+  }
+
+  async checksum(file: string): Promise<string | undefined> {
+    const r = await NfsProbe.run("nfs-cat", [this.url(file)], 15_000);
+    return r.ok ? createHash("sha256").update(r.out).digest("hex") : undefined;
+  }
+
+  /** Reads and writes in turn until stopped, every `pollMs`. */
+  async loop(t0: () => number, file: string, pollMs: number): Promise<void> {
+    writeFileSync(join(this.work, "probe"), "hpcdk drill probe\n");
+    while (!this.stopped) {
+      const start = performance.now();
+      const read = await NfsProbe.run("nfs-cat", [this.url(file)], 2000);
+      this.reads.push({ atMs: t0(), ok: read.ok && read.out.length > 0 });
+      // A new file each time: a create that the failed server had already done must not fail.
+      const write = await NfsProbe.run("nfs-cp", [join(this.work, "probe"), this.url(`${file}.w${this.writes.length}`)], 2000);
+      this.writes.push({ atMs: t0(), ok: write.ok });
+      const wait = pollMs - (performance.now() - start);
+      if (wait > 0) await sleep(wait);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  cleanup(): void {
+    rmSync(this.work, { recursive: true, force: true });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** When a probe came back: the first success after its first failure after the fault. */
+function backAfter(samples: { atMs: number; ok: boolean }[]): { backMs?: number; outageMs: number } {
+  const after = samples.filter((s) => s.atMs >= 0);
+  const firstFail = after.find((s) => !s.ok);
+  if (!firstFail) return { backMs: 0, outageMs: 0 };
+  const back = after.find((s) => s.atMs > firstFail.atMs && s.ok);
+  return back ? { backMs: back.atMs, outageMs: back.atMs - firstFail.atMs } : { outageMs: (after.at(-1)?.atMs ?? 0) - firstFail.atMs };
+}
+
+/** Runs one drill. */
+export async function runDrill(options: DrillOptions): Promise<DrillReport> {
+  const mode = options.mode ?? "power-off";
+  const pollMs = options.pollMs ?? 250;
+  const timeoutMs = (options.timeoutSec ?? 180) * 1000;
+  const log = options.log ?? (() => {});
+  if ((mode === "kill" || mode === "link-down") && !options.control) {
+    throw new DrillError(`--mode ${mode} needs direct control of the node (the namespace lab); on real hosts use power-off or standby`);
+  }
+  const spec = options.spec;
+  const group = spec.nfs.groups[0]!;
+  const exportPath = group.exports[0]!.path;
+  const inventory = readInventory(options.stackDir, options.override);
+  const connect = async (host: string) => {
+    const t = targetOf(inventory, host);
+    return SshSession.connect({
+      host,
+      address: t.address,
+      port: t.port,
+      user: t.user,
+      privateKey: inventory.ssh.privateKey,
+      knownHosts: inventory.ssh.knownHosts,
+      connectTimeoutMs: inventory.ssh.connectTimeoutSec * 1000,
+      bastion: inventory.ssh.bastion,
+    });
+  };
+
+  // Where the NFS group runs decides the default victim; a survivor watches.
+  const names = spec.nodes.map((n) => n.name);
+  let watcher = await connect(inventory.managementNodes[0]!);
+  const mon = async (s: SshSession) => parseCrmMon(await s.run("crm_mon -1 --output-as=xml", { timeoutMs: 10_000 }));
+  const initial = await mon(watcher);
+  const cibXml = readFileSync(join(options.stackDir, "cluster", "cib.xml"), "utf8");
+  const groupResources = groupMembers(cibXml, `group-${group.name}`);
+  const node = options.node ?? initial.placement[`ip-${group.name}`]?.[0];
+  if (!node || !names.includes(node)) throw new DrillError(`no node to fail: ${options.node ?? "the NFS group runs nowhere"} (nodes: ${names.join(", ")})`);
+  const survivor = inventory.managementNodes.find((n) => n !== node)!;
+  if (watcher.host !== survivor) {
+    watcher.close();
+    watcher = await connect(survivor);
+  }
+  const failedDown = Object.entries(initial.nodes).filter(([, s]) => !s.online).map(([n]) => n);
+  if (failedDown.length > 0) throw new DrillError(`the cluster is not healthy before the drill: ${failedDown.join(", ")} offline`);
+
+  // What Pacemaker's scheduler says should happen (hpcdk simulate on the synthesized CIB).
+  const simulation = await simulateCib(cibXml, { fail: [node] });
+  const failure = simulation.failures[0]!;
+  const predicted = {
+    fenced: mode === "standby" ? [] : failure.fenced,
+    placement: Object.fromEntries(groupResources.map((r) => [r, failure.after[r] ?? []])),
+  };
+
+  const probe = new NfsProbe(group.floatingIp.address, exportPath);
+  const timeline: DrillEvent[] = [];
+  try {
+    const dataFile = `hpcdk-drill-${Date.now()}.dat`;
+    const sum = await probe.seed(dataFile);
+    const pcsBefore = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
+    const lastOf = async (n: string) => lastFenced((await watcher.exec(`stonith_admin --last ${n} --output-as=xml`)).stdout, n);
+    const fencings = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await lastOf(n)] as const)));
+    const othersBefore = await fencings();
+    const fencedBefore = othersBefore[node]!;
+    log(`drill ${mode} of ${node}: watching from ${survivor}, NFS through ${group.floatingIp.address}:${exportPath}`);
+
+    let t0 = performance.now();
+    const now = () => Math.round(performance.now() - t0);
+    const event = (what: string) => {
+      timeline.push({ atMs: now(), what });
+      log(`  +${(now() / 1000).toFixed(1)} s  ${what}`);
+    };
+    const probing = probe.loop(() => now(), dataFile, pollMs);
+    await sleep(pollMs * 2);
+
+    // The fault.
+    t0 = performance.now();
+    let faultJob: Promise<unknown> | undefined;
+    switch (mode) {
+      case "power-off":
+        faultJob = watcher.exec(`stonith_admin --fence ${node} --timeout 120`, { timeoutMs: 150_000 });
+        break;
+      case "kill":
+        await options.control!.kill(node);
+        break;
+      case "link-down":
+        await options.control!.linkDown(node);
+        break;
+      case "standby":
+        faultJob = watcher.exec(`crm_attribute --node ${node} --name standby --update on`);
+        break;
+    }
+    event(`fault: ${mode} ${node}`);
+
+    const seen = new Set<string>();
+    let poweredOnAt: number | undefined;
+    const deadline = performance.now() + timeoutMs;
+    let last = initial;
+    while (performance.now() < deadline) {
+      const snap = await mon(watcher).catch(() => last);
+      last = snap;
+      const state = snap.nodes[node];
+      if (!seen.has("lost") && state && (mode === "standby" ? state.standby : !state.online)) {
+        seen.add("lost");
+        event(mode === "standby" ? `${node} in standby` : `${node} lost`);
+      }
+      if (mode !== "standby" && !seen.has("fenced")) {
+        const fenced = await lastOf(node).catch(() => fencedBefore);
+        if (fenced !== fencedBefore) {
+          seen.add("fenced");
+          event(`${node} fenced`);
+        }
+      }
+      for (const r of groupResources) {
+        const on = snap.placement[r] ?? [];
+        if (!seen.has(`started:${r}`) && seen.has("lost") && on.length > 0 && !on.includes(node)) {
+          seen.add(`started:${r}`);
+          event(`${r} started on ${on.join(", ")}`);
+        }
+      }
+      const reads = backAfter(probe.reads);
+      const writes = backAfter(probe.writes);
+      if (!seen.has("reads") && probe.reads.some((s) => s.atMs >= 0 && !s.ok) && reads.backMs !== undefined) {
+        seen.add("reads");
+        timeline.push({ atMs: reads.backMs, what: "NFS reads back" });
+        log(`  +${(reads.backMs / 1000).toFixed(1)} s  NFS reads back`);
+      }
+      if (!seen.has("writes") && probe.writes.some((s) => s.atMs >= 0 && !s.ok) && writes.backMs !== undefined) {
+        seen.add("writes");
+        timeline.push({ atMs: writes.backMs, what: "NFS writes back" });
+        log(`  +${(writes.backMs / 1000).toFixed(1)} s  NFS writes back`);
+      }
+      const recovered = groupResources.every((r) => seen.has(`started:${r}`)) && now() > 2000;
+      const ioHealthy = probe.reads.at(-1)?.ok && probe.writes.at(-1)?.ok;
+      // Bring the node back once its services run elsewhere: power on after power-off, out of
+      // standby after standby (kill and link-down: the fence device reboots it).
+      if (recovered && ioHealthy && poweredOnAt === undefined) {
+        if (mode === "power-off") {
+          await faultJob;
+          faultJob = watcher.exec(`stonith_admin --unfence ${node} --timeout 120`, { timeoutMs: 150_000 });
+          poweredOnAt = now();
+          event(`power on ${node}`);
+        } else if (mode === "standby") {
+          await faultJob;
+          await watcher.run(`crm_attribute --node ${node} --name standby --update off`);
+          poweredOnAt = now();
+          event(`${node} out of standby`);
+        } else {
+          poweredOnAt = now();
+        }
+      }
+      if (!seen.has("rejoined") && poweredOnAt !== undefined && state?.online && !state.unclean && !state.standby && seen.has("lost")) {
+        seen.add("rejoined");
+        event(`${node} rejoined`);
+      }
+      if (seen.has("rejoined") && recovered && ioHealthy) break;
+      await sleep(pollMs);
+    }
+    probe.stop();
+    await probing;
+    await faultJob?.catch(() => undefined);
+
+    const after = await mon(watcher);
+    const pcsAfter = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
+    const afterSum = await probe.checksum(dataFile);
+    const fencingsAfter = await fencings();
+    const fencedNow = fencingsAfter[node]!;
+    const healthyFenced = names.filter((n) => n !== node && fencingsAfter[n] !== othersBefore[n]);
+    const reads = backAfter(probe.reads);
+    const writes = backAfter(probe.writes);
+    const at = (what: string) => timeline.find((e) => e.what.startsWith(what) || e.what.endsWith(what))?.atMs;
+    const sec = (ms?: number) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
+    const startedTimes = timeline.filter((e) => / started on /.test(e.what)).map((e) => e.atMs);
+    const metrics = {
+      nodeLostSec: sec(at(mode === "standby" ? "in standby" : "lost")),
+      fencedSec: sec(at("fenced")),
+      resourcesStartedSec: startedTimes.length === groupResources.length ? sec(Math.max(...startedTimes)) : undefined,
+      readsBackSec: sec(reads.backMs),
+      writesBackSec: sec(writes.backMs),
+      rejoinedSec: sec(at("rejoined")),
+      readOutageSec: sec(reads.outageMs)!,
+      writeOutageSec: sec(writes.outageMs)!,
+    };
+    const movedTo = (r: string) => (after.placement[r] ?? []).join(",");
+    const checks: DrillCheck[] = [
+      mode === "standby"
+        ? { name: `${node} not fenced`, ok: fencedNow === fencedBefore, detail: "standby moves resources without fencing" }
+        : { name: `${node} fenced`, ok: fencedNow !== fencedBefore, detail: fencedNow !== fencedBefore ? `fenced after ${metrics.fencedSec} s` : "no successful fencing of the node" },
+      { name: "no healthy node fenced", ok: healthyFenced.length === 0, detail: healthyFenced.length === 0 ? "none" : `fenced: ${healthyFenced.join(", ")}` },
+      {
+        name: "resources where the scheduler predicted",
+        ok: groupResources.every((r) => movedTo(r) === (predicted.placement[r] ?? []).join(",")),
+        detail: groupResources.map((r) => `${r}: ${movedTo(r) || "stopped"} (predicted ${(predicted.placement[r] ?? []).join(",") || "stopped"})`).join("; "),
+      },
+      { name: "no data lost", ok: afterSum === sum, detail: afterSum === sum ? `the file written before the fault reads back with sha256 ${sum.slice(0, 16)}…` : "the file written before the fault does not read back the same" },
+      { name: "NFS serves reads and writes again", ok: reads.backMs !== undefined && writes.backMs !== undefined, detail: `reads back after ${metrics.readsBackSec ?? "never"} s, writes after ${metrics.writesBackSec ?? "never"} s` },
+      { name: `${node} rejoined`, ok: seen.has("rejoined"), detail: seen.has("rejoined") ? `after ${metrics.rejoinedSec} s` : `not within ${timeoutMs / 1000} s` },
+    ];
+    return {
+      site: options.site,
+      node,
+      mode,
+      survivor,
+      startedAt: new Date().toISOString(),
+      predicted,
+      before: { pcsStatus: pcsBefore, placement: initial.placement },
+      after: { pcsStatus: pcsAfter, placement: after.placement },
+      timeline: timeline.sort((a, b) => a.atMs - b.atMs),
+      metrics,
+      checks,
+      ok: checks.every((c) => c.ok),
+    };
+  } finally {
+    probe.stop();
+    probe.cleanup();
+    watcher.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+export function drillMarkdown(r: DrillReport): string {
+  const lines = [
+    `# Failover drill: ${r.mode} of ${r.node} (${r.site})`,
+    "",
+    `**Verdict: ${r.ok ? "PASSED" : "FAILED"}** — watched from ${r.survivor}, started ${r.startedAt}.`,
+    "",
+    "| check | result | detail |",
+    "| --- | --- | --- |",
+    ...r.checks.map((c) => `| ${c.name} | ${c.ok ? "ok" : "FAILED"} | ${c.detail} |`),
+    "",
+    "## Timeline (seconds after the fault)",
+    "",
+    "| s | event |",
+    "| ---: | --- |",
+    ...r.timeline.map((e) => `| ${(e.atMs / 1000).toFixed(1)} | ${e.what} |`),
+    "",
+    `Read outage ${r.metrics.readOutageSec} s, write outage ${r.metrics.writeOutageSec} s.`,
+    "",
+    "## pcs status before",
+    "",
+    "```",
+    r.before.pcsStatus.trim(),
+    "```",
+    "",
+    "## pcs status after",
+    "",
+    "```",
+    r.after.pcsStatus.trim(),
+    "```",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** An HTML page with an SVG timeline: the fault, every event, and the NFS outages as bars. */
+export function drillHtml(r: DrillReport): string {
+  const end = Math.max(1000, ...r.timeline.map((e) => e.atMs)) * 1.08;
+  const width = 900;
+  const x = (ms: number) => 40 + (Math.max(0, ms) / end) * (width - 80);
+  const rows = r.timeline.map((e, i) => {
+    const y = 90 + i * 22;
+    return `<line x1="${x(e.atMs)}" y1="60" x2="${x(e.atMs)}" y2="${y - 4}" stroke="#999" stroke-dasharray="2,2"/><circle cx="${x(e.atMs)}" cy="60" r="4" fill="${e.what.startsWith("fault") ? "#c0392b" : "#2c3e50"}"/><text x="${x(e.atMs) + 6}" y="${y}" font-size="12">${(e.atMs / 1000).toFixed(1)} s — ${escapeHtml(e.what)}</text>`;
+  });
+  const bar = (label: string, y: number, back: number | undefined, outage: number) =>
+    outage > 0
+      ? `<text x="0" y="${y + 10}" font-size="11">${label}</text><rect x="${x((back ?? end) - outage * 1000)}" y="${y}" width="${Math.max(2, x(back ?? end) - x((back ?? end) - outage * 1000))}" height="12" fill="#e67e22"><title>${label} down ${outage} s</title></rect>`
+      : `<text x="0" y="${y + 10}" font-size="11">${label}: no outage</text>`;
+  const height = 110 + r.timeline.length * 22;
+  const ticks = Array.from({ length: 11 }, (_, i) => (i * end) / 10).map(
+    (ms) => `<line x1="${x(ms)}" y1="56" x2="${x(ms)}" y2="64" stroke="#333"/><text x="${x(ms) - 8}" y="50" font-size="10">${(ms / 1000).toFixed(0)}</text>`,
+  );
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Drill ${escapeHtml(r.mode)} of ${escapeHtml(r.node)} — ${escapeHtml(r.site)}</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}.ok{color:#27ae60}.bad{color:#c0392b}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>
+<body>
+<h1>Failover drill: ${escapeHtml(r.mode)} of ${escapeHtml(r.node)} <span class="${r.ok ? "ok" : "bad"}">${r.ok ? "PASSED" : "FAILED"}</span></h1>
+<p>Site ${escapeHtml(r.site)}, watched from ${escapeHtml(r.survivor)}, started ${escapeHtml(r.startedAt)}.</p>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 50}" viewBox="0 0 ${width} ${height + 50}" role="img" aria-label="timeline">
+<line x1="40" y1="60" x2="${width - 40}" y2="60" stroke="#333"/>${ticks.join("")}<text x="${width - 60}" y="40" font-size="11">seconds</text>
+${rows.join("\n")}
+${bar("NFS reads", height, r.metrics.readsBackSec === undefined ? undefined : r.metrics.readsBackSec * 1000, r.metrics.readOutageSec)}
+${bar("NFS writes", height + 18, r.metrics.writesBackSec === undefined ? undefined : r.metrics.writesBackSec * 1000, r.metrics.writeOutageSec)}
+</svg>
+<table><tr><th>check</th><th>result</th><th>detail</th></tr>
+${r.checks.map((c) => `<tr><td>${escapeHtml(c.name)}</td><td class="${c.ok ? "ok" : "bad"}">${c.ok ? "ok" : "FAILED"}</td><td>${escapeHtml(c.detail)}</td></tr>`).join("\n")}
+</table>
+<h2>pcs status before</h2><pre>${escapeHtml(r.before.pcsStatus)}</pre>
+<h2>pcs status after</h2><pre>${escapeHtml(r.after.pcsStatus)}</pre>
+</body></html>
+`;
+}
+
+/** min, median and max of numbers (undefined values left out). */
+export function spread(values: (number | undefined)[]): { min?: number; median?: number; max?: number; n: number } {
+  const v = values.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return { n: 0 };
+  return { min: v[0], median: v[Math.floor((v.length - 1) / 2)], max: v[v.length - 1], n: v.length };
+}
