@@ -16,8 +16,9 @@ import type { SiteSpec } from "../schema/site.js";
 import { readInventory } from "./deploy.js";
 import type { InventoryOverride } from "../stacks/inventory.js";
 import { targetOf } from "../stacks/inventory.js";
-import { simulateCib } from "./simulate.js";
+import { simulateLiveFailure } from "./simulate.js";
 import { SshSession } from "./ssh.js";
+import { shQuote } from "../constructs/core/bundle.js";
 
 /** How the node fails. */
 export type DrillMode = "power-off" | "kill" | "link-down" | "standby";
@@ -70,6 +71,8 @@ export interface DrillReport {
   readonly predicted: { fenced: string[]; placement: Record<string, string[]> };
   readonly before: { pcsStatus: string; placement: Record<string, string[]> };
   readonly after: { pcsStatus: string; placement: Record<string, string[]> };
+  /** Where the NFS group ran once it had failed over (absent if it never did). */
+  readonly failover?: Record<string, string[]>;
   readonly timeline: DrillEvent[];
   /** Seconds from the fault; absent when it never happened. */
   readonly metrics: {
@@ -139,9 +142,13 @@ export function groupMembers(cibXml: string, groupId: string): string[] {
 }
 
 /** When a node was last fenced successfully, as the fencer says (`stonith_admin --last`). */
-function lastFenced(xml: string, node: string): string {
-  if (!xml.includes("<last-fenced")) return "never";
-  return all(dom(xml), "last-fenced").find((e) => e.getAttribute("target") === node)?.getAttribute("when") ?? "never";
+/** When the node was last fenced (seconds since the epoch), from `stonith_admin --last --output-as=xml`. */
+export function lastFenced(xml: string, node: string): number | undefined {
+  if (!xml.includes("<last-fenced")) return undefined;
+  const when = all(dom(xml), "last-fenced").find((e) => e.getAttribute("target") === node)?.getAttribute("when");
+  // "2026-11-21 23:58:01Z"
+  const t = when ? Date.parse(when.replace(" ", "T")) : NaN;
+  return Number.isNaN(t) ? undefined : t / 1000;
 }
 
 /** The NFS client: one read and one write through the floating IP, each bounded in time. */
@@ -150,6 +157,7 @@ class NfsProbe {
   readonly reads: { atMs: number; ok: boolean }[] = [];
   readonly writes: { atMs: number; ok: boolean }[] = [];
   private stopped = false;
+  private settles = 0;
   private readonly url: (file: string) => string;
 
   constructor(address: string, exportPath: string) {
@@ -189,6 +197,22 @@ class NfsProbe {
   async checksum(file: string): Promise<string | undefined> {
     const r = await NfsProbe.run("nfs-cat", [this.url(file)], 15_000);
     return r.ok ? createHash("sha256").update(r.out).digest("hex") : undefined;
+  }
+
+  /** Waits (bounded) until a read and a write through the floating IP both succeed twice running. */
+  async settle(file: string, timeoutMs: number): Promise<void> {
+    writeFileSync(join(this.work, "probe"), "hpcdk drill probe\n");
+    const deadline = performance.now() + timeoutMs;
+    let good = 0;
+    let last = "";
+    while (good < 2) {
+      if (performance.now() > deadline) throw new DrillError(`NFS through ${this.url(file)} does not serve reads and writes before the drill (${last || "timed out"}): is the cluster still recovering?`);
+      const read = await NfsProbe.run("nfs-cat", [this.url(file)], 2000);
+      const write = await NfsProbe.run("nfs-cp", [join(this.work, "probe"), this.url(`${file}.s${this.settles++}`)], 2000);
+      good = read.ok && write.ok ? good + 1 : 0;
+      last = (read.ok ? write.err : read.err).trim().split("\n")[0] ?? "";
+      if (good < 2) await sleep(250);
+    }
   }
 
   /** Reads and writes in turn until stopped, every `pollMs`. */
@@ -272,9 +296,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const failedDown = Object.entries(initial.nodes).filter(([, s]) => !s.online).map(([n]) => n);
   if (failedDown.length > 0) throw new DrillError(`the cluster is not healthy before the drill: ${failedDown.join(", ")} offline`);
 
-  // What Pacemaker's scheduler says should happen (hpcdk simulate on the synthesized CIB).
-  const simulation = await simulateCib(cibXml, { fail: [node] });
-  const failure = simulation.failures[0]!;
+  // What Pacemaker's scheduler says should happen: hpcdk simulate's rules, on the live CIB (the
+  // resources may run elsewhere than the synthesized CIB's steady state after earlier drills).
+  const failure = await simulateLiveFailure(await watcher.run("cibadmin --query", { timeoutMs: 30_000 }), node);
   const predicted = {
     fenced: mode === "standby" ? [] : failure.fenced,
     placement: Object.fromEntries(groupResources.map((r) => [r, failure.after[r] ?? []])),
@@ -286,18 +310,24 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const dataFile = `hpcdk-drill-${Date.now()}.dat`;
     const sum = await probe.seed(dataFile);
     const pcsBefore = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
+    // A node counts as fenced by this drill when its last fencing completed after the fault, by
+    // the watcher's clock: comparing with the value before would not do, because fence history
+    // reaches a node that rebooted in a previous drill seconds later, changing --last on its own.
     const lastOf = async (n: string) => lastFenced((await watcher.exec(`stonith_admin --last ${n} --output-as=xml`)).stdout, n);
-    const fencings = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await lastOf(n)] as const)));
-    const othersBefore = await fencings();
-    const fencedBefore = othersBefore[node]!;
+    const fencedSinceFault = async (n: string) => ((await lastOf(n).catch(() => undefined)) ?? -Infinity) >= faultEpoch;
+    const faultEpoch = Number((await watcher.run("date +%s")).trim());
     log(`drill ${mode} of ${node}: watching from ${survivor}, NFS through ${group.floatingIp.address}:${exportPath}`);
 
-    let t0 = performance.now();
+    // Before the fault, probe samples fall at negative times (and count for nothing).
+    let t0 = Number.POSITIVE_INFINITY;
     const now = () => Math.round(performance.now() - t0);
     const event = (what: string) => {
       timeline.push({ atMs: now(), what });
       log(`  +${(now() / 1000).toFixed(1)} s  ${what}`);
     };
+    // A server still in its grace period after an earlier failover refuses new files: wait until
+    // NFS serves reads and writes before the fault, or the drill would time the old outage.
+    await probe.settle(dataFile, 60_000);
     const probing = probe.loop(() => now(), dataFile, pollMs);
     await sleep(pollMs * 2);
 
@@ -324,6 +354,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     let poweredOnAt: number | undefined;
     const deadline = performance.now() + timeoutMs;
     let last = initial;
+    // Where the group ran once it had moved (before the node came back and could draw it home).
+    let failover: Record<string, string[]> | undefined;
     while (performance.now() < deadline) {
       const snap = await mon(watcher).catch(() => last);
       last = snap;
@@ -333,8 +365,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         event(mode === "standby" ? `${node} in standby` : `${node} lost`);
       }
       if (mode !== "standby" && !seen.has("fenced")) {
-        const fenced = await lastOf(node).catch(() => fencedBefore);
-        if (fenced !== fencedBefore) {
+        if (await fencedSinceFault(node)) {
           seen.add("fenced");
           event(`${node} fenced`);
         }
@@ -359,6 +390,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         log(`  +${(writes.backMs / 1000).toFixed(1)} s  NFS writes back`);
       }
       const recovered = groupResources.every((r) => seen.has(`started:${r}`)) && now() > 2000;
+      if (recovered && failover === undefined) failover = Object.fromEntries(groupResources.map((r) => [r, snap.placement[r] ?? []]));
       const ioHealthy = probe.reads.at(-1)?.ok && probe.writes.at(-1)?.ok;
       // Bring the node back once its services run elsewhere: power on after power-off, out of
       // standby after standby (kill and link-down: the fence device reboots it).
@@ -391,9 +423,16 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const after = await mon(watcher);
     const pcsAfter = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
     const afterSum = await probe.checksum(dataFile);
-    const fencingsAfter = await fencings();
-    const fencedNow = fencingsAfter[node]!;
-    const healthyFenced = names.filter((n) => n !== node && fencingsAfter[n] !== othersBefore[n]);
+    // The probe's files go (libnfs's tools cannot delete): on the node that now holds the export.
+    const holder = after.placement[groupResources[0]!]?.[0];
+    if (holder) {
+      const s = holder === watcher.host ? watcher : await connect(holder);
+      await s.exec(`rm -f -- ${shQuote(`${exportPath}/${dataFile}`)} ${shQuote(`${exportPath}/${dataFile}`)}.*`).catch(() => undefined);
+      if (s !== watcher) s.close();
+    }
+    const fencedNow = await fencedSinceFault(node);
+    const healthyFenced: string[] = [];
+    for (const n of names) if (n !== node && (await fencedSinceFault(n))) healthyFenced.push(n);
     const reads = backAfter(probe.reads);
     const writes = backAfter(probe.writes);
     const at = (what: string) => timeline.find((e) => e.what.startsWith(what) || e.what.endsWith(what))?.atMs;
@@ -409,11 +448,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       readOutageSec: sec(reads.outageMs)!,
       writeOutageSec: sec(writes.outageMs)!,
     };
-    const movedTo = (r: string) => (after.placement[r] ?? []).join(",");
+    const movedTo = (r: string) => (failover?.[r] ?? after.placement[r] ?? []).join(",");
     const checks: DrillCheck[] = [
       mode === "standby"
-        ? { name: `${node} not fenced`, ok: fencedNow === fencedBefore, detail: "standby moves resources without fencing" }
-        : { name: `${node} fenced`, ok: fencedNow !== fencedBefore, detail: fencedNow !== fencedBefore ? `fenced after ${metrics.fencedSec} s` : "no successful fencing of the node" },
+        ? { name: `${node} not fenced`, ok: !fencedNow, detail: "standby moves resources without fencing" }
+        : { name: `${node} fenced`, ok: fencedNow, detail: fencedNow ? `fenced after ${metrics.fencedSec} s` : "no successful fencing of the node" },
       { name: "no healthy node fenced", ok: healthyFenced.length === 0, detail: healthyFenced.length === 0 ? "none" : `fenced: ${healthyFenced.join(", ")}` },
       {
         name: "resources where the scheduler predicted",
@@ -433,6 +472,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       predicted,
       before: { pcsStatus: pcsBefore, placement: initial.placement },
       after: { pcsStatus: pcsAfter, placement: after.placement },
+      failover,
       timeline: timeline.sort((a, b) => a.atMs - b.atMs),
       metrics,
       checks,

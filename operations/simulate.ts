@@ -96,6 +96,25 @@ export async function simulateCib(cibXml: string, options: SimulateOptions = {})
 }
 
 /**
+ * What the scheduler plans when `node` fails now, from a live cluster's CIB (`cibadmin --query`,
+ * with its status section): the same rules as {@link simulateCib}, from where things really run.
+ */
+export async function simulateLiveFailure(liveCibXml: string, node: string): Promise<FailureResult> {
+  const cib = readCib(liveCibXml);
+  const names = cib.nodes.map((n) => n.name);
+  if (!names.includes(node)) throw new Error(`simulate: unknown node ${node} (nodes: ${names.join(", ")})`);
+  const dir = mkdtempSync(join(tmpdir(), "hpcdk-simulate-"));
+  try {
+    const live = join(dir, "live.xml");
+    writeFileSync(live, liveCibXml);
+    const before = await placementOf(live);
+    return judge(node, names, cib, before, parseGraph(await planGraph(dir, live, ["--node-fail", node])));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Writes the CIB as a running cluster has it once everything started with every node online
  * (the bring-up plan's probes, starts and monitors as resource history) and returns the file.
  */

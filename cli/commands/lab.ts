@@ -1,12 +1,30 @@
 import { spawnSync } from "node:child_process";
-import { loadSiteFile } from "../../schema/load.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
+import { buildApp } from "../../stacks/synth.js";
 import { labDown, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
 import { siteFileOf } from "./simulate.js";
+
+/** The Debian packages the site's bundles install on its management nodes (the lab's hosts). */
+function nodePackages(loaded: LoadedSite): string[] {
+  const scratch = mkdtempSync(join(tmpdir(), "hpcdk-lab-"));
+  try {
+    const { stacks } = buildApp([loaded], join(scratch, "cdktf.out"));
+    const managed = new Set(loaded.spec.nodes.map((n) => n.name));
+    return stacks[0]!.bundles
+      .filter((b) => b.hosts.some((h) => managed.has(h)))
+      .flatMap((b) => b.render().manifest.packages.map((p) => p.debian));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
 
 /** `hpcdk lab up <site>`: the namespace lab; prints the inventory `hpcdk deploy` takes. */
 export async function labUpCommand(site: string): Promise<number> {
   const loaded = loadSiteFile(siteFileOf(site));
-  const state = await labUp(loaded.name, loaded.spec, (line) => process.stdout.write(`${line}\n`));
+  const state = await labUp(loaded.name, loaded.spec, (line) => process.stdout.write(`${line}\n`), nodePackages(loaded));
   process.stdout.write(
     `lab ${loaded.name} is up: ${state.nodes.length} nodes, this machine is ${state.rootVeth.address} on the lab network\n` +
       `inventory: ${state.inventoryFile}\n` +
@@ -33,7 +51,7 @@ export function labStatusCommand(site: string): number {
   for (const node of state.nodes) {
     const pid = nodeInitPid(node);
     const cluster = pid
-      ? spawnSync("ip", ["netns", "exec", node.netns, "ssh", "-i", `${state.dir}/id_ed25519`, "-o", `UserKnownHostsFile=${state.dir}/known_hosts`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", `root@${node.sshAddress}`, "crm_mon -1 -s 2>/dev/null || echo 'cluster not running'"], { encoding: "utf8" }).stdout.trim()
+      ? spawnSync("ssh", ["-i", `${state.dir}/id_ed25519`, "-o", `UserKnownHostsFile=${state.dir}/known_hosts`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", `root@${node.sshAddress}`, "crm_mon -1 -s 2>/dev/null || echo 'cluster not running'"], { encoding: "utf8" }).stdout.trim()
       : "";
     process.stdout.write(`${node.name}: ${pid ? `on (init pid ${pid})` : "off"} ${node.sshAddress}${cluster ? `: ${cluster}` : ""}\n`);
   }

@@ -7,6 +7,7 @@
  * machine reaches them through one veth into the hub.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
@@ -31,6 +32,8 @@ interface LabInterface {
   readonly bridge: string;
   /** The veth end that stays in the hub. */
   readonly peer: string;
+  /** The node's MAC on this link: the same on every boot, as a real NIC's. */
+  readonly mac: string;
 }
 
 export interface LabNode {
@@ -48,7 +51,8 @@ export interface LabState {
   readonly site: string;
   readonly dir: string;
   readonly hub: string;
-  readonly bridges: { name: string; network: string; hubAddress: string }[];
+  /** The hub's bridges; each keeps its MAC when nodes come and go (peers' ARP caches stay right). */
+  readonly bridges: { name: string; network: string; hubAddress: string; mac: string }[];
   /** This machine's veth into the hub and its address on the link-0 network. */
   readonly rootVeth: { name: string; address: string };
   readonly nodes: LabNode[];
@@ -85,13 +89,35 @@ function have(program: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0 || existsSync(`/usr/sbin/${program}`);
 }
 
-/** What stops a lab from running here, each with how to fix it. Empty when all is well. */
-export function labPreflight(): string[] {
+/** Debian packages of `wanted` that this machine does not have installed. */
+export function missingPackages(wanted: readonly string[]): string[] {
+  if (wanted.length === 0) return [];
+  const r = spawnSync("dpkg-query", ["-W", "-f", "${Package} ${db:Status-Status}\n", ...wanted], { encoding: "utf8" });
+  const installed = new Set(
+    r.stdout
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter(([, status]) => status === "installed")
+      .map(([name]) => name),
+  );
+  return wanted.filter((p) => !installed.has(p));
+}
+
+/**
+ * What stops a lab from running here, each with how to fix it. Empty when all is well.
+ * `sitePackages`: what the site installs on its nodes; the lab's nodes run this machine's
+ * programs and have no way to the package mirror, so they must be installed here.
+ */
+export function labPreflight(sitePackages: readonly string[] = []): string[] {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push("the lab needs root (network namespaces, mounts): run it as root or with sudo");
   const missing = Object.entries(REQUIRED).filter(([program]) => !have(program));
   if (missing.length > 0) {
     problems.push(`missing programs: ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(", ")}`);
+  }
+  const packages = missingPackages([...new Set(sitePackages)].sort());
+  if (packages.length > 0) {
+    problems.push(`the site installs ${packages.join(", ")} on its nodes, and the lab's nodes run this machine's programs: apt-get install -y ${packages.join(" ")}`);
   }
   if (problems.length === 0) {
     const probe = `hpcdk-probe-${process.pid}`;
@@ -102,6 +128,16 @@ export function labPreflight(): string[] {
 }
 
 const shortName = (s: string) => s.replace(/[^a-z0-9]/g, "").slice(0, 8);
+
+/**
+ * A fixed, locally administered unicast MAC for a lab interface. Without one, a rebooted node's
+ * new veth gets a new MAC, and so may the bridge (it takes its lowest port's): the others' ARP
+ * caches then point at a MAC that is gone, and packets to it vanish for up to half a minute.
+ */
+function labMac(...parts: string[]): string {
+  const h = createHash("sha256").update(parts.join("/")).digest();
+  return ["02", ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
 
 /** The lab's plan for a site: namespaces, bridges and addresses. */
 export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)): LabState {
@@ -139,7 +175,7 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
   const bridges = bridgeNames.map((network, i) => {
     const net = networks.get(network)!;
     const hubAddress = powermanAddress && networkContains(net, powermanAddress) ? `${powermanAddress}/${net.prefix}` : free(net);
-    return { name: `br${i}`, network, hubAddress };
+    return { name: `br${i}`, network, hubAddress, mac: labMac(site, `br${i}`) };
   });
   if (powermanAddress && !bridges.some((b) => b.hubAddress.startsWith(`${powermanAddress}/`))) {
     throw new LabError([`fence_powerman's ip ${powermanAddress} is on none of the nodes' networks: the lab's powermand could not be reached`]);
@@ -149,7 +185,7 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
   const nodes = spec.nodes.map((n, i) => {
     const interfaces = [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
       const c = parseCidr(cidr) as Cidr;
-      return { name: `eth${k}`, cidr, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}` };
+      return { name: `eth${k}`, cidr, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}`, mac: labMac(site, n.name, `eth${k}`) };
     });
     return {
       name: n.name,
@@ -203,8 +239,8 @@ export function readLabState(site: string): LabState | undefined {
 }
 
 /** Brings the lab up; on any failure everything built so far is taken down again. */
-export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}): Promise<LabState> {
-  const problems = labPreflight();
+export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = []): Promise<LabState> {
+  const problems = labPreflight(sitePackages);
   if (problems.length > 0) throw new LabError(problems);
   if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
   const state = planLab(site, spec);
@@ -250,7 +286,7 @@ function buildNetwork(state: LabState): void {
   const hub = (...args: string[]) => run("ip", ["-n", state.hub, ...args]);
   hub("link", "set", "lo", "up");
   for (const b of state.bridges) {
-    hub("link", "add", b.name, "type", "bridge");
+    hub("link", "add", b.name, "address", b.mac, "type", "bridge");
     hub("addr", "add", b.hubAddress, "dev", b.name);
     hub("link", "set", b.name, "up");
   }
@@ -274,7 +310,9 @@ function startPowerman(state: LabState): void {
     "",
   ].join("\n");
   writeFileSync(join(dir, "powerman.conf"), conf);
-  const child = spawn("ip", ["netns", "exec", state.hub, "powermand", "-f", "-c", join(dir, "powerman.conf")], {
+  // nsenter, not `ip netns exec`: that gives powermand a mount namespace of its own, where the
+  // namespaces power.sh adds when it boots a node would be invisible to the rest of the machine.
+  const child = spawn("nsenter", [`--net=/run/netns/${state.hub}`, "powermand", "-f", "-c", join(dir, "powerman.conf")], {
     detached: true,
     stdio: ["ignore", "ignore", openSync(join(dir, "powermand.log"), "a")],
   });
@@ -333,7 +371,7 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
       `NETNS=${node.netns}`,
       `HUB=${state.hub}`,
       `BOOT=${join(HERE, "node-boot.sh")}`,
-      `LINKS="${node.interfaces.map((i) => `${i.name}:${i.peer}:${i.bridge}:${i.cidr}`).join(" ")}"`,
+      `LINKS="${node.interfaces.map((i) => [i.name, i.peer, i.bridge, i.cidr, i.mac].join(",")).join(" ")}"`,
       "",
     ].join("\n"),
   );

@@ -41,13 +41,15 @@ on)
     ip netns add "$NETNS"
     ip -n "$NETNS" link set lo up
     for link in $LINKS; do
-        # name:peer:bridge:address
-        name=$(echo "$link" | cut -d : -f 1)
-        peer=$(echo "$link" | cut -d : -f 2)
-        bridge=$(echo "$link" | cut -d : -f 3)
-        address=$(echo "$link" | cut -d : -f 4)
+        # name,peer,bridge,address,mac
+        name=$(echo "$link" | cut -d , -f 1)
+        peer=$(echo "$link" | cut -d , -f 2)
+        bridge=$(echo "$link" | cut -d , -f 3)
+        address=$(echo "$link" | cut -d , -f 4)
+        mac=$(echo "$link" | cut -d , -f 5)
         ip -n "$HUB" link del "$peer" 2> /dev/null || true
-        ip -n "$HUB" link add "$peer" type veth peer name "$name" netns "$NETNS"
+        # The node's NIC keeps its MAC across boots, so its peers' ARP caches stay right.
+        ip -n "$HUB" link add "$peer" type veth peer name "$name" address "$mac" netns "$NETNS"
         ip -n "$HUB" link set "$peer" master "$bridge" up
         ip -n "$NETNS" addr add "$address" dev "$name"
         ip -n "$NETNS" link set "$name" up

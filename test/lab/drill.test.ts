@@ -1,0 +1,145 @@
+/**
+ * The lab and the failover drill end to end: `hpcdk lab up` for the three-node example site (on
+ * its own addresses), `hpcdk deploy` with Terraform (terraform_data) to it, NFS answering on the
+ * floating IP, then a power-off drill (fence_powerman through the lab's powermand) and a kill
+ * drill (the node dies unannounced; the cluster fences it), each judged by its own report, and
+ * `hpcdk lab down` leaving nothing behind. Needs root (namespaces); CI runs as root.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create } from "xmlbuilder2";
+import type { DrillReport } from "../../operations/drill.js";
+import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
+import { loadSiteFile } from "../../schema/load.js";
+import { ROOT, tempDir } from "../helpers.js";
+
+const SITE = "drill-lab";
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
+  const project = tempDir("hpcdk-drill-");
+  const siteFile = join(project, "sites", `${SITE}.yaml`);
+  const out = join(project, "cdktf.out");
+  const reports = join(project, "drill-reports");
+  let lab: LabState;
+  let pids: number[] = [];
+
+  const hpcdk = (args: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), ...args], { cwd: project, encoding: "utf8", timeout: 280_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const onHost = (host: string, command: string): string => {
+    const node = lab.nodes.find((n) => n.name === host)!;
+    const r = spawnSync(
+      "ssh",
+      ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", `root@${node.sshAddress}`, command],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    if (r.status !== 0) throw new Error(`${host}: ${command}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const drill = (mode: string): { code: number; report: DrillReport; dir: string } => {
+    const r = hpcdk(["drill", SITE, "--mode", mode, "--out", out, "--inventory", lab.inventoryFile, "--report-dir", reports, "--json"]);
+    if (!r.stdout.trim().startsWith("{")) throw new Error(`hpcdk drill printed no report (exit ${r.code}): ${r.stderr}`);
+    const dir = readdirSync(reports).find((d) => d.startsWith(`${SITE}-${mode}-`) && !seen.has(d))!;
+    seen.add(dir);
+    return { code: r.code, report: JSON.parse(r.stdout) as DrillReport, dir: join(reports, dir) };
+  };
+  const seen = new Set<string>();
+
+  /** What every drill must show: the right node fenced, the group where the scheduler said, the data intact, files that parse. */
+  const expectGoodDrill = (code: number, report: DrillReport, dir: string, victim: string) => {
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.node).toBe(victim);
+    expect(report.predicted.fenced).toEqual([victim]);
+    expect(report.checks.map((c) => c.name)).toEqual([
+      `${victim} fenced`,
+      "no healthy node fenced",
+      "resources where the scheduler predicted",
+      "no data lost",
+      "NFS serves reads and writes again",
+      `${victim} rejoined`,
+    ]);
+    // The whole group moved to one surviving node, the one the scheduler predicted.
+    const placed = Object.values(report.failover!);
+    expect(new Set(placed.map((p) => p.join(","))).size).toBe(1);
+    expect(placed[0]).toHaveLength(1);
+    expect(placed[0]![0]).not.toBe(victim);
+    expect(report.failover).toEqual(report.predicted.placement);
+    expect(Object.keys(report.failover!)).toEqual(["zfs-tank", "nfs-ganesha-nfs", "ip-nfs"]);
+    // The timeline in order, every milestone there.
+    const whats = report.timeline.map((e) => e.what);
+    for (const m of [`fault: ${report.mode} ${victim}`, `${victim} lost`, `${victim} fenced`, "NFS reads back", "NFS writes back", `${victim} rejoined`]) expect(whats).toContain(m);
+    expect(report.metrics.fencedSec).toBeGreaterThan(0);
+    expect(report.metrics.readsBackSec).toBeGreaterThanOrEqual(report.metrics.fencedSec!);
+    expect(report.before.pcsStatus).toMatch(/Online: \[ m1 m2 m3 \]/);
+    expect(report.after.pcsStatus).toMatch(/Online: \[ m1 m2 m3 \]/);
+    // The report files: the JSON is the report, the Markdown has its sections, the HTML's SVG is well-formed XML.
+    expect(JSON.parse(readFileSync(join(dir, "report.json"), "utf8"))).toEqual(report);
+    const md = readFileSync(join(dir, "report.md"), "utf8");
+    for (const h of ["**Verdict: PASSED**", "## Timeline (seconds after the fault)", "## pcs status before", "## pcs status after"]) expect(md).toContain(h);
+    for (const c of report.checks) expect(md).toContain(`| ${c.name} | ok |`);
+    const html = readFileSync(join(dir, "report.html"), "utf8");
+    const svg = html.match(/<svg[\s\S]*<\/svg>/)?.[0];
+    expect(svg).toBeDefined();
+    const svgDoc = create(svg!).end({ format: "object" }) as Record<string, unknown>;
+    expect(Object.keys(svgDoc)).toEqual(["svg"]);
+    expect(svg!.match(/<circle /g)).toHaveLength(report.timeline.length);
+    expect(html).toContain('<span class="ok">PASSED</span>');
+  };
+
+  beforeAll(async () => {
+    await labDown(SITE);
+    mkdirSync(join(project, "sites"), { recursive: true });
+    // The example lab site, on addresses of its own so it can run beside `hpcdk lab up minilab`.
+    const text = readFileSync(join(ROOT, "sites", "minilab.yaml"), "utf8").replaceAll("10.30.0.", "10.31.0.").replace("name: minilab", "name: drilllab");
+    writeFileSync(siteFile, text);
+    lab = await labUp(SITE, loadSiteFile(siteFile).spec);
+    pids = lab.nodes.map((n) => Number(readFileSync(join(n.dir, "unshare.pid"), "utf8")));
+    pids.push(Number(readFileSync(join(lab.dir, "powerman", "powermand.pid"), "utf8")));
+  }, 60_000);
+
+  afterAll(async () => {
+    // Nodes rebooted by fencing have new PIDs: take them from the lab before it goes.
+    for (const n of lab?.nodes ?? []) if (existsSync(join(n.dir, "unshare.pid"))) pids.push(Number(readFileSync(join(n.dir, "unshare.pid"), "utf8")));
+    await labDown(SITE);
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain("hpcdk-drilllab");
+    expect(spawnSync("ip", ["link", "show", lab.rootVeth.name]).status).not.toBe(0);
+    for (const pid of pids) expect(processAlive(pid), `pid ${pid}`).toBe(false);
+    expect(existsSync(lab.dir)).toBe(false);
+  }, 60_000);
+
+  it("deploys the site to the lab and serves NFS on the floating IP", () => {
+    const r = hpcdk(["deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
+    // The cluster starts the group on its preferred node; NFS answers through the floating IP.
+    const deadline = Date.now() + 60_000;
+    let ls = { status: 1 as number | null, stdout: "", stderr: "" };
+    while (Date.now() < deadline) {
+      ls = spawnSync("nfs-ls", ["nfs://10.31.0.100/tank/data"], { encoding: "utf8", timeout: 5000 });
+      if (ls.status === 0) break;
+      spawnSync("sleep", ["1"]);
+    }
+    expect(ls.status, ls.stderr).toBe(0);
+    expect(onHost("m2", "crm_mon -1")).toMatch(/ip-nfs\s+\(ocf:heartbeat:IPaddr2\):\s+Started m1/);
+    expect(onHost("m1", "pcs status")).toMatch(/Online: \[ m1 m2 m3 \]/);
+  }, 240_000);
+
+  it("power-off drill: fence_powerman cuts the NFS node, the group moves, no data is lost", () => {
+    const { code, report, dir } = drill("power-off");
+    expectGoodDrill(code, report, dir, "m1");
+    expect(report.timeline.map((e) => e.what)).toContain("power on m1");
+  }, 240_000);
+
+  it("kill drill: the node dies unannounced, the cluster fences it through powerman", () => {
+    const holder = onHost("m1", "crm_resource --locate --resource ip-nfs").match(/running on: (\S+)/)![1]!;
+    const { code, report, dir } = drill("kill");
+    expectGoodDrill(code, report, dir, holder);
+    // The cluster, not the drill, fenced it: a reboot in the fence history.
+    expect(onHost(report.survivor, `stonith_admin --history ${holder}`)).toMatch(new RegExp(`reboot of ${holder} successful`));
+  }, 240_000);
+});
