@@ -41,7 +41,7 @@ program
 
 program
   .command("diff")
-  .description("show what a deploy would change on the hosts and its impact, against a git ref (--base), a directory of rendered files (--against), default cdktf.out; exit 0 no change, 1 changes, 2 error")
+  .description("show what a deploy would change on the hosts and its impact, against a git ref (--base), a directory of rendered files (--against, default cdktf.out) or the hosts themselves (--live); exit 0 no change, 1 changes, 2 error")
   .argument("<site>", "site name (sites/<site>.yaml) or site file")
   .option("-b, --base <git-ref>", "compare with the site at this git ref, synthesized in a temporary worktree")
   .option("--base-code <which>", "which hpcdk renders the base: base (its own, default) or current (the working tree's)")
@@ -53,6 +53,9 @@ program
   .option("-U, --context <lines>", "lines of context in unified diffs", "3")
   .option("--color", "colour the text output (default: when stdout is a terminal and NO_COLOR is unset)")
   .option("--no-color", "never colour")
+  .option("--live", "compare with the hosts: their deployed files, owners and modes over SSH (read-only) and the live CIB; 1 on drift, 2 when a host could not be checked and no drift was found")
+  .option("-i, --inventory <file>", "with --live: SSH overrides (addresses, key, known_hosts), as for hpcdk deploy")
+  .option("--live-hosts <hostlist>", "with --live: hosts of node groups to check, or all (default: the first host of each group; management nodes always)")
   .action(async (site: string, opts: Parameters<typeof diffCommand>[1]) => {
     process.exitCode = await diffCommand(site, opts);
   });

@@ -82,7 +82,8 @@ function manifestPathOf(bundle: string): string {
   return `manifests/${m[1]}/${m[2]}.json`;
 }
 
-function sshOptions(inventory: Inventory, host: string): SshOptions {
+/** How to reach one host of the inventory (its address, user, key, known_hosts, bastion). */
+export function sshOptions(inventory: Inventory, host: string): SshOptions {
   const t = targetOf(inventory, host);
   const ssh = inventory.ssh;
   return {
@@ -229,7 +230,8 @@ async function applyOnHost(
   }
 }
 
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -20,10 +20,12 @@ import { synthesizeBase } from "./diff/base.js";
 import { compareStacks, hostsText, impactRank, worse, type BundleDiff, type StackDiff } from "./diff/compare.js";
 import { diffSettings, showValue, type SettingChange } from "./diff/settings.js";
 import { DiffInputError, emptyTree, readStackTree, type StackTree } from "./diff/tree.js";
+import type { LiveReport } from "./diff/live.js";
 
 export { DiffInputError } from "./diff/tree.js";
 export type { BundleDiff, FileDiff, PackageDiff, SecretDiff, StackDiff, StepDiff, TerraformChange } from "./diff/compare.js";
 export type { SettingChange } from "./diff/settings.js";
+export type { LiveCib, LiveHost, LiveReport } from "./diff/live.js";
 
 export interface DiffOptions {
   /** The site file (working tree). */
@@ -68,6 +70,8 @@ export interface DiffReport {
   /** The worst impact of any change; null when nothing changes. */
   readonly impact: ImpactKind | null;
   readonly changed: boolean;
+  /** `--live`: which hosts were asked, which could not be reached, and the live CIB. */
+  readonly live?: LiveReport;
 }
 
 /** Synthesizes the working tree's site and the other side, and compares them. */
@@ -265,10 +269,16 @@ export const FAIL_ON_KINDS = IMPACT_KINDS.filter((k) => k !== "none");
 
 /**
  * 0 when nothing changes, 1 when something does. With `failOn`, 1 only when some change's impact
- * is that class or worse, so CI can let small changes through and stop disruptive ones.
+ * is that class or worse, so CI can let small changes through and stop disruptive ones. A live
+ * check with unreachable hosts (or no CIB) that found no drift gives 2: it cannot say "none".
  */
 export function diffExitCode(report: DiffReport, failOn?: ImpactKind): number {
-  if (!report.changed) return DIFF_EXIT.unchanged;
-  if (failOn === undefined) return DIFF_EXIT.changed;
-  return report.impact !== null && impactRank(report.impact) >= impactRank(failOn) ? DIFF_EXIT.changed : DIFF_EXIT.unchanged;
+  const code = !report.changed
+    ? DIFF_EXIT.unchanged
+    : failOn === undefined || (report.impact !== null && impactRank(report.impact) >= impactRank(failOn))
+      ? DIFF_EXIT.changed
+      : DIFF_EXIT.unchanged;
+  // A live check that could not reach every host cannot say "no drift": 2, unless drift was found.
+  if (code === DIFF_EXIT.unchanged && (report.live?.unreachable.length ?? 0) > 0) return DIFF_EXIT.error;
+  return code;
 }

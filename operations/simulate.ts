@@ -541,6 +541,26 @@ export async function cibTransition(oldCibXml: string, newCibXml: string): Promi
   }
 }
 
+/**
+ * What Pacemaker's scheduler does when a running cluster takes a new CIB: `liveCibXml` is the
+ * cluster's own CIB (`cibadmin --query`, status included) and `newCibXml` the same CIB with the
+ * new configuration (what the deploy pushes). Unlike `cibTransition` no steady state is made up:
+ * the transition starts from where things really run.
+ */
+export async function liveCibTransition(liveCibXml: string, newCibXml: string): Promise<CibTransition> {
+  const dir = mkdtempSync(join(tmpdir(), "hpcdk-transition-"));
+  try {
+    const live = join(dir, "live.xml");
+    const next = join(dir, "new.xml");
+    writeFileSync(live, liveCibXml);
+    writeFileSync(next, newCibXml);
+    const [before, graph] = await Promise.all([placementOf(live), planGraph(dir, next, [])]);
+    return { before, ...transitionOf(parseGraph(graph)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function transitionOf(graph: Graph): Omit<CibTransition, "before"> {
   const all = [...graph.actions.values()].filter((a) => a.tag === "rsc_op" && a.resource && a.node);
   const byResource = new Map<string, { stops: Set<string>; starts: Set<string>; reloads: Set<string> }>();

@@ -1,7 +1,9 @@
 import type { ImpactKind } from "../../constructs/core/index.js";
 import { SiteError } from "../../schema/load.js";
 import { SynthError } from "../../stacks/synth.js";
+import { readOverride } from "../../operations/deploy.js";
 import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff.js";
+import { diffLive } from "../../operations/diff/live.js";
 import { formatJson, formatMarkdown, formatText, type DiffFormat } from "../../operations/diff/format.js";
 import { siteFileOf } from "./simulate.js";
 
@@ -15,6 +17,9 @@ export interface DiffCommandOptions {
   oldSecrets?: string;
   context?: string;
   color?: boolean;
+  live?: boolean;
+  inventory?: string;
+  liveHosts?: string;
 }
 
 /**
@@ -30,20 +35,32 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
       throw new DiffInputError(`--fail-on must be one of ${FAIL_ON_KINDS.join(", ")}, got "${opts.failOn}"`);
     }
     if (opts.base !== undefined && opts.against !== undefined) throw new DiffInputError("give --base or --against, not both");
+    if (opts.live && (opts.base !== undefined || opts.against !== undefined)) throw new DiffInputError("--live compares with the hosts: give it without --base or --against");
+    if (!opts.live && opts.inventory !== undefined) throw new DiffInputError("--inventory needs --live");
+    if (!opts.live && opts.liveHosts !== undefined) throw new DiffInputError("--live-hosts needs --live");
+    if (opts.live && opts.oldSecrets !== undefined) throw new DiffInputError("--old-secrets does not go with --live: the hosts hold the deployed secrets");
     if (opts.baseCode !== undefined && !["base", "current"].includes(opts.baseCode)) {
       throw new DiffInputError(`--base-code must be base or current, got "${opts.baseCode}"`);
     }
     const context = opts.context === undefined ? 3 : Number(opts.context);
     if (!Number.isInteger(context) || context < 0) throw new DiffInputError(`--context must be a whole number, got "${opts.context}"`);
-    const report = await diffSite({
-      siteFile: siteFileOf(site),
-      ...(opts.base !== undefined ? { base: opts.base } : {}),
-      ...(opts.baseCode !== undefined ? { baseCode: opts.baseCode as "base" | "current" } : {}),
-      ...(opts.against !== undefined ? { against: opts.against } : {}),
-      ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
-      ...(opts.oldSecrets !== undefined ? { oldSecrets: opts.oldSecrets } : {}),
-      context,
-    });
+    const report = opts.live
+      ? await diffLive({
+          siteFile: siteFileOf(site),
+          ...(opts.inventory !== undefined ? { inventory: readInventoryFile(opts.inventory) } : {}),
+          ...(opts.liveHosts !== undefined ? { hosts: opts.liveHosts } : {}),
+          ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+          context,
+        })
+      : await diffSite({
+          siteFile: siteFileOf(site),
+          ...(opts.base !== undefined ? { base: opts.base } : {}),
+          ...(opts.baseCode !== undefined ? { baseCode: opts.baseCode as "base" | "current" } : {}),
+          ...(opts.against !== undefined ? { against: opts.against } : {}),
+          ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
+          ...(opts.oldSecrets !== undefined ? { oldSecrets: opts.oldSecrets } : {}),
+          context,
+        });
     const color = opts.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
     process.stdout.write(format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report) : formatText(report, { color }));
     return diffExitCode(report, opts.failOn as ImpactKind | undefined);
@@ -57,5 +74,13 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
       process.stderr.write(`hpcdk: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     }
     return DIFF_EXIT.error;
+  }
+}
+
+function readInventoryFile(file: string): ReturnType<typeof readOverride> {
+  try {
+    return readOverride(file);
+  } catch (err) {
+    throw new DiffInputError(`--inventory ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
   }
 }

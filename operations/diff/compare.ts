@@ -100,6 +100,8 @@ export interface CompareOptions {
   readonly newSecrets?: SecretSource;
   /** Lines of context in unified diffs. @default 3 */
   readonly context?: number;
+  /** What the old side is called in notes (`missing on the host`). @default "the other side" */
+  readonly otherSide?: string;
 }
 
 export interface StackDiff {
@@ -126,6 +128,7 @@ export function impactRank(kind: ImpactKind): number {
 /** Compares two sides; `next` must have manifests (it is what the site file says). */
 export async function compareStacks(old: StackTree, next: StackTree, options: CompareOptions = {}): Promise<StackDiff> {
   const context = options.context ?? 3;
+  const side = options.otherSide ?? "the other side";
   const notes: string[] = [];
   // The salt lives for this comparison only: equal values give equal digests here and nowhere else.
   const salt = randomBytes(32);
@@ -161,10 +164,10 @@ export async function compareStacks(old: StackTree, next: StackTree, options: Co
       const oldBytes = of ? old.read(dir, path) : undefined;
       const newBytes = nf ? next.read(dir, path) : undefined;
       if (of && nf && bare && oldBytes === undefined) {
-        files.push({ path, status: "added", notes: ["missing on the other side"], handlers: nf.handlers, impact: nf.impact });
+        files.push({ path, status: "added", notes: [`missing on ${side}`], handlers: nf.handlers, impact: nf.impact });
         continue;
       }
-      const diff = fileDiff(path, of, nf, oldBytes, newBytes, bare, context);
+      const diff = fileDiff(path, of, nf, oldBytes, newBytes, bare, context, side);
       if (!diff) continue;
       if (dir === "cluster" && path === CIB_PATH && diff.status === "changed" && oldBytes && newBytes) {
         const transition = await cibTransition(oldBytes.toString("utf8"), newBytes.toString("utf8"));
@@ -176,7 +179,7 @@ export async function compareStacks(old: StackTree, next: StackTree, options: Co
       }
     }
 
-    const secrets = secretDiffs(o, n, dir, old, bare, (name) => secretValue(options.oldSecrets, name), (name) => secretValue(options.newSecrets, name), digest);
+    const secrets = secretDiffs(o, n, dir, old, bare, (name) => secretValue(options.oldSecrets, name), (name) => secretValue(options.newSecrets, name), digest, side);
     const packages = packageDiffs(bare ? n : o, n);
     const steps = stepDiffs(bare ? n : o, n, context);
     const hosts = groupHosts(o, n);
@@ -250,6 +253,7 @@ function fileDiff(
   newBytes: Buffer | undefined,
   bare: boolean,
   context: number,
+  side: string,
 ): FileDiff | null {
   const declared = (nf ?? of)!;
   const base = { path, handlers: nf?.handlers ?? [], impact: declared.impact };
@@ -291,7 +295,7 @@ function fileDiff(
   const newText = n.toString("utf8");
   if (bare && holdsSecrets && !new RegExp(SECRET_REF.source).test(oldText)) {
     // The other side has the values filled in (a file fetched from a host): never show it.
-    notes.push(`holds secrets (${nf.secrets.join(", ")}) and the other side has their values filled in: content not shown`);
+    notes.push(`holds secrets (${nf.secrets.join(", ")}) and ${side} has their values filled in: content not shown`);
   } else if (isBinary(o) || isBinary(n)) {
     notes.push("binary, shown as hex");
     patch = unifiedHunks(hexLines(o), hexLines(n), context);
@@ -299,7 +303,7 @@ function fileDiff(
     patch = unifiedHunks(oldText, newText, context);
     if (patch === undefined) notes.push("too many changes to show a diff");
     if (bare && newText.includes(MANAGED_MARKER) && !oldText.includes(MANAGED_MARKER)) {
-      notes.push("the other side lacks the managed header: written or edited by hand");
+      notes.push(`${side} lacks the managed header: written or edited by hand`);
     }
   }
   return { ...base, ...meta, status: "changed", ...(patch ? { patch } : {}), notes };
@@ -327,6 +331,7 @@ function secretDiffs(
   oldValue: (name: string) => Buffer | undefined,
   newValue: (name: string) => Buffer | undefined,
   digest: (b: Buffer) => string,
+  side: string,
 ): SecretDiff[] {
   const names = [...new Set([...(o?.secrets ?? []).map((s) => s.name), ...(n?.secrets ?? []).map((s) => s.name)])].sort();
   const where = (m: BundleManifest | undefined, name: string) => [
@@ -369,7 +374,7 @@ function secretDiffs(
     }
     // Nothing to compare on either side (no secrets folder, as in CI): nothing to say about the value.
     if (!before && !after) return { name, paths: newPaths, status: "unchanged", notes, impact: { kind: "none", detail: "no value on either side" } };
-    notes.push(!after ? "no value in the secrets folder: the deploy generates a new one" : "no value on the other side to compare with");
+    notes.push(!after ? "no value in the secrets folder: the deploy generates a new one" : `no value on ${side} to compare with`);
     return { name, paths: newPaths, status: "unknown", notes, impact: { kind: "none", detail: "value not compared" } };
   });
 }

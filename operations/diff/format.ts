@@ -6,7 +6,8 @@
 import { createColors } from "picocolors";
 import type { ImpactKind } from "../../constructs/core/index.js";
 import type { DiffReport } from "../diff.js";
-import type { BundleDiff, FileDiff } from "./compare.js";
+import { hostsText, type BundleDiff, type FileDiff } from "./compare.js";
+import type { LiveHost, LiveReport } from "./live.js";
 
 export type DiffFormat = "text" | "markdown" | "json";
 
@@ -48,6 +49,7 @@ export function formatText(report: DiffReport, options: { color?: boolean } = {}
   out.push(c.bold(`hpcdk diff ${report.site}: ${report.new.description} vs ${report.old.description}`));
   if (!report.changed) {
     out.push("no changes");
+    if (report.live) out.push("", ...liveLines(report.live, c));
     return out.join("\n") + "\n";
   }
   out.push(report.impact ? `impact: ${paint(report.impact, report.impact.toUpperCase())}` : "impact: none (Terraform settings only)");
@@ -61,6 +63,7 @@ export function formatText(report: DiffReport, options: { color?: boolean } = {}
   }
   if (report.settingsNote) out.push("", c.dim(`settings: ${report.settingsNote}`));
   for (const n of report.stack.notes) out.push(c.dim(`note: ${n}`));
+  if (report.live) out.push("", ...liveLines(report.live, c));
 
   const pm = report.stack.pacemaker;
   if (pm) {
@@ -98,6 +101,60 @@ export function formatText(report: DiffReport, options: { color?: boolean } = {}
   return out.join("\n") + "\n";
 }
 
+// ---------------------------------------------------------------------------------------------
+// What --live asked
+
+const DEPLOYED_TEXT: Record<NonNullable<LiveHost["deployed"]>, string> = {
+  "this synthesis": "last deployed from this synthesis",
+  "another synthesis": "last deployed from another synthesis (the site changed since, or a deploy is pending)",
+  none: "no complete hpcdk deploy recorded",
+};
+
+const RECORD_TEXT: Record<NonNullable<LiveReport["cib"]["record"]>, string> = {
+  "as applied": "as hpcdk applied it",
+  "changed since applied": "changed since hpcdk applied it",
+  "never applied": "hpcdk never applied it",
+};
+
+/** Checked hosts merged by what they recorded: `lv[1-3]: last deployed from this synthesis`. */
+function checkedRows(live: LiveReport): { hosts: string; text: string }[] {
+  const byText = new Map<string, string[]>();
+  for (const h of live.hosts.filter((h) => h.status === "checked")) {
+    const text = `${h.bundle.startsWith("groups/") ? `group ${h.bundle.slice("groups/".length)}, ` : ""}${DEPLOYED_TEXT[h.deployed ?? "none"]}`;
+    byText.set(text, [...(byText.get(text) ?? []), h.host]);
+  }
+  return [...byText].map(([text, hosts]) => ({ hosts: hostsText(hosts), text }));
+}
+
+function cibText(live: LiveReport): string {
+  const cib = live.cib;
+  return cib.status === "checked" ? `from ${cib.host}: ${RECORD_TEXT[cib.record!]}${cib.crmDiff ? "" : ", same configuration as the site"}` : cib.status === "unreachable" ? `UNREACHABLE: ${cib.error}` : "the site has none";
+}
+
+function liveLines(live: LiveReport, c: ReturnType<typeof createColors>): string[] {
+  const out = [c.bold("hosts (over SSH, read-only)")];
+  for (const r of checkedRows(live)) out.push(`  checked      ${r.hosts}: ${r.text}`);
+  for (const h of live.hosts.filter((h) => h.status === "unreachable")) out.push(`  ${c.red("UNREACHABLE")}  ${h.host}: ${h.error}`);
+  for (const n of live.notChecked) out.push(`  not checked  group ${n.group}: ${n.hosts} ${c.dim("(--live-hosts chooses)")}`);
+  out.push(`  CIB          ${cib(live, c)}`);
+  if (live.cib.crmDiff) out.push(`    ${c.dim("crm_diff, live → site:")}`, ...live.cib.crmDiff.replace(/\n$/, "").split("\n").map((l) => `      ${l}`));
+  return out;
+}
+
+function cib(live: LiveReport, c: ReturnType<typeof createColors>): string {
+  return live.cib.status === "unreachable" ? c.red(cibText(live)) : cibText(live);
+}
+
+function liveMarkdown(live: LiveReport): string[] {
+  const out = ["#### Hosts (over SSH, read-only)", "", "| hosts | checked |", "| --- | --- |"];
+  for (const r of checkedRows(live)) out.push(`| \`${r.hosts}\` | ${cell(r.text)} |`);
+  for (const h of live.hosts.filter((h) => h.status === "unreachable")) out.push(`| \`${h.host}\` | **unreachable**: ${cell(h.error ?? "")} |`);
+  for (const n of live.notChecked) out.push(`| \`${n.hosts}\` | not checked (group ${n.group}; \`--live-hosts\` chooses) |`);
+  out.push(`| CIB | ${live.cib.status === "unreachable" ? "**unreachable**: " : ""}${cell(live.cib.status === "unreachable" ? (live.cib.error ?? "") : cibText(live))} |`, "");
+  if (live.cib.crmDiff) out.push("<details><summary>crm_diff, live → site</summary>", "", fence("xml", live.cib.crmDiff), "", "</details>", "");
+  return out;
+}
+
 function placeText(from: string[], to: string[]): string {
   if (from.length > 0 && to.length > 0 && from.join() !== to.join()) return ` ${from.join("+")} → ${to.join("+")}`;
   const on = to.length > 0 ? to : from;
@@ -131,7 +188,8 @@ export function formatMarkdown(report: DiffReport): string {
   out.push("");
   if (!report.changed) {
     out.push("**No changes.**");
-    return out.join("\n") + "\n";
+    if (report.live) out.push("", ...liveMarkdown(report.live));
+    return out.join("\n").replace(/\n+$/, "\n");
   }
   out.push(`**Impact: ${report.impact ?? "none"}**`);
   out.push("");
@@ -142,6 +200,7 @@ export function formatMarkdown(report: DiffReport): string {
   }
   if (report.settingsNote) out.push(`Settings: ${report.settingsNote}.`, "");
   for (const n of report.stack.notes) out.push(`Note: ${n}.`, "");
+  if (report.live) out.push(...liveMarkdown(report.live));
 
   const pm = report.stack.pacemaker;
   if (pm) {
