@@ -1,5 +1,6 @@
 import { PreflightError } from "../operations/deploy.js";
 import { LabError } from "../operations/lab/lab.js";
+import { VagrantfileError } from "../operations/lab/vagrantfile.js";
 import { TerraformError } from "../operations/terraform.js";
 import { EXIT, reportError } from "../stacks/report.js";
 
@@ -11,6 +12,10 @@ export function reportCliError(err: unknown): number {
   }
   if (err instanceof LabError) {
     process.stderr.write(`hpcdk: lab: ${err.problems.join("\n  ")}\n`);
+    return EXIT.invalidSite;
+  }
+  if (err instanceof VagrantfileError) {
+    process.stderr.write(`hpcdk: the Vagrant lab cannot be made for this site; nothing was written:\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
     return EXIT.invalidSite;
   }
   if (err instanceof TerraformError) {

@@ -7,7 +7,7 @@ import { synthSiteFiles } from "../stacks/synth.js";
 import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
 import { diffCommand } from "./commands/diff.js";
 import { drillCommand } from "./commands/drill.js";
-import { labDownCommand, labStatusCommand, labUpCommand } from "./commands/lab.js";
+import { labDownCommand, labStatusCommand, labUpCommand, labVagrantfileCommand } from "./commands/lab.js";
 import { reportCliError } from "./errors.js";
 import { schemaCommand } from "./commands/schema.js";
 import { simulateCommand } from "./commands/simulate.js";
@@ -99,7 +99,9 @@ program
     process.exitCode = await drillCommand(site, opts);
   });
 
-const lab = program.command("lab").description("the namespace lab: one host per management node on this machine (needs root)");
+const lab = program
+  .command("lab")
+  .description("a lab to deploy to: the namespace lab (one host per management node on this machine, needs root), or a Vagrantfile of VMs");
 lab
   .command("up")
   .argument("<site>", "site name or file")
@@ -120,6 +122,14 @@ lab
   .description("which lab hosts are on, and what their cluster says")
   .action((site: string) => {
     process.exitCode = labStatusCommand(site);
+  });
+lab
+  .command("vagrantfile")
+  .argument("<site>", "site name or file")
+  .description("write a Vagrantfile (libvirt) with one VM per management node, the site's networks and its pool devices as shared disks")
+  .option("-o, --out <file>", "write it to this file (default: stdout)")
+  .action((site: string, opts: { out?: string }) => {
+    process.exitCode = labVagrantfileCommand(site, opts);
   });
 
 program

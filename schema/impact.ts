@@ -276,6 +276,18 @@ const STREAMING_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   "limits.nofile": restart("limits.d and slurmd's limits drop-in: slurmd restarts on the group's hosts"),
 };
 
+const LAB_ONLY = "only the lab's Vagrantfile (hpcdk lab vagrantfile) changes: nothing deployed depends on it";
+
+/** The lab's settings (schema/lab.ts) shape only the lab's VMs. */
+const LAB_IMPACTS: SettingImpactTable[string] = {
+  "vagrant.box": none(LAB_ONLY),
+  "vagrant.driver": none(LAB_ONLY),
+  "vagrant.memoryMiB": none(LAB_ONLY),
+  "vagrant.cpus": none(LAB_ONLY),
+  "vagrant.sharedDiskGiB": none(LAB_ONLY),
+  "vagrant.bootTimeoutSec": none(LAB_ONLY),
+};
+
 /**
  * Every section's impacts. A domain that adds a section to the site schema adds one entry here
  * (e.g. `slurm: SLURM_IMPACTS`, defined beside its schema).
@@ -285,6 +297,7 @@ export const SETTING_IMPACTS: SettingImpactTable = {
   slurm: SLURM_IMPACTS,
   containers: CONTAINERS_IMPACTS,
   streaming: STREAMING_IMPACTS,
+  lab: LAB_IMPACTS,
 };
 
 /** The impact of a setting no table declares: the most cautious one. */

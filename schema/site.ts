@@ -16,6 +16,7 @@ import { checkSite } from "./rules.js";
 import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
+import { LabSchema } from "./lab.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -304,6 +305,7 @@ export const SiteObjectSchema = z.strictObject({
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),
   streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
+  lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the

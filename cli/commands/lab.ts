@@ -1,10 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { buildApp } from "../../stacks/synth.js";
 import { labDown, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
+import { renderVagrantfile } from "../../operations/lab/vagrantfile.js";
 import { siteFileOf } from "./simulate.js";
 
 /** The Debian packages the site's bundles install on its management nodes (the lab's hosts). */
@@ -55,5 +56,25 @@ export function labStatusCommand(site: string): number {
       : "";
     process.stdout.write(`${node.name}: ${pid ? `on (init pid ${pid})` : "off"} ${node.sshAddress}${cluster ? `: ${cluster}` : ""}\n`);
   }
+  return 0;
+}
+
+/**
+ * `hpcdk lab vagrantfile <site> [--out FILE]`: the site's Vagrantfile (libvirt), on stdout or
+ * into FILE. Nothing is written when the site is invalid or the lab cannot express it.
+ */
+export function labVagrantfileCommand(site: string, opts: { out?: string }): number {
+  const loaded = loadSiteFile(siteFileOf(site));
+  const text = renderVagrantfile(loaded.name, loaded.file, loaded.spec);
+  if (!opts.out) {
+    process.stdout.write(text);
+    return 0;
+  }
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, text);
+  process.stderr.write(
+    `hpcdk: wrote ${opts.out}: ${loaded.spec.nodes.length} VMs (${loaded.spec.nodes.map((n) => n.name).join(", ")})\n` +
+      `  cd ${dirname(opts.out)} && vagrant up && vagrant ssh-config   # then hpcdk deploy ${loaded.name} --inventory FILE (README: "A lab of VMs")\n`,
+  );
   return 0;
 }

@@ -1,0 +1,168 @@
+/**
+ * `hpcdk lab vagrantfile`: a Vagrantfile (libvirt provider) for a lab of real VMs, one per
+ * management node of a site. The VMs sit on private networks that match the site's networks
+ * (same addresses, so the site deploys to them unchanged), and every pool device of the site is
+ * a shared raw disk attached to every VM, named inside the guests exactly as the site names it
+ * (`/dev/mapper/stc1`, `/dev/disk/by-id/wwn-…`) by a udev rule the VM's provisioner installs.
+ *
+ * The output depends only on the site: same site, same bytes.
+ *
+ * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
+ */
+import { MANAGED_MARKER } from "../../constructs/core/generated-file.js";
+import { renderTemplate } from "../../constructs/core/renderer.js";
+import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
+import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import type { SiteSpec } from "../../schema/site.js";
+
+/** A site the Vagrant lab cannot express; every problem is listed. */
+export class VagrantfileError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "VagrantfileError";
+  }
+}
+
+/** Shared disks are sdb…sdz: the box's own disk is sda on the same SCSI bus. */
+export const MAX_SHARED_DISKS = 25;
+
+/** Where Vagrant's management network (DHCP, vagrant ssh) may go: the first that overlaps no site network. */
+const MANAGEMENT_CANDIDATES = Array.from({ length: 134 }, (_, i) => `192.168.${121 + i}.0/24`);
+
+export interface VagrantNetwork {
+  /** libvirt network name. */
+  readonly name: string;
+  /** The network in CIDR form, e.g. 10.10.0.0/24. */
+  readonly cidr: string;
+  readonly netmask: string;
+  /** The libvirt host bridge's address: the highest address no node or floating IP uses. */
+  readonly hostIp: string;
+}
+
+export interface VagrantDisk {
+  /** Device path inside the guests, as the site names it. */
+  readonly path: string;
+  /** The udev symlink (path without /dev/). */
+  readonly link: string;
+  /** Guest device on the SCSI bus (sdb, sdc, …). */
+  readonly device: string;
+  /** SCSI serial the udev rule matches (ID_SERIAL_SHORT). */
+  readonly serial: string;
+  /** Volume name in the libvirt storage pool, shared by every VM. */
+  readonly volume: string;
+}
+
+export interface VagrantNode {
+  readonly name: string;
+  readonly interfaces: { readonly ip: string; readonly netmask: string; readonly network: string; readonly hostIp: string; readonly hostname: boolean }[];
+}
+
+/** Everything the template renders, resolved from the site. */
+export interface VagrantLabPlan {
+  readonly site: string;
+  readonly lab: VagrantLabSpec;
+  readonly managementNetwork: { readonly name: string; readonly address: string };
+  readonly networks: VagrantNetwork[];
+  readonly nodes: VagrantNode[];
+  readonly disks: VagrantDisk[];
+  /** `/etc/hosts` lines: every node on its link-0 address. */
+  readonly hosts: string[];
+}
+
+const ipv4Text = (v: bigint) => [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
+const netmaskOf = (prefix: number) => ipv4Text(prefix === 0 ? 0n : ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - prefix)) - 1n));
+
+/** Resolves the lab from a validated site: networks, host addresses, disks, per-node interfaces. */
+export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
+  const lab = (spec.lab ?? LabSchema.parse({})).vagrant;
+  const problems: string[] = [];
+  const networks = new Map<string, Cidr>();
+  for (const [i, n] of spec.nodes.entries()) {
+    for (const [field, list] of [["addresses", n.addresses], ["serviceAddresses", n.serviceAddresses]] as const) {
+      for (const [k, text] of list.entries()) {
+        const c = parseCidr(text) as Cidr;
+        if (c.family !== 4) problems.push(`nodes.${i}.${field}.${k}: the Vagrant lab supports IPv4 networks only (vagrant-libvirt private networks), got "${text}"`);
+        else if (!networks.has(networkOf(c))) networks.set(networkOf(c), c);
+      }
+    }
+  }
+  const used = new Set<string>([
+    ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
+    ...spec.nfs.groups.map((g) => g.floatingIp.address),
+  ]);
+  const planned: VagrantNetwork[] = [];
+  for (const [cidr, net] of networks) {
+    const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
+    let hostIp: string | undefined;
+    for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n && hostIp === undefined; host--) {
+      if (!used.has(ipv4Text(base + host))) hostIp = ipv4Text(base + host);
+    }
+    if (hostIp === undefined) {
+      problems.push(`${cidr}: no address is left for the lab host's bridge (every address is a node's or a floating IP)`);
+      continue;
+    }
+    planned.push({ name: `hpcdk-${site}-net${planned.length}`, cidr, netmask: netmaskOf(net.prefix), hostIp });
+  }
+  const siteNets = [...networks.values()];
+  const management = MANAGEMENT_CANDIDATES.find((candidate) => {
+    const c = parseCidr(candidate) as Cidr;
+    return !siteNets.some((n) => networkContains(n, c.address) || networkContains(c, n.address));
+  })!;
+
+  // One shared disk per device: every pool device, then fence_scsi devices outside the pools.
+  const paths: string[] = [];
+  for (const pool of spec.storage.pools) for (const vdev of pool.vdevs) for (const d of vdev.devices) if (!paths.includes(d)) paths.push(d);
+  for (const f of spec.fencing.devices) if (f.agent === "fence_scsi") for (const d of f.devices ?? []) if (!paths.includes(d)) paths.push(d);
+  if (paths.length > MAX_SHARED_DISKS) {
+    problems.push(`storage.pools: the Vagrant lab attaches at most ${MAX_SHARED_DISKS} shared disks (sdb to sdz), the site has ${paths.length} devices`);
+  }
+  const disks = paths.slice(0, MAX_SHARED_DISKS).map((path, i) => ({
+    path,
+    link: path.replace(/^\/dev\//, ""),
+    device: `sd${String.fromCharCode(98 + i)}`,
+    serial: `hpcdk-disk${i + 1}`,
+    volume: `hpcdk-${site}-disk${i + 1}-${path.replace(/^.*\//, "").replace(/[^A-Za-z0-9._-]/g, "_")}.raw`,
+  }));
+  if (problems.length > 0) throw new VagrantfileError(problems);
+
+  const netOf = (text: string) => planned.find((p) => p.cidr === networkOf(parseCidr(text) as Cidr))!;
+  const nodes = spec.nodes.map((n) => ({
+    name: n.name,
+    interfaces: [...n.addresses, ...n.serviceAddresses].map((text, k) => {
+      const net = netOf(text);
+      return { ip: text.split("/")[0]!, netmask: net.netmask, network: net.name, hostIp: net.hostIp, hostname: k === 0 };
+    }),
+  }));
+  return {
+    site,
+    lab,
+    managementNetwork: { name: `hpcdk-${site}-mgmt`, address: management },
+    networks: planned,
+    nodes,
+    disks,
+    hosts: spec.nodes.map((n) => `${n.addresses[0]!.split("/")[0]} ${n.name}`),
+  };
+}
+
+/** Every value the template puts between Ruby double quotes: none may hold a quote, "#" or "\". */
+function assertRubySafe(value: unknown, where: string): void {
+  if (typeof value === "string" && !/^[A-Za-z0-9 ._/:-]*$/.test(value)) {
+    throw new Error(`Vagrantfile: ${where} would need quoting in Ruby, got ${JSON.stringify(value)}`);
+  }
+  if (Array.isArray(value)) value.forEach((v, i) => assertRubySafe(v, `${where}.${i}`));
+  else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) assertRubySafe(v, `${where}.${k}`);
+}
+
+/** The Vagrantfile for a site; `source` is the site file as named in the managed header. */
+export function renderVagrantfile(site: string, source: string, spec: SiteSpec): string {
+  const plan = planVagrantLab(site, spec);
+  assertRubySafe(plan, "plan");
+  const header = [`# ${MANAGED_MARKER} from ${source} (hpcdk lab vagrantfile). Do not edit by hand:`, "# run hpcdk lab vagrantfile again after changing the site.", ""].join("\n");
+  return renderTemplate("lab/Vagrantfile", {
+    ...plan,
+    header,
+    softwareEmulation: plan.lab.driver === "qemu",
+    sharedDiskSize: `${plan.lab.sharedDiskGiB}G`,
+    devices: plan.disks.map((d) => d.path).join(" "),
+  });
+}
