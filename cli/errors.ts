@@ -1,4 +1,6 @@
 import { PreflightError } from "../operations/deploy.js";
+import { DrillError } from "../operations/drill.js";
+import { SshError } from "../operations/ssh.js";
 import { LabError } from "../operations/lab/lab.js";
 import { VagrantfileError } from "../operations/lab/vagrantfile.js";
 import { TerraformError } from "../operations/terraform.js";
@@ -20,6 +22,14 @@ export function reportCliError(err: unknown): number {
   }
   if (err instanceof TerraformError) {
     process.stderr.write(`hpcdk: terraform: ${err.message}\n`);
+    return EXIT.invalidSite;
+  }
+  if (err instanceof DrillError) {
+    process.stderr.write(`hpcdk: drill: ${err.message}\n`);
+    return EXIT.invalidSite;
+  }
+  if (err instanceof SshError) {
+    process.stderr.write(`hpcdk: ${err.message}\n`);
     return EXIT.invalidSite;
   }
   return reportError(err);

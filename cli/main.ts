@@ -149,3 +149,6 @@ try {
     process.exitCode = reportCliError(err);
   }
 }
+// A command is done when it returns: an SSH connection a failed command left open must not keep
+// the process (and a CI job, or a benchmark) waiting.
+process.exit(process.exitCode ?? EXIT.ok);

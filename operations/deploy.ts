@@ -195,18 +195,17 @@ async function applyOnHost(
   let session: SshSession | undefined;
   try {
     session = await SshSession.connect(sshOptions(inventory, host));
-    const sudo = (targetOf(inventory, host).user === "root" ? "" : "sudo -n ");
     const stage = `${STAGING}/${manifest.kind}-${manifest.name}`;
-    await session.run(`${sudo}sh -c ${quote(`umask 077 && rm -rf ${stage} && mkdir -p ${stage} && tar -x --no-same-owner -f - -C ${stage}`)}`, {
+    await session.run(session.asRoot(`umask 077 && rm -rf ${stage} && mkdir -p ${stage} && tar -x --no-same-owner -f - -C ${stage}`), {
       stdin: readFileSync(archive),
     });
     log(`[${host}] sent ${manifest.files.length} files, ${manifest.secrets.length} secrets`);
     let r;
     try {
-      r = await session.exec(`${sudo}sh ${stage}/apply.sh${expect ? ` ${quote(expect)}` : ""}`);
+      r = await session.exec(session.asRoot(`sh ${stage}/apply.sh${expect ? ` ${quote(expect)}` : ""}`));
     } finally {
       // The staging directory holds secrets: it never outlives the run.
-      await session.exec(`${sudo}rm -rf ${stage}`).catch(() => undefined);
+      await session.exec(session.asRoot(`rm -rf ${stage}`)).catch(() => undefined);
     }
     let error: string | undefined;
     for (const line of r.stdout.split("\n")) {
@@ -313,7 +312,7 @@ async function applyCib(
   const session = found.session;
   const host = session.host;
   try {
-    const live = await session.run("cibadmin --query", { timeoutMs: 60_000 });
+    const live = await session.run(session.asRoot("cibadmin --query"), { timeoutMs: 60_000 });
     const recorded = cibRecord(live);
     if (recorded.digest && recorded.digest !== configurationDigest(live) && !force) {
       return fail(
@@ -324,12 +323,12 @@ async function applyCib(
     }
     const target = mergeCib(live, synthesized);
     const stage = `${STAGING}/cluster`;
-    await session.run(`umask 077 && rm -rf ${stage} && mkdir -p ${stage} && cat > ${stage}/live.xml`, { stdin: live });
-    await session.run(`cat > ${stage}/new.xml`, { stdin: target });
-    const diff = await session.exec(`crm_diff --no-version --original ${stage}/live.xml --new ${stage}/new.xml > ${stage}/patch.xml`);
+    await session.run(session.asRoot(`umask 077 && rm -rf ${stage} && mkdir -p ${stage} && cat > ${stage}/live.xml`), { stdin: live });
+    await session.run(session.asRoot(`cat > ${stage}/new.xml`), { stdin: target });
+    const diff = await session.exec(session.asRoot(`crm_diff --no-version --original ${stage}/live.xml --new ${stage}/new.xml > ${stage}/patch.xml`));
     let changed: string[] = [];
     if (diff.code === 1) {
-      await session.run(`cibadmin --patch --xml-file ${stage}/patch.xml`, { timeoutMs: 120_000 });
+      await session.run(session.asRoot(`cibadmin --patch --xml-file ${stage}/patch.xml`), { timeoutMs: 120_000 });
       changed = ["/cib.xml"];
       log(`[${host}] CIB patched`);
     } else if (diff.code !== 0) {
@@ -337,12 +336,12 @@ async function applyCib(
     } else {
       log(`[${host}] CIB unchanged`);
     }
-    await session.exec(`rm -rf ${stage}`);
+    await session.exec(session.asRoot(`rm -rf ${stage}`));
     // Record what was applied in the CIB itself: every node sees it, and the next deploy can tell
     // a hand edit from its own work.
-    const after = await session.run("cibadmin --query", { timeoutMs: 60_000 });
+    const after = await session.run(session.asRoot("cibadmin --query"), { timeoutMs: 60_000 });
     const set = (name: string, value: string) =>
-      session.run(`crm_attribute --type crm_config --set-name ${STATE_SET} --name ${name} --update ${quote(value)}`);
+      session.run(session.asRoot(`crm_attribute --type crm_config --set-name ${STATE_SET} --name ${name} --update ${quote(value)}`));
     await set("hpcdk-config-digest", configurationDigest(after));
     if (expect) await set("hpcdk-applied", expect);
     return {
@@ -365,7 +364,7 @@ async function quorateNode(inventory: Inventory, waitSec = inventory.clusterWait
       let s: SshSession | undefined;
       try {
         s = await SshSession.connect({ ...sshOptions(inventory, host), connectTimeoutMs: 5000 });
-        const mon = await s.exec("crm_mon -1 --output-as=xml", { timeoutMs: 30_000 });
+        const mon = await s.exec(s.asRoot("crm_mon -1 --output-as=xml"), { timeoutMs: 30_000 });
         if (mon.code === 0 && /<current_dc [^>]*present="true"[^>]*with_quorum="true"/.test(mon.stdout)) return { session: s };
         lastError = mon.code === 0 ? `${host}: the cluster has no DC with quorum yet` : `${host}: pacemaker is not running (${mon.stderr.trim().split("\n")[0]})`;
       } catch (err) {
@@ -413,7 +412,7 @@ export async function readMarkers(stackDir: string, bundles: readonly string[], 
     const found = anyApplied ? await quorateNode(inventory, 5) : { error: "no host holds a bundle yet" };
     if ("session" in found) {
       try {
-        markers.set("cluster", [cibRecord(await found.session.run("cibadmin --query")).applied ?? null]);
+        markers.set("cluster", [cibRecord(await found.session.run(found.session.asRoot("cibadmin --query"))).applied ?? null]);
       } finally {
         found.session.close();
       }

@@ -281,206 +281,227 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
   // Where the NFS group runs decides the default victim; a survivor watches.
   const names = spec.nodes.map((n) => n.name);
+  log(`connecting to ${inventory.managementNodes[0]}`);
   let watcher = await connect(inventory.managementNodes[0]!);
-  const mon = async (s: SshSession) => parseCrmMon(await s.run("crm_mon -1 --output-as=xml", { timeoutMs: 10_000 }));
-  const initial = await mon(watcher);
-  const cibXml = readFileSync(join(options.stackDir, "cluster", "cib.xml"), "utf8");
-  const groupResources = groupMembers(cibXml, `group-${group.name}`);
-  const node = options.node ?? initial.placement[`ip-${group.name}`]?.[0];
-  if (!node || !names.includes(node)) throw new DrillError(`no node to fail: ${options.node ?? "the NFS group runs nowhere"} (nodes: ${names.join(", ")})`);
-  const survivor = inventory.managementNodes.find((n) => n !== node)!;
-  if (watcher.host !== survivor) {
-    watcher.close();
-    watcher = await connect(survivor);
-  }
-  const failedDown = Object.entries(initial.nodes).filter(([, s]) => !s.online).map(([n]) => n);
-  if (failedDown.length > 0) throw new DrillError(`the cluster is not healthy before the drill: ${failedDown.join(", ")} offline`);
-
-  // What Pacemaker's scheduler says should happen: hpcdk simulate's rules, on the live CIB (the
-  // resources may run elsewhere than the synthesized CIB's steady state after earlier drills).
-  const failure = await simulateLiveFailure(await watcher.run("cibadmin --query", { timeoutMs: 30_000 }), node);
-  const predicted = {
-    fenced: mode === "standby" ? [] : failure.fenced,
-    placement: Object.fromEntries(groupResources.map((r) => [r, failure.after[r] ?? []])),
-  };
-
-  const probe = new NfsProbe(group.floatingIp.address, exportPath);
-  const timeline: DrillEvent[] = [];
   try {
-    const dataFile = `hpcdk-drill-${Date.now()}.dat`;
-    const sum = await probe.seed(dataFile);
-    const pcsBefore = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
-    // A node counts as fenced by this drill when its last fencing completed after the fault, by
-    // the watcher's clock: comparing with the value before would not do, because fence history
-    // reaches a node that rebooted in a previous drill seconds later, changing --last on its own.
-    const lastOf = async (n: string) => lastFenced((await watcher.exec(`stonith_admin --last ${n} --output-as=xml`)).stdout, n);
-    const fencedSinceFault = async (n: string) => ((await lastOf(n).catch(() => undefined)) ?? -Infinity) >= faultEpoch;
-    const faultEpoch = Number((await watcher.run("date +%s")).trim());
-    log(`drill ${mode} of ${node}: watching from ${survivor}, NFS through ${group.floatingIp.address}:${exportPath}`);
-
-    // Before the fault, probe samples fall at negative times (and count for nothing).
-    let t0 = Number.POSITIVE_INFINITY;
-    const now = () => Math.round(performance.now() - t0);
-    const event = (what: string) => {
-      timeline.push({ atMs: now(), what });
-      log(`  +${(now() / 1000).toFixed(1)} s  ${what}`);
-    };
-    // A server still in its grace period after an earlier failover refuses new files: wait until
-    // NFS serves reads and writes before the fault, or the drill would time the old outage.
-    await probe.settle(dataFile, 60_000);
-    const probing = probe.loop(() => now(), dataFile, pollMs);
-    await sleep(pollMs * 2);
-
-    // The fault.
-    t0 = performance.now();
-    let faultJob: Promise<unknown> | undefined;
-    switch (mode) {
-      case "power-off":
-        faultJob = watcher.exec(`stonith_admin --fence ${node} --timeout 120`, { timeoutMs: 150_000 });
-        break;
-      case "kill":
-        await options.control!.kill(node);
-        break;
-      case "link-down":
-        await options.control!.linkDown(node);
-        break;
-      case "standby":
-        faultJob = watcher.exec(`crm_attribute --node ${node} --name standby --update on`);
-        break;
+    const mon = async (s: SshSession) => parseCrmMon(await s.run(s.asRoot("crm_mon -1 --output-as=xml"), { timeoutMs: 10_000 }));
+    const cibXml = readFileSync(join(options.stackDir, "cluster", "cib.xml"), "utf8");
+    const groupResources = groupMembers(cibXml, `group-${group.name}`);
+    // A cluster just deployed or just back from an earlier drill may still be starting things:
+    // wait (bounded) until every node is online and the whole group runs on one node.
+    const settled = (snap: Snapshot) =>
+      names.every((n) => snap.nodes[n]?.online && !snap.nodes[n]?.unclean) &&
+      groupResources.every((r) => (snap.placement[r] ?? []).length === 1 && snap.placement[r]![0] === snap.placement[groupResources[0]!]![0]);
+    let initial = await mon(watcher);
+    if (!settled(initial)) {
+      log("waiting for the cluster to settle: every node online, the NFS group running");
+      const until = performance.now() + 120_000;
+      while (!settled(initial) && performance.now() < until) {
+        await sleep(1000);
+        initial = await mon(watcher);
+      }
     }
-    event(`fault: ${mode} ${node}`);
+    const offline = names.filter((n) => !initial.nodes[n]?.online);
+    if (offline.length > 0) throw new DrillError(`the cluster is not healthy before the drill: ${offline.join(", ")} offline after 120 s`);
+    const node = options.node ?? initial.placement[`ip-${group.name}`]?.[0];
+    if (!node || !names.includes(node)) throw new DrillError(`no node to fail: ${options.node ?? "the NFS group runs nowhere"} (nodes: ${names.join(", ")})`);
+    const survivor = inventory.managementNodes.find((n) => n !== node)!;
+    if (watcher.host !== survivor) {
+      watcher.close();
+      watcher = await connect(survivor);
+    }
 
-    const seen = new Set<string>();
-    let poweredOnAt: number | undefined;
-    const deadline = performance.now() + timeoutMs;
-    let last = initial;
-    // Where the group ran once it had moved (before the node came back and could draw it home).
-    let failover: Record<string, string[]> | undefined;
-    while (performance.now() < deadline) {
-      const snap = await mon(watcher).catch(() => last);
-      last = snap;
-      const state = snap.nodes[node];
-      if (!seen.has("lost") && state && (mode === "standby" ? state.standby : !state.online)) {
-        seen.add("lost");
-        event(mode === "standby" ? `${node} in standby` : `${node} lost`);
+    // What Pacemaker's scheduler says should happen: hpcdk simulate's rules, on the live CIB (the
+    // resources may run elsewhere than the synthesized CIB's steady state after earlier drills).
+    log(`asking Pacemaker's scheduler what failing ${node} does`);
+    const failure = await simulateLiveFailure(await watcher.run(watcher.asRoot("cibadmin --query"), { timeoutMs: 30_000 }), node);
+    const predicted = {
+      fenced: mode === "standby" ? [] : failure.fenced,
+      placement: Object.fromEntries(groupResources.map((r) => [r, failure.after[r] ?? []])),
+    };
+
+    const probe = new NfsProbe(group.floatingIp.address, exportPath);
+    const timeline: DrillEvent[] = [];
+    try {
+      const dataFile = `hpcdk-drill-${Date.now()}.dat`;
+      log(`writing ${dataFile} through ${group.floatingIp.address}`);
+      const sum = await probe.seed(dataFile);
+      const pcsBefore = await watcher.run(watcher.asRoot("pcs status 2>&1 || crm_mon -1"), { timeoutMs: 30_000 });
+      // A node counts as fenced by this drill when its last fencing completed after the fault, by
+      // the watcher's clock: comparing with the value before would not do, because fence history
+      // reaches a node that rebooted in a previous drill seconds later, changing --last on its own.
+      const lastOf = async (n: string) => lastFenced((await watcher.exec(watcher.asRoot(`stonith_admin --last ${n} --output-as=xml`))).stdout, n);
+      const fencedSinceFault = async (n: string) => ((await lastOf(n).catch(() => undefined)) ?? -Infinity) >= faultEpoch;
+      const faultEpoch = Number((await watcher.run("date +%s")).trim());
+      log(`drill ${mode} of ${node}: watching from ${survivor}, NFS through ${group.floatingIp.address}:${exportPath}`);
+
+      // Before the fault, probe samples fall at negative times (and count for nothing).
+      let t0 = Number.POSITIVE_INFINITY;
+      const now = () => Math.round(performance.now() - t0);
+      const event = (what: string) => {
+        timeline.push({ atMs: now(), what });
+        log(`  +${(now() / 1000).toFixed(1)} s  ${what}`);
+      };
+      // A server still in its grace period after an earlier failover refuses new files: wait until
+      // NFS serves reads and writes before the fault, or the drill would time the old outage.
+      log("waiting until NFS serves reads and writes");
+      await probe.settle(dataFile, 60_000);
+      const probing = probe.loop(() => now(), dataFile, pollMs);
+      await sleep(pollMs * 2);
+
+      // The fault.
+      t0 = performance.now();
+      let faultJob: Promise<unknown> | undefined;
+      switch (mode) {
+        case "power-off":
+          faultJob = watcher.exec(watcher.asRoot(`stonith_admin --fence ${node} --timeout 120`), { timeoutMs: 150_000 });
+          break;
+        case "kill":
+          await options.control!.kill(node);
+          break;
+        case "link-down":
+          await options.control!.linkDown(node);
+          break;
+        case "standby":
+          faultJob = watcher.exec(watcher.asRoot(`crm_attribute --node ${node} --name standby --update on`));
+          break;
       }
-      if (mode !== "standby" && !seen.has("fenced")) {
-        if (await fencedSinceFault(node)) {
-          seen.add("fenced");
-          event(`${node} fenced`);
+      event(`fault: ${mode} ${node}`);
+
+      const seen = new Set<string>();
+      let poweredOnAt: number | undefined;
+      const deadline = performance.now() + timeoutMs;
+      let last = initial;
+      // Where the group ran once it had moved (before the node came back and could draw it home).
+      let failover: Record<string, string[]> | undefined;
+      while (performance.now() < deadline) {
+        const snap = await mon(watcher).catch(() => last);
+        last = snap;
+        const state = snap.nodes[node];
+        if (!seen.has("lost") && state && (mode === "standby" ? state.standby : !state.online)) {
+          seen.add("lost");
+          event(mode === "standby" ? `${node} in standby` : `${node} lost`);
         }
-      }
-      for (const r of groupResources) {
-        const on = snap.placement[r] ?? [];
-        if (!seen.has(`started:${r}`) && seen.has("lost") && on.length > 0 && !on.includes(node)) {
-          seen.add(`started:${r}`);
-          event(`${r} started on ${on.join(", ")}`);
+        if (mode !== "standby" && !seen.has("fenced")) {
+          if (await fencedSinceFault(node)) {
+            seen.add("fenced");
+            event(`${node} fenced`);
+          }
         }
+        for (const r of groupResources) {
+          const on = snap.placement[r] ?? [];
+          if (!seen.has(`started:${r}`) && seen.has("lost") && on.length > 0 && !on.includes(node)) {
+            seen.add(`started:${r}`);
+            event(`${r} started on ${on.join(", ")}`);
+          }
+        }
+        const reads = backAfter(probe.reads);
+        const writes = backAfter(probe.writes);
+        if (!seen.has("reads") && probe.reads.some((s) => s.atMs >= 0 && !s.ok) && reads.backMs !== undefined) {
+          seen.add("reads");
+          timeline.push({ atMs: reads.backMs, what: "NFS reads back" });
+          log(`  +${(reads.backMs / 1000).toFixed(1)} s  NFS reads back`);
+        }
+        if (!seen.has("writes") && probe.writes.some((s) => s.atMs >= 0 && !s.ok) && writes.backMs !== undefined) {
+          seen.add("writes");
+          timeline.push({ atMs: writes.backMs, what: "NFS writes back" });
+          log(`  +${(writes.backMs / 1000).toFixed(1)} s  NFS writes back`);
+        }
+        const recovered = groupResources.every((r) => seen.has(`started:${r}`)) && now() > 2000;
+        if (recovered && failover === undefined) failover = Object.fromEntries(groupResources.map((r) => [r, snap.placement[r] ?? []]));
+        const ioHealthy = probe.reads.at(-1)?.ok && probe.writes.at(-1)?.ok;
+        // Bring the node back once its services run elsewhere: power on after power-off, out of
+        // standby after standby (kill and link-down: the fence device reboots it).
+        if (recovered && ioHealthy && poweredOnAt === undefined) {
+          if (mode === "power-off") {
+            await faultJob;
+            faultJob = watcher.exec(watcher.asRoot(`stonith_admin --unfence ${node} --timeout 120`), { timeoutMs: 150_000 });
+            poweredOnAt = now();
+            event(`power on ${node}`);
+          } else if (mode === "standby") {
+            await faultJob;
+            await watcher.run(watcher.asRoot(`crm_attribute --node ${node} --name standby --update off`));
+            poweredOnAt = now();
+            event(`${node} out of standby`);
+          } else {
+            poweredOnAt = now();
+          }
+        }
+        if (!seen.has("rejoined") && poweredOnAt !== undefined && state?.online && !state.unclean && !state.standby && seen.has("lost")) {
+          seen.add("rejoined");
+          event(`${node} rejoined`);
+        }
+        if (seen.has("rejoined") && recovered && ioHealthy) break;
+        await sleep(pollMs);
       }
+      probe.stop();
+      await probing;
+      await faultJob?.catch(() => undefined);
+
+      const after = await mon(watcher);
+      const pcsAfter = await watcher.run(watcher.asRoot("pcs status 2>&1 || crm_mon -1"), { timeoutMs: 30_000 });
+      const afterSum = await probe.checksum(dataFile);
+      // The probe's files go (libnfs's tools cannot delete): on the node that now holds the export.
+      const holder = after.placement[groupResources[0]!]?.[0];
+      if (holder) {
+        const s = holder === watcher.host ? watcher : await connect(holder);
+        const data = shQuote(`${exportPath}/${dataFile}`);
+        await s.exec(s.asRoot(`rm -f -- ${data} ${data}.*`)).catch(() => undefined);
+        if (s !== watcher) s.close();
+      }
+      const fencedNow = await fencedSinceFault(node);
+      const healthyFenced: string[] = [];
+      for (const n of names) if (n !== node && (await fencedSinceFault(n))) healthyFenced.push(n);
       const reads = backAfter(probe.reads);
       const writes = backAfter(probe.writes);
-      if (!seen.has("reads") && probe.reads.some((s) => s.atMs >= 0 && !s.ok) && reads.backMs !== undefined) {
-        seen.add("reads");
-        timeline.push({ atMs: reads.backMs, what: "NFS reads back" });
-        log(`  +${(reads.backMs / 1000).toFixed(1)} s  NFS reads back`);
-      }
-      if (!seen.has("writes") && probe.writes.some((s) => s.atMs >= 0 && !s.ok) && writes.backMs !== undefined) {
-        seen.add("writes");
-        timeline.push({ atMs: writes.backMs, what: "NFS writes back" });
-        log(`  +${(writes.backMs / 1000).toFixed(1)} s  NFS writes back`);
-      }
-      const recovered = groupResources.every((r) => seen.has(`started:${r}`)) && now() > 2000;
-      if (recovered && failover === undefined) failover = Object.fromEntries(groupResources.map((r) => [r, snap.placement[r] ?? []]));
-      const ioHealthy = probe.reads.at(-1)?.ok && probe.writes.at(-1)?.ok;
-      // Bring the node back once its services run elsewhere: power on after power-off, out of
-      // standby after standby (kill and link-down: the fence device reboots it).
-      if (recovered && ioHealthy && poweredOnAt === undefined) {
-        if (mode === "power-off") {
-          await faultJob;
-          faultJob = watcher.exec(`stonith_admin --unfence ${node} --timeout 120`, { timeoutMs: 150_000 });
-          poweredOnAt = now();
-          event(`power on ${node}`);
-        } else if (mode === "standby") {
-          await faultJob;
-          await watcher.run(`crm_attribute --node ${node} --name standby --update off`);
-          poweredOnAt = now();
-          event(`${node} out of standby`);
-        } else {
-          poweredOnAt = now();
-        }
-      }
-      if (!seen.has("rejoined") && poweredOnAt !== undefined && state?.online && !state.unclean && !state.standby && seen.has("lost")) {
-        seen.add("rejoined");
-        event(`${node} rejoined`);
-      }
-      if (seen.has("rejoined") && recovered && ioHealthy) break;
-      await sleep(pollMs);
+      const at = (what: string) => timeline.find((e) => e.what.startsWith(what) || e.what.endsWith(what))?.atMs;
+      const sec = (ms?: number) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
+      const startedTimes = timeline.filter((e) => / started on /.test(e.what)).map((e) => e.atMs);
+      const metrics = {
+        nodeLostSec: sec(at(mode === "standby" ? "in standby" : "lost")),
+        fencedSec: sec(at("fenced")),
+        resourcesStartedSec: startedTimes.length === groupResources.length ? sec(Math.max(...startedTimes)) : undefined,
+        readsBackSec: sec(reads.backMs),
+        writesBackSec: sec(writes.backMs),
+        rejoinedSec: sec(at("rejoined")),
+        readOutageSec: sec(reads.outageMs)!,
+        writeOutageSec: sec(writes.outageMs)!,
+      };
+      const movedTo = (r: string) => (failover?.[r] ?? after.placement[r] ?? []).join(",");
+      const checks: DrillCheck[] = [
+        mode === "standby"
+          ? { name: `${node} not fenced`, ok: !fencedNow, detail: "standby moves resources without fencing" }
+          : { name: `${node} fenced`, ok: fencedNow, detail: fencedNow ? `fenced after ${metrics.fencedSec} s` : "no successful fencing of the node" },
+        { name: "no healthy node fenced", ok: healthyFenced.length === 0, detail: healthyFenced.length === 0 ? "none" : `fenced: ${healthyFenced.join(", ")}` },
+        {
+          name: "resources where the scheduler predicted",
+          ok: groupResources.every((r) => movedTo(r) === (predicted.placement[r] ?? []).join(",")),
+          detail: groupResources.map((r) => `${r}: ${movedTo(r) || "stopped"} (predicted ${(predicted.placement[r] ?? []).join(",") || "stopped"})`).join("; "),
+        },
+        { name: "no data lost", ok: afterSum === sum, detail: afterSum === sum ? `the file written before the fault reads back with sha256 ${sum.slice(0, 16)}…` : "the file written before the fault does not read back the same" },
+        { name: "NFS serves reads and writes again", ok: reads.backMs !== undefined && writes.backMs !== undefined, detail: `reads back after ${metrics.readsBackSec ?? "never"} s, writes after ${metrics.writesBackSec ?? "never"} s` },
+        { name: `${node} rejoined`, ok: seen.has("rejoined"), detail: seen.has("rejoined") ? `after ${metrics.rejoinedSec} s` : `not within ${timeoutMs / 1000} s` },
+      ];
+      return {
+        site: options.site,
+        node,
+        mode,
+        survivor,
+        startedAt: new Date().toISOString(),
+        predicted,
+        before: { pcsStatus: pcsBefore, placement: initial.placement },
+        after: { pcsStatus: pcsAfter, placement: after.placement },
+        failover,
+        timeline: timeline.sort((a, b) => a.atMs - b.atMs),
+        metrics,
+        checks,
+        ok: checks.every((c) => c.ok),
+      };
+    } finally {
+      probe.stop();
+      probe.cleanup();
     }
-    probe.stop();
-    await probing;
-    await faultJob?.catch(() => undefined);
-
-    const after = await mon(watcher);
-    const pcsAfter = await watcher.run("pcs status 2>&1 || crm_mon -1", { timeoutMs: 30_000 });
-    const afterSum = await probe.checksum(dataFile);
-    // The probe's files go (libnfs's tools cannot delete): on the node that now holds the export.
-    const holder = after.placement[groupResources[0]!]?.[0];
-    if (holder) {
-      const s = holder === watcher.host ? watcher : await connect(holder);
-      await s.exec(`rm -f -- ${shQuote(`${exportPath}/${dataFile}`)} ${shQuote(`${exportPath}/${dataFile}`)}.*`).catch(() => undefined);
-      if (s !== watcher) s.close();
-    }
-    const fencedNow = await fencedSinceFault(node);
-    const healthyFenced: string[] = [];
-    for (const n of names) if (n !== node && (await fencedSinceFault(n))) healthyFenced.push(n);
-    const reads = backAfter(probe.reads);
-    const writes = backAfter(probe.writes);
-    const at = (what: string) => timeline.find((e) => e.what.startsWith(what) || e.what.endsWith(what))?.atMs;
-    const sec = (ms?: number) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
-    const startedTimes = timeline.filter((e) => / started on /.test(e.what)).map((e) => e.atMs);
-    const metrics = {
-      nodeLostSec: sec(at(mode === "standby" ? "in standby" : "lost")),
-      fencedSec: sec(at("fenced")),
-      resourcesStartedSec: startedTimes.length === groupResources.length ? sec(Math.max(...startedTimes)) : undefined,
-      readsBackSec: sec(reads.backMs),
-      writesBackSec: sec(writes.backMs),
-      rejoinedSec: sec(at("rejoined")),
-      readOutageSec: sec(reads.outageMs)!,
-      writeOutageSec: sec(writes.outageMs)!,
-    };
-    const movedTo = (r: string) => (failover?.[r] ?? after.placement[r] ?? []).join(",");
-    const checks: DrillCheck[] = [
-      mode === "standby"
-        ? { name: `${node} not fenced`, ok: !fencedNow, detail: "standby moves resources without fencing" }
-        : { name: `${node} fenced`, ok: fencedNow, detail: fencedNow ? `fenced after ${metrics.fencedSec} s` : "no successful fencing of the node" },
-      { name: "no healthy node fenced", ok: healthyFenced.length === 0, detail: healthyFenced.length === 0 ? "none" : `fenced: ${healthyFenced.join(", ")}` },
-      {
-        name: "resources where the scheduler predicted",
-        ok: groupResources.every((r) => movedTo(r) === (predicted.placement[r] ?? []).join(",")),
-        detail: groupResources.map((r) => `${r}: ${movedTo(r) || "stopped"} (predicted ${(predicted.placement[r] ?? []).join(",") || "stopped"})`).join("; "),
-      },
-      { name: "no data lost", ok: afterSum === sum, detail: afterSum === sum ? `the file written before the fault reads back with sha256 ${sum.slice(0, 16)}…` : "the file written before the fault does not read back the same" },
-      { name: "NFS serves reads and writes again", ok: reads.backMs !== undefined && writes.backMs !== undefined, detail: `reads back after ${metrics.readsBackSec ?? "never"} s, writes after ${metrics.writesBackSec ?? "never"} s` },
-      { name: `${node} rejoined`, ok: seen.has("rejoined"), detail: seen.has("rejoined") ? `after ${metrics.rejoinedSec} s` : `not within ${timeoutMs / 1000} s` },
-    ];
-    return {
-      site: options.site,
-      node,
-      mode,
-      survivor,
-      startedAt: new Date().toISOString(),
-      predicted,
-      before: { pcsStatus: pcsBefore, placement: initial.placement },
-      after: { pcsStatus: pcsAfter, placement: after.placement },
-      failover,
-      timeline: timeline.sort((a, b) => a.atMs - b.atMs),
-      metrics,
-      checks,
-      ok: checks.every((c) => c.ok),
-    };
   } finally {
-    probe.stop();
-    probe.cleanup();
     watcher.close();
   }
 }

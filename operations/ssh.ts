@@ -100,12 +100,24 @@ function privateKeyOf(host: string, endpoint: SshEndpoint): Pick<ConnectConfig, 
 }
 
 /** An open SSH connection to one host. */
+/** `command` as root for a login as `user`: itself for root, else through passwordless sudo (in a shell, for its && and redirections). */
+export function rootCommand(user: string, command: string): string {
+  return user === "root" ? command : `sudo -n sh -c '${command.replace(/'/g, `'\\''`)}'`;
+}
+
 export class SshSession {
   private constructor(
     readonly host: string,
     private readonly client: Client,
     private readonly jump?: Client,
+    /** The login user: hpcdk's commands run as root, through `sudo -n` for anyone else. */
+    readonly user = "root",
   ) {}
+
+  /** `command` as root: itself for root, else through passwordless sudo (a shell, for its && and redirections). */
+  asRoot(command: string): string {
+    return rootCommand(this.user, command);
+  }
 
   /** Connects (through the bastion if any) and checks the host key. */
   static async connect(options: SshOptions): Promise<SshSession> {
@@ -130,7 +142,7 @@ export class SshSession {
     }
     try {
       const client = await open(options.host, options, knownHosts, timeout, `${options.address}:${options.port}`, sock);
-      return new SshSession(options.host, client, jump);
+      return new SshSession(options.host, client, jump, options.user);
     } catch (err) {
       jump?.end();
       throw err;
@@ -141,14 +153,20 @@ export class SshSession {
   exec(command: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number } = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? 600_000;
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => {
-        if (err) return reject(new SshError(this.host, "exec", `cannot run "${command}": ${err.message}`));
+      // The clock runs from the request: a channel the server never opens must time out too.
+      let channel: ClientChannel | undefined;
+      const timer = setTimeout(() => {
+        channel?.close();
+        reject(new SshError(this.host, "timeout", `"${command}" did not finish in ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      this.client.exec(command, (err, opened) => {
+        if (err) {
+          clearTimeout(timer);
+          return reject(new SshError(this.host, "exec", `cannot run "${command}": ${err.message}`));
+        }
+        channel = opened;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
-        const timer = setTimeout(() => {
-          channel.close();
-          reject(new SshError(this.host, "timeout", `"${command}" did not finish in ${Math.round(timeoutMs / 1000)} s`));
-        }, timeoutMs);
         channel.on("data", (d: Buffer) => out.push(d));
         channel.stderr.on("data", (d: Buffer) => errOut.push(d));
         channel.on("close", (code: number | null, signal?: string) => {
@@ -175,7 +193,8 @@ export class SshSession {
 
   /** A remote file, or undefined when it does not exist. */
   async readFile(path: string): Promise<Buffer | undefined> {
-    const r = await this.exec(`if [ -f '${path.replace(/'/g, `'\\''`)}' ]; then base64 < '${path.replace(/'/g, `'\\''`)}'; else exit 3; fi`);
+    const quoted = `'${path.replace(/'/g, `'\\''`)}'`;
+    const r = await this.exec(this.asRoot(`if [ -f ${quoted} ]; then base64 < ${quoted}; else exit 3; fi`));
     if (r.code === 3) return undefined;
     if (r.code !== 0) throw new SshError(this.host, "exec", `cannot read ${path}: ${r.stderr.trim()}`);
     return Buffer.from(r.stdout.replace(/\s+/g, ""), "base64");

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readOverride } from "../../operations/deploy.js";
-import { DRILL_MODES, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl } from "../../operations/drill.js";
+import { DRILL_MODES, DrillError, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl } from "../../operations/drill.js";
 import { powerOff, readLabState } from "../../operations/lab/lab.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";
@@ -36,6 +36,19 @@ function labControl(site: string): NodeControl | undefined {
   };
 }
 
+/** Every wait of a drill is bounded on its own; this bounds the whole, whatever hangs. */
+async function withDeadline<T>(seconds: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DrillError(`the drill did not finish in ${seconds} s (the cluster or a host stopped answering)`)), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `hpcdk drill <site>`: one drill or `--repeat N`, reports in JSON, Markdown and HTML. */
 export async function drillCommand(site: string, opts: DrillCommandOptions): Promise<number> {
   const mode = opts.mode as DrillMode;
@@ -45,15 +58,14 @@ export async function drillCommand(site: string, opts: DrillCommandOptions): Pro
   const stack = stacks[0]!;
   const dir = stackDir(opts.out, stack.site.name);
   const override = opts.inventory ? readOverride(opts.inventory) : undefined;
-  const print = (line: string) => {
-    if (!opts.json) process.stdout.write(`${line}\n`);
-  };
+  // With --json, stdout is the report: progress goes to stderr.
+  const print = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
   const reports: DrillReport[] = [];
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const base = join(opts.reportDir, `${stack.site.name}-${mode}-${stamp}`);
   for (let i = 1; i <= repeat; i++) {
     if (repeat > 1) print(`drill ${i} of ${repeat}`);
-    const report = await runDrill({
+    const report = await withDeadline(Number(opts.timeout) + 180, runDrill({
       stackDir: dir,
       spec: stack.site.spec,
       site: stack.site.name,
@@ -63,7 +75,7 @@ export async function drillCommand(site: string, opts: DrillCommandOptions): Pro
       control: labControl(stack.site.name),
       timeoutSec: Number(opts.timeout),
       log: print,
-    });
+    }));
     reports.push(report);
     const out = repeat > 1 ? join(base, String(i)) : base;
     mkdirSync(out, { recursive: true });

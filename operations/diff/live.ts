@@ -481,10 +481,10 @@ async function readLiveCib(managementNodes: readonly string[], sessions: Readonl
       continue;
     }
     try {
-      const mon = await s.exec("crm_mon -1 --output-as=xml", { timeoutMs: 30_000 });
+      const mon = await s.exec(s.asRoot("crm_mon -1 --output-as=xml"), { timeoutMs: 30_000 });
       if (mon.code !== 0) problems.push(`${host}: pacemaker is not running (${mon.stderr.trim().split("\n")[0]})`);
       else if (!/<current_dc [^>]*present="true"[^>]*with_quorum="true"/.test(mon.stdout)) problems.push(`${host}: its partition has no DC with quorum`);
-      else return { host, xml: await s.run("cibadmin --query", { timeoutMs: 60_000 }) };
+      else return { host, xml: await s.run(s.asRoot("cibadmin --query"), { timeoutMs: 60_000 }) };
     } catch (err) {
       problems.push(`${host}: ${errorText(host, err)}`);
     }

@@ -129,6 +129,14 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     expect(onHost("m1", "pcs status")).toMatch(/Online: \[ m1 m2 m3 \]/);
   }, 240_000);
 
+  it("refuses a node the site does not have, says so and exits at once", () => {
+    const t0 = Date.now();
+    const r = hpcdk(["drill", SITE, "--fail", "m9", "--out", out, "--inventory", lab.inventoryFile, "--report-dir", reports]);
+    expect(r.stderr).toContain("hpcdk: drill: no node to fail: m9 (nodes: m1, m2, m3)");
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 60_000);
+
   it("power-off drill: fence_powerman cuts the NFS node, the group moves, no data is lost", () => {
     const { code, report, dir } = drill("power-off");
     expectGoodDrill(code, report, dir, "m1");
