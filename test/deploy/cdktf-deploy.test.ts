@@ -20,8 +20,9 @@ const HOSTS = ["cd1", "cd2", "cd3"];
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!isRoot || !have("cdktf"))("cdktf deploy to a namespace lab", () => {
-  const project = tempDir("hpcdk-cdktf-");
-  const stack = join(project, "cdktf.out", "stacks", SITE);
+  // Made in beforeAll: a skipped suite leaves no directory behind.
+  let project: string;
+  let stack: string;
   let lab: LabState;
 
   /** The cdktf CLI in the project, with the relative inventory name a user would give. */
@@ -57,6 +58,8 @@ describe.skipIf(!isRoot || !have("cdktf"))("cdktf deploy to a namespace lab", ()
 
   beforeAll(async () => {
     await labDown(SITE);
+    project = tempDir("hpcdk-cdktf-");
+    stack = join(project, "cdktf.out", "stacks", SITE);
     mkdirSync(join(project, "sites"));
     copyFileSync(join(FIXTURES, `${SITE}.yaml`), join(project, "sites", `${SITE}.yaml`));
     // The project's own cdktf.json, running this checkout's app entry.
