@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { create as tarCreate } from "tar";
 import { parse as parseYaml } from "yaml";
@@ -62,17 +62,46 @@ export interface ApplyOptions {
 
 const STAGING = "/var/lib/hpcdk/staging";
 
-/** Reads an inventory override file (YAML or JSON): `{ ssh: {...}, hosts: { name: {...} } }`. */
+/**
+ * Reads an inventory override file (YAML or JSON): `{ ssh: {...}, hosts: { name: {...} } }`.
+ * Relative key and known_hosts paths in it are taken from the file's directory, as kubeconfig
+ * does: Terraform runs `hpcdk apply-bundle` in the stack directory, not where the file was written.
+ */
 export function readOverride(file: string): InventoryOverride {
-  return parseYaml(readFileSync(file, "utf8")) as InventoryOverride;
+  const override = parseYaml(readFileSync(file, "utf8")) as InventoryOverride;
+  const ssh = override?.ssh;
+  if (!ssh) return override;
+  const fromFile = (p: string) => (isAbsolute(p) || p === "~" || p.startsWith("~/") ? p : resolve(dirname(file), p));
+  const bastion = ssh.bastion;
+  return {
+    ...override,
+    ssh: {
+      ...ssh,
+      ...(ssh.privateKey !== undefined ? { privateKey: fromFile(ssh.privateKey) } : {}),
+      ...(ssh.knownHosts !== undefined ? { knownHosts: fromFile(ssh.knownHosts) } : {}),
+      ...(bastion?.privateKey !== undefined ? { bastion: { ...bastion, privateKey: fromFile(bastion.privateKey) } } : {}),
+    },
+  };
 }
 
 export function readInventory(stackDir: string, override?: InventoryOverride): Inventory {
   const file = join(stackDir, "deploy.json");
   if (!existsSync(file)) throw new PreflightError([`${file} does not exist: run hpcdk synth first`]);
   const base = JSON.parse(readFileSync(file, "utf8")) as Inventory;
-  const fromEnv = process.env.HPCDK_INVENTORY ? readOverride(process.env.HPCDK_INVENTORY) : undefined;
-  return applyOverride(base, override ?? fromEnv);
+  return applyOverride(base, override ?? inventoryFromEnv(stackDir));
+}
+
+/**
+ * The override HPCDK_INVENTORY names, if set. Under `cdktf deploy`, Terraform runs
+ * `hpcdk apply-bundle` in the stack directory (`<project>/cdktf.out/stacks/<site>`): a relative
+ * name is taken from the project directory, where cdktf runs and the state and secrets are.
+ */
+function inventoryFromEnv(stackDir: string): InventoryOverride | undefined {
+  const name = process.env.HPCDK_INVENTORY;
+  if (!name) return undefined;
+  const file = resolve(stackDir, "../../..", name);
+  if (!existsSync(file)) throw new PreflightError([`HPCDK_INVENTORY=${name}: ${file} does not exist`]);
+  return readOverride(file);
 }
 
 function manifestPathOf(bundle: string): string {
