@@ -15,15 +15,30 @@ else
     exit 1
 fi
 
+# The cdktf CLI, for the test that deploys as users do (`cdktf deploy`): about 400 MB, so it is
+# not one of the project's dependencies. Pinned to the cdktf library's version.
+CDKTF_VERSION=0.21.0
+CDKTF_DIR=/var/cache/hpcdk/cdktf-cli
+install_cdktf() {
+    if [ "$("$CDKTF_DIR/node_modules/.bin/cdktf" --version 2>/dev/null)" = "$CDKTF_VERSION" ]; then
+        echo "install-test-deps: cdktf-cli $CDKTF_VERSION is installed in $CDKTF_DIR"
+        return
+    fi
+    echo "install-test-deps: installing cdktf-cli $CDKTF_VERSION into $CDKTF_DIR"
+    $SUDO mkdir -p "$CDKTF_DIR"
+    $SUDO env CHECKPOINT_DISABLE=1 npm install --prefix "$CDKTF_DIR" --no-save --no-audit --no-fund --loglevel=error "cdktf-cli@$CDKTF_VERSION"
+}
+
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -z "$missing" ]; then
     echo "install-test-deps: all test packages are installed"
-    exit 0
+else
+    echo "install-test-deps: installing$missing"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+    # shellcheck disable=SC2086 # the package list is split on purpose
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 fi
-echo "install-test-deps: installing$missing"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
-# shellcheck disable=SC2086 # the package list is split on purpose
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
+install_cdktf
