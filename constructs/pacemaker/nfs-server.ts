@@ -54,7 +54,8 @@ export class NfsServer extends Primitive {
           path: "/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf",
           template: "pacemaker/nfsdcld-part-of-nfs-server.conf",
           context: { sharedInfoDir: props.sharedInfoDir },
-          handlers: ["systemctl daemon-reload"],
+          // Hosts without systemd (the namespace lab) have no unit to reload.
+          handlers: ["if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"],
           impact: { kind: "none", detail: "systemctl daemon-reload: nfsdcld stops and starts with the NFS server from then on" },
         });
       }
