@@ -286,6 +286,7 @@ const LAB_IMPACTS: SettingImpactTable[string] = {
   "vagrant.cpus": none(LAB_ONLY),
   "vagrant.sharedDiskGiB": none(LAB_ONLY),
   "vagrant.bootTimeoutSec": none(LAB_ONLY),
+  "vagrant.zpoolStandIn": none(LAB_ONLY),
 };
 
 /**

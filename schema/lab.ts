@@ -31,6 +31,12 @@ export const VagrantLabSchema = z.strictObject({
     .max(86400)
     .default(1800)
     .describe("How long Vagrant waits for a VM to answer SSH (config.vm.boot_timeout); software emulation needs 1200 or more. @default 1800"),
+  zpoolStandIn: z
+    .boolean()
+    .default(false)
+    .describe(
+      "For boxes without ZFS (hpcdk/debian12: Debian's main archive has none): every VM gets hpcdk's zpool stand-in, where a pool is an ext4 file system on its first shared disk (multihost=on becomes ext4's multiple mount protection), and the first VM creates the site's pools on the shared disks. Set deploy.skipPackages: [zfsutils-linux] with it. @default false",
+    ),
 });
 
 export const LabSchema = z.strictObject({

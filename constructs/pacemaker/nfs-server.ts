@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { GeneratedFile, type Bundle } from "../core/index.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
 import { ResourceAgent } from "./resource-agent.js";
@@ -23,7 +23,11 @@ export interface NfsServerProps {
 
 /**
  * The kernel NFS server run by Pacemaker (ocf:heartbeat:nfsserver). Pacemaker owns it, so every
- * host gets a step that disables the distribution's `nfs-server.service` at boot.
+ * host gets a step that disables the distribution's `nfs-server.service` at boot. With the state
+ * on the pool, nfsdcld becomes part of `nfs-server.service`: it holds the state directory open,
+ * and the agent (init-script mode on Debian) would otherwise never stop it, so the state
+ * directory could not be unmounted, the stop would fail and the node be fenced (found in the
+ * Vagrant lab's drill).
  * @see https://github.com/ClusterLabs/resource-agents/blob/main/heartbeat/nfsserver
  */
 export class NfsServer extends Primitive {
@@ -44,6 +48,17 @@ export class NfsServer extends Primitive {
     });
     for (const host of props.hosts) {
       host.addPackage({ debian: "nfs-kernel-server", rhel: "nfs-utils" });
+      if (props.sharedInfoDir) {
+        new GeneratedFile(this, `nfsdcld-dropin-${host.name}`, {
+          bundle: host,
+          path: "/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf",
+          template: "pacemaker/nfsdcld-part-of-nfs-server.conf",
+          context: { sharedInfoDir: props.sharedInfoDir },
+          // Hosts without systemd (the namespace lab) have no unit to reload.
+          handlers: ["if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"],
+          impact: { kind: "none", detail: "systemctl daemon-reload: nfsdcld stops and starts with the NFS server from then on" },
+        });
+      }
       host.addStep({
         id: "nfs-server-disable-at-boot",
         phase: "after-files",

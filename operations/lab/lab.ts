@@ -299,25 +299,62 @@ function buildNetwork(state: LabState): void {
 
 /** powermand in the hub, with the lab's power controller as its device: fence_powerman fences for real. */
 function startPowerman(state: LabState): void {
-  const dir = join(state.dir, "powerman");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "plugs"), state.nodes.map((n) => `${n.dir}\n`).join(""));
+  startPowermand({
+    dir: join(state.dir, "powerman"),
+    netns: state.hub,
+    address: state.powerman!.address,
+    port: state.powerman!.port,
+    backend: "power.sh",
+    plugs: state.nodes.map((n) => ({ plug: n.plug, target: n.dir })),
+  });
+}
+
+/** A lab's powermand: where it listens, and what its power controller switches. */
+export interface PowermandSetup {
+  /** powerman.conf, the plug list, powermand.log and powermand.pid go here. */
+  readonly dir: string;
+  /** The network namespace powermand listens in; `address` is one of its addresses. */
+  readonly netns: string;
+  readonly address: string;
+  readonly port: number;
+  /**
+   * The power backend of the lab's vpc device (vpc-device.sh): power.sh switches namespace lab
+   * nodes, vm-power.sh switches VMs (virsh).
+   */
+  readonly backend: "power.sh" | "vm-power.sh";
+  /** One per machine, in plug order: its powerman plug name and the backend's target. */
+  readonly plugs: readonly { readonly plug: string; readonly target: string }[];
+  /** powermand's environment, which its device inherits. @default this process's */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts powermand in a lab's network namespace with the lab's power controller as its one
+ * device; returns its PID (also in `dir`/powermand.pid). The caller stops it by that PID.
+ * @see https://github.com/chaos/powerman/blob/master/etc/vpc.dev
+ */
+export function startPowermand(setup: PowermandSetup): number {
+  if (setup.plugs.length > 16) throw new LabError([`powerman's vpc device has 16 plugs, the lab has ${setup.plugs.length} machines`]);
+  mkdirSync(setup.dir, { recursive: true });
+  writeFileSync(join(setup.dir, "plugs"), setup.plugs.map((p) => `${p.target}\n`).join(""));
   const conf = [
-    `listen "${state.powerman!.address}:${state.powerman!.port}"`,
+    `listen "${setup.address}:${setup.port}"`,
     'include "/etc/powerman/vpc.dev"',
-    `device "lab" "vpc" "/bin/sh ${join(HERE, "vpc-device.sh")} ${join(dir, "plugs")} |&"`,
-    ...state.nodes.map((n, i) => `node "${n.plug}" "lab" "${i}"`),
+    `device "lab" "vpc" "/bin/sh ${join(HERE, "vpc-device.sh")} ${join(HERE, setup.backend)} ${join(setup.dir, "plugs")} |&"`,
+    ...setup.plugs.map((p, i) => `node "${p.plug}" "lab" "${i}"`),
     "",
   ].join("\n");
-  writeFileSync(join(dir, "powerman.conf"), conf);
+  writeFileSync(join(setup.dir, "powerman.conf"), conf);
   // nsenter, not `ip netns exec`: that gives powermand a mount namespace of its own, where the
   // namespaces power.sh adds when it boots a node would be invisible to the rest of the machine.
-  const child = spawn("nsenter", [`--net=/run/netns/${state.hub}`, "powermand", "-f", "-c", join(dir, "powerman.conf")], {
+  const child = spawn("nsenter", [`--net=/run/netns/${setup.netns}`, "powermand", "-f", "-c", join(setup.dir, "powerman.conf")], {
     detached: true,
-    stdio: ["ignore", "ignore", openSync(join(dir, "powermand.log"), "a")],
+    stdio: ["ignore", "ignore", openSync(join(setup.dir, "powermand.log"), "a")],
+    env: setup.env ?? process.env,
   });
   child.unref();
-  writeFileSync(join(dir, "powermand.pid"), `${child.pid}\n`);
+  writeFileSync(join(setup.dir, "powermand.pid"), `${child.pid}\n`);
+  return child.pid!;
 }
 
 /** Writes the node's own files into its upper layer; returns its known_hosts line. */

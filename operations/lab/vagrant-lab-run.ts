@@ -1,31 +1,47 @@
 /**
- * `npm run lab:vagrant [-- SITE_FILE] [--keep | --down]`: the whole Vagrant lab, once, timed.
+ * `npm run lab:vagrant [-- SITE_FILE] [--repeat N] [--no-drill] [--keep | --down]`: the whole
+ * Vagrant lab, once, timed.
  *
- * 1. builds the offline box if it is missing (scripts/lab-vagrant/build-box.sh);
+ * 1. builds the offline box if it is missing or build-box.sh changed (scripts/lab-vagrant/build-box.sh);
  * 2. creates a network namespace and runs libvirtd in it (scripts/lab-vagrant/libvirtd.sh);
- * 3. writes the site's Vagrantfile with `hpcdk lab vagrantfile` and runs `vagrant up`;
+ * 3. writes the site's Vagrantfile with `hpcdk lab vagrantfile` and runs `vagrant up` (its
+ *    provisioners name the shared disks, and with lab.vagrant.zpoolStandIn install the zpool
+ *    stand-in and create the site's pools on the shared disks);
  * 4. writes an inventory (user and key from `vagrant ssh-config`, host keys from ssh-keyscan
- *    inside the namespace) and runs `hpcdk deploy SITE --inventory FILE`;
- * 5. checks over SSH: both nodes online in `crm_mon -1` with quorum, the site's device names on
- *    every VM, a block written on one VM read back on the other, and what the disks answer to
- *    SCSI persistent reservations (fence_scsi's mechanism);
- * 6. tears everything down (vagrant destroy, libvirtd and virtlogd by PID, the namespace).
+ *    inside the namespace);
+ * 5. checks over SSH: the site's device names on every VM, a block written on one VM read back on
+ *    the other, every pool visible from every VM, and what the disks answer to SCSI persistent
+ *    reservations (fence_scsi's mechanism);
+ * 6. when the site fences with fence_powerman: starts powermand in the namespace on the address
+ *    the site gives fence_powerman (the host bridge), with a device that powers the VMs off and on
+ *    (vpc-device.sh + vm-power.sh: virsh destroy / virsh start);
+ * 7. runs `hpcdk deploy SITE --inventory FILE`, then waits for every node online with quorum and
+ *    the first NFS group started;
+ * 8. runs `hpcdk drill SITE --mode power-off --repeat N` (default 3) inside the namespace, which
+ *    is also where its NFS client reaches the floating IP; the reports stay in the run directory;
+ * 9. tears everything down (powermand, vagrant destroy, libvirtd and virtlogd by PID, the namespace).
  *
  * Not part of `npm test`: it boots VMs under QEMU's software emulation and takes many minutes.
  * Needs root. The default site is test/fixtures/sites/vagrant-lab.yaml (two nodes).
  */
-import { readFileSync, writeFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadSiteFile } from "../../schema/load.js";
-import { LabError } from "./lab.js";
+import { LabError, startPowermand } from "./lab.js";
 import { spawnSync } from "node:child_process";
-import { ensureBox, inLab, inLabStreaming, namespacePids, planVagrantRun, REPO, sshConfigOf, startLibvirt, teardown, vagrantLabPreflight, type VagrantLab } from "./vagrant-lab.js";
+import { domainsOf, ensureBox, inLab, inLabStreaming, labEnv, namespacePids, planVagrantRun, REPO, sshConfigOf, startLibvirt, teardown, vagrantLabPreflight, type VagrantLab } from "./vagrant-lab.js";
+import { planVagrantLab } from "./vagrantfile.js";
+import type { DrillReport } from "../drill.js";
 
 const CLI = join(REPO, "cli", "bin", "hpcdk.js");
 const args = process.argv.slice(2);
-const siteFile = resolve(args.find((a) => !a.startsWith("--")) ?? join(REPO, "test", "fixtures", "sites", "vagrant-lab.yaml"));
+const siteFile = resolve(args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--repeat") ?? join(REPO, "test", "fixtures", "sites", "vagrant-lab.yaml"));
 const keep = args.includes("--keep");
 const downOnly = args.includes("--down");
+const noDrill = args.includes("--no-drill");
+const repeatAt = args.indexOf("--repeat");
+const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 3;
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat takes a number of drills, got ${JSON.stringify(args[repeatAt + 1])}`);
 
 const log = (line: string) => process.stdout.write(`lab:vagrant: ${line}\n`);
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
@@ -118,6 +134,80 @@ async function main(): Promise<number> {
     writeFileSync(inventoryFile, `# hpcdk Vagrant lab inventory for ${loaded.name}: hpcdk deploy ${loaded.name} --inventory ${inventoryFile}\n${JSON.stringify(inventory, null, 2)}\n`);
     lap("inventory");
 
+    const ssh = (address: string, command: string, timeoutMs = 120_000) =>
+      inLab(
+        lab,
+        ["ssh", "-i", first.identityFile, "-o", `UserKnownHostsFile=${knownHostsFile}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", `root@${address}`, command],
+        { timeoutMs, log: "checks.log" },
+      );
+    const names = loaded.spec.nodes.map((n) => n.name);
+
+    // Shared disks: the site's names on every VM; a block written on one VM reads back on the
+    // other. The block is sector 0 of the first device, which ext4 (the zpool stand-in's pools)
+    // never uses; what was there is put back.
+    const devices = loaded.spec.storage.pools.flatMap((p) => p.vdevs.flatMap((v) => v.devices));
+    for (const name of names) {
+      const r = ssh(addresses[name]!, `for d in ${devices.join(" ")}; do test -b "$d" || { echo "missing $d"; exit 1; }; done`);
+      if (r.status !== 0) throw new LabError([`${name}: the shared disks are not named as the site names them: ${r.stdout}${r.stderr}`]);
+    }
+    const token = `hpcdk-vagrant-lab-${Date.now()}`;
+    const saved = "/run/hpcdk-lab-sector0";
+    const w = ssh(addresses[names[0]!]!, `dd if=${devices[0]} of=${saved} bs=512 count=1 iflag=direct status=none && printf '%-512s' '${token}' | dd of=${devices[0]} bs=512 count=1 oflag=direct status=none && echo written`);
+    const r = ssh(addresses[names[1]!]!, `dd if=${devices[0]} bs=512 count=1 iflag=direct status=none | tr -d ' '`);
+    const restored = ssh(addresses[names[0]!]!, `dd if=${saved} of=${devices[0]} bs=512 count=1 oflag=direct status=none && rm ${saved}`);
+    if (w.status !== 0 || r.stdout.trim() !== token) throw new LabError([`${devices[0]}: written on ${names[0]}, ${names[1]} read ${JSON.stringify(r.stdout.trim())}: the disk is not shared`]);
+    if (restored.status !== 0) throw new LabError([`${devices[0]}: could not put sector 0 back on ${names[0]}: ${restored.stderr.trim()}`]);
+    result.sharedDisk = `${devices[0]}: a block written on ${names[0]} read back on ${names[1]}`;
+    // fence_scsi fences by SCSI-3 persistent reservations: record what the emulated disks answer.
+    const pr = ssh(addresses[names[0]!]!, `sg_persist --in --read-keys --device=${devices[0]} 2>&1; echo "exit $?"`);
+    result.persistentReservations = pr.stdout.trim();
+    log(`sg_persist --in --read-keys ${devices[0]} on ${names[0]}:\n${pr.stdout.trim().replace(/^/gm, "  | ")}`);
+    // The pools the first VM created on the shared disks: every other VM finds them there.
+    if (loaded.spec.lab?.vagrant.zpoolStandIn) {
+      const pools: Record<string, string> = {};
+      for (const name of names) {
+        const found = ssh(addresses[name]!, "zpool import -d /dev/disk/by-id; zpool list -H");
+        const seen = loaded.spec.storage.pools.filter((p) => new RegExp(`^ *pool: ${p.name}$|^${p.name}$`, "m").test(found.stdout)).map((p) => p.name);
+        if (seen.length !== loaded.spec.storage.pools.length) throw new LabError([`${name} does not see every pool on the shared disks (zpool import lists ${JSON.stringify(found.stdout.trim())}): the stand-in or the disks`]);
+        pools[name] = seen.join(", ");
+      }
+      result.pools = pools;
+    }
+    lap("diskChecks");
+
+    // Power fencing: powermand on the host bridge, with a device that switches the VMs.
+    const powerman = loaded.spec.fencing.devices.find((d) => d.agent === "fence_powerman");
+    if (powerman && powerman.agent === "fence_powerman") {
+      const plan = planVagrantLab(loaded.name, loaded.spec);
+      if (!plan.networks.some((n) => n.hostIp === powerman.ip)) {
+        throw new LabError([`fence_powerman's ip ${powerman.ip} is not the host bridge of any lab network (${plan.networks.map((n) => `${n.cidr}: ${n.hostIp}`).join(", ")}): the VMs could not reach powermand`]);
+      }
+      const domains = domainsOf(lab, names);
+      const pid = startPowermand({
+        dir: join(lab.dir, "powerman"),
+        netns: lab.netns,
+        address: powerman.ip,
+        port: powerman.ipport,
+        backend: "vm-power.sh",
+        plugs: loaded.spec.nodes.map((n) => ({ plug: n.power.plug, target: domains.get(n.name)! })),
+        env: labEnv(lab),
+      });
+      // Bounded: powermand answers, and every VM's plug is on (one plug a query: powerman prints
+      // plug lists in hostlist form, vg[1-2]).
+      const until = Date.now() + 30_000;
+      let query = "";
+      for (;;) {
+        const answers = loaded.spec.nodes.map((n) => inLab(lab, ["powerman", "-h", `${powerman.ip}:${powerman.ipport}`, "-q", n.power.plug], { timeoutMs: 20_000, log: "checks.log" }));
+        query = answers.map((q) => `${q.stdout}${q.stderr}`.trim().split("\n")[0]).join("; ");
+        if (answers.every((q, i) => q.status === 0 && new RegExp(`^on:\\s+${loaded.spec.nodes[i]!.power.plug}$`, "m").test(q.stdout))) break;
+        if (Date.now() > until) throw new LabError([`powermand (pid ${pid}) on ${powerman.ip}:${powerman.ipport} does not report every VM on after 30 s: ${query} (see ${lab.dir}/powerman/powermand.log)`]);
+        await new Promise((r2) => setTimeout(r2, 1000));
+      }
+      result.powerman = { pid, listen: `${powerman.ip}:${powerman.ipport}`, plugs: Object.fromEntries(domains), query };
+      log(`powermand (pid ${pid}) on ${powerman.ip}:${powerman.ipport}: ${query}`);
+      lap("powermanStart");
+    }
+
     log(`hpcdk deploy ${loaded.file} --inventory ${inventoryFile}`);
     const deploy = await inLabStreaming(lab, ["node", CLI, "deploy", siteFile, "--inventory", inventoryFile, "--out", join(lab.dir, "cdktf.out")], {
       timeoutMs: 60 * 60_000,
@@ -127,64 +217,89 @@ async function main(): Promise<number> {
     if (deploy !== 0) throw new LabError([`hpcdk deploy failed (exit ${deploy}): see ${lab.dir}/deploy.log`]);
     lap("deploy");
 
-    const ssh = (address: string, command: string, timeoutMs = 120_000) =>
-      inLab(
-        lab,
-        ["ssh", "-i", first.identityFile, "-o", `UserKnownHostsFile=${knownHostsFile}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", `${first.user}@${address}`, command],
-        { timeoutMs, log: "checks.log" },
-      );
     // The cluster: every node online, the partition quorate (bounded wait).
-    const names = loaded.spec.nodes.map((n) => n.name);
-    const deadline = Date.now() + 15 * 60_000;
+    let deadline = Date.now() + 15 * 60_000;
     let crm = "";
     for (;;) {
-      const r = ssh(addresses[names[0]!]!, "sudo crm_mon -1");
-      crm = r.stdout;
+      const r2 = ssh(addresses[names[0]!]!, "crm_mon -1");
+      crm = r2.stdout;
       const online = /Online: \[ ([^\]]*) \]/.exec(crm)?.[1]?.split(/\s+/) ?? [];
       if (/partition with quorum/.test(crm) && names.every((n) => online.includes(n))) break;
-      if (Date.now() > deadline) throw new LabError([`the cluster did not come up within 15 minutes; crm_mon -1 said:\n${crm}${r.stderr}`]);
-      await new Promise((r2) => setTimeout(r2, 5_000));
+      if (Date.now() > deadline) throw new LabError([`the cluster did not come up within 15 minutes; crm_mon -1 said:\n${crm}${r2.stderr}`]);
+      await new Promise((r3) => setTimeout(r3, 5_000));
+    }
+    lap("clusterUp");
+    // The first NFS group started (unless the site keeps the cluster in maintenance mode).
+    const group = loaded.spec.nfs.groups[0];
+    if (group && !loaded.spec.cluster.maintenanceMode) {
+      deadline = Date.now() + 10 * 60_000;
+      for (;;) {
+        const r2 = ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml");
+        const stopped = [...r2.stdout.matchAll(/<resource id="([^"]+)"[^>]*role="([^"]+)"/g)].filter((m) => m[2] !== "Started");
+        const groupXml = new RegExp(`<group id="group-${group.name}"[\\s\\S]*?</group>`).exec(r2.stdout)?.[0] ?? "";
+        const members = [...groupXml.matchAll(/<resource id="([^"]+)"[^>]*role="Started"/g)].length;
+        const all = [...groupXml.matchAll(/<resource id=/g)].length;
+        if (all > 0 && members === all) break;
+        if (Date.now() > deadline) {
+          const full = ssh(addresses[names[0]!]!, "crm_mon -1 --show-detail --failcounts 2>&1; zpool status 2>&1");
+          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${stopped.map((m) => `${m[1]} ${m[2]}`).join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
+        }
+        await new Promise((r3) => setTimeout(r3, 5_000));
+      }
+      crm = ssh(addresses[names[0]!]!, "crm_mon -1").stdout;
+      lap("nfsGroupStarted");
     }
     result.crmMon = crm;
     log(`crm_mon -1 on ${names[0]}:\n${crm.replace(/^/gm, "  | ")}`);
-    lap("clusterCheck");
-
-    // Shared disks: the site's names on every VM; a block written on one VM reads back on the other.
-    const devices = loaded.spec.storage.pools.flatMap((p) => p.vdevs.flatMap((v) => v.devices));
-    for (const name of names) {
-      const r = ssh(addresses[name]!, `for d in ${devices.join(" ")}; do test -b "$d" || { echo "missing $d"; exit 1; }; done`);
-      if (r.status !== 0) throw new LabError([`${name}: the shared disks are not named as the site names them: ${r.stdout}${r.stderr}`]);
+    // The site's own pool creation script agrees with the stand-in: the pools exist, it touches nothing.
+    if (loaded.spec.lab?.vagrant.zpoolStandIn) {
+      const create = loaded.spec.storage.pools.map((p) => ssh(addresses[names[0]!]!, `/usr/local/sbin/hpcdk-zpool-create-${p.name}`).stdout.trim());
+      result.poolCreateScripts = create;
+      log(`hpcdk-zpool-create-<pool> on ${names[0]}: ${create.join("; ")}`);
     }
-    const token = `hpcdk-vagrant-lab-${Date.now()}`;
-    const w = ssh(addresses[names[0]!]!, `printf '%-512s' '${token}' | sudo dd of=${devices[0]} bs=512 count=1 oflag=direct status=none && echo written`);
-    const r = ssh(addresses[names[1]!]!, `sudo dd if=${devices[0]} bs=512 count=1 iflag=direct status=none | tr -d ' '`);
-    if (w.status !== 0 || r.stdout.trim() !== token) throw new LabError([`${devices[0]}: written on ${names[0]}, ${names[1]} read ${JSON.stringify(r.stdout.trim())}: the disk is not shared`]);
-    result.sharedDisk = `${devices[0]}: a block written on ${names[0]} read back on ${names[1]}`;
-    // fence_scsi fences by SCSI-3 persistent reservations: record what the emulated disks answer.
-    const pr = ssh(addresses[names[0]!]!, `sudo sg_persist --in --read-keys --device=${devices[0]} 2>&1; echo "exit $?"`);
-    result.persistentReservations = pr.stdout.trim();
-    log(`sg_persist --in --read-keys ${devices[0]} on ${names[0]}:\n${pr.stdout.trim().replace(/^/gm, "  | ")}`);
-    lap("diskChecks");
-
-    // ---- DRILL HOOK (issue 4: hpcdk drill) -------------------------------------------------
-    // The failover drill is built on another branch and is not in this one. Once it is, run it
-    // here against the VMs, with the same inventory:
-    //   inLabStreaming(lab, ["node", CLI, "drill", siteFile, "--inventory", inventoryFile, ...])
-    // and keep its report beside result.json. Note for that drill: this lab's site runs in
-    // maintenance mode (no ZFS module in Debian's main archive), so there is no resource to move.
-    const commands = spawnSync("node", [CLI, "--help"], { cwd: REPO, encoding: "utf8" }).stdout;
-    const hasDrill = /^\s+drill\b/m.test(commands);
-    result.drill = hasDrill ? "hpcdk drill exists in this tree but is not wired into lab:vagrant yet (see the DRILL HOOK)" : "not run: hpcdk drill is not in this branch (DRILL HOOK in operations/lab/vagrant-lab-run.ts)";
-    log(`drill: ${result.drill as string}`);
-    // -----------------------------------------------------------------------------------------
-
     result.hostMemory = { qemu: qemuMemory(lab), memAvailableDropMiB: memBefore - memAvailableMiB() };
-    log(`host memory: ${JSON.stringify(result.hostMemory)}`);
+    log(`host memory, the cluster up: ${JSON.stringify(result.hostMemory)}`);
+
+    // The failover drill, from inside the namespace: SSH to the VMs and NFS to the floating IP.
+    if (!noDrill && group && !loaded.spec.cluster.maintenanceMode) {
+      const reportDir = join(lab.dir, "drill-reports");
+      log(`hpcdk drill ${loaded.file} --mode power-off --repeat ${repeat} (reports in ${reportDir})`);
+      const drill = await inLabStreaming(
+        lab,
+        ["node", CLI, "drill", siteFile, "--inventory", inventoryFile, "--out", join(lab.dir, "cdktf.out"), "--mode", "power-off", "--repeat", String(repeat), "--timeout", "900", "--report-dir", reportDir],
+        { timeoutMs: repeat * 25 * 60_000, log: "drill.log", prefix: "  drill | " },
+      );
+      lap("drill");
+      const runs = existsSync(reportDir) ? readdirSync(reportDir).filter((d) => d.includes("-power-off-")).sort() : [];
+      const base = runs.length > 0 ? join(reportDir, runs.at(-1)!) : undefined;
+      const reportFiles = base ? (repeat > 1 ? readdirSync(base).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(a) - Number(b)).map((d) => join(base, d, "report.json")) : [join(base, "report.json")]) : [];
+      const reports = reportFiles.filter(existsSync).map((f) => JSON.parse(readFileSync(f, "utf8")) as DrillReport);
+      result.drill = {
+        exit: drill,
+        reports: base,
+        summary: base && existsSync(join(base, "summary.json")) ? JSON.parse(readFileSync(join(base, "summary.json"), "utf8")) : undefined,
+        drills: reports.map((d) => ({
+          node: d.node,
+          survivor: d.survivor,
+          ok: d.ok,
+          metrics: d.metrics,
+          failedChecks: d.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+          timeline: d.timeline.map((e) => `${(e.atMs / 1000).toFixed(1)} s ${e.what}`),
+        })),
+      };
+      result.hostMemoryAfterDrill = { qemu: qemuMemory(lab), memAvailableDropMiB: memBefore - memAvailableMiB() };
+      log(`host memory after the drill: ${JSON.stringify(result.hostMemoryAfterDrill)}`);
+      if (drill !== 0) throw new LabError([`hpcdk drill failed (exit ${drill}): see ${lab.dir}/drill.log and the reports in ${base ?? reportDir}`]);
+    } else {
+      result.drill = noDrill ? "not run: --no-drill" : "not run: the site has no NFS group or runs in maintenance mode";
+      log(`drill: ${result.drill as string}`);
+    }
   } catch (err) {
     failure = err;
   } finally {
-    if (keep && !failure) {
-      log(`--keep: the lab stays up; take it down with npm run lab:vagrant -- --down ${siteFile}`);
+    if (keep) {
+      // Also after a failure: the lab stays to be looked at.
+      log(`--keep: the lab stays up${failure ? " after the failure" : ""}; take it down with npm run lab:vagrant -- --down ${siteFile}`);
     } else {
       mark = Date.now();
       await teardown(lab, log);

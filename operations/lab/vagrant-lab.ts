@@ -8,6 +8,7 @@
  * traffic never leaves that namespace. Everything started is stopped by PID.
  */
 import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +37,12 @@ const REQUIRED: Record<string, string> = {
   unshare: "util-linux",
   ssh: "openssh-client",
   "ssh-keyscan": "openssh-client",
+  // The drill: fence_powerman's powermand on the host side, NFS client through the floating IP.
+  powermand: "powerman",
+  powerman: "powerman",
+  nsenter: "util-linux",
+  "nfs-cat": "libnfs-utils",
+  "nfs-cp": "libnfs-utils",
   terraform: "terraform (HashiCorp's release, as for hpcdk deploy)",
 };
 
@@ -132,16 +139,25 @@ export async function inLabStreaming(lab: VagrantLab, argv: string[], opts: { ti
   return code;
 }
 
-/** Builds the offline box when it is missing and adds it to the lab's box store. Returns seconds spent building, 0 if cached. */
+/**
+ * Builds the offline box when it is missing or was built by another version of build-box.sh (a
+ * stamp beside the box holds the script's sha256), and adds it to the lab's box store. Returns
+ * seconds spent building, 0 if cached.
+ */
 export function ensureBox(lab: VagrantLab, log: (line: string) => void): number {
   const boxFile = join(VAGRANT_ROOT, "box", "hpcdk-debian12.box");
+  const script = join(REPO, "scripts", "lab-vagrant", "build-box.sh");
+  const stamp = `${boxFile}.build-box.sha256`;
+  const scriptSum = createHash("sha256").update(readFileSync(script)).digest("hex");
+  const current = existsSync(boxFile) && existsSync(stamp) && readFileSync(stamp, "utf8").trim() === scriptSum;
   let seconds = 0;
-  if (!existsSync(boxFile)) {
+  if (!current) {
     mkdirSync(dirname(boxFile), { recursive: true });
-    log(`building the box ${boxFile} with mmdebstrap (a few minutes)`);
+    log(`building the box ${boxFile} with mmdebstrap (a few minutes)${existsSync(boxFile) ? ": build-box.sh changed since it was built" : ""}`);
     const start = Date.now();
-    const r = spawnSync(join(REPO, "scripts", "lab-vagrant", "build-box.sh"), [boxFile], { stdio: ["ignore", "inherit", "inherit"], timeout: 60 * 60_000 });
+    const r = spawnSync(script, [boxFile], { stdio: ["ignore", "inherit", "inherit"], timeout: 60 * 60_000 });
     if (r.status !== 0) throw new LabError([`building the box failed (exit ${r.status ?? r.signal}): see the output above`]);
+    writeFileSync(stamp, `${scriptSum}\n`);
     seconds = (Date.now() - start) / 1000;
   }
   // A box rebuilt since it was added replaces the store's copy.
@@ -197,6 +213,17 @@ export function sshConfigOf(lab: VagrantLab): Map<string, { user: string; identi
   return hosts;
 }
 
+/** The libvirt domain of each VM (its UUID, as vagrant-libvirt records it), by machine name. */
+export function domainsOf(lab: VagrantLab, machines: readonly string[]): Map<string, string> {
+  const domains = new Map<string, string>();
+  for (const m of machines) {
+    const file = join(lab.dir, ".vagrant", "machines", m, "libvirt", "id");
+    if (!existsSync(file)) throw new LabError([`vagrant has no libvirt domain for ${m} (${file} is missing)`]);
+    domains.set(m, readFileSync(file, "utf8").trim());
+  }
+  return domains;
+}
+
 /** PIDs of every process in the lab's network namespace. */
 export function namespacePids(lab: VagrantLab): number[] {
   const r = spawnSync("ip", ["netns", "pids", lab.netns], { encoding: "utf8" });
@@ -216,6 +243,16 @@ async function stopPids(pids: number[], graceMs: number): Promise<void> {
  * and the box's copy in the storage pool). The box and the box store stay for the next run.
  */
 export async function teardown(lab: VagrantLab, log: (line: string) => void): Promise<void> {
+  // powermand first: nothing may power a VM on while the lab goes.
+  const powermandPid = join(lab.dir, "powerman", "powermand.pid");
+  if (existsSync(powermandPid)) {
+    const pid = Number(readFileSync(powermandPid, "utf8").trim());
+    if (pid > 0 && processAlive(pid)) {
+      await stopPids([pid], 10_000);
+      log(`stopped powermand (pid ${pid})`);
+    }
+    rmSync(powermandPid, { force: true });
+  }
   const nsExists = spawnSync("ip", ["netns", "exec", lab.netns, "true"], { stdio: "ignore" }).status === 0;
   if (nsExists && existsSync(join(lab.dir, "Vagrantfile"))) {
     const r = inLab(lab, ["vagrant", "destroy", "-f"], { timeoutMs: 15 * 60_000, log: "vagrant.log" });

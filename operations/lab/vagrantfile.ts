@@ -9,6 +9,7 @@
  *
  * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
  */
+import { readFileSync } from "node:fs";
 import { MANAGED_MARKER } from "../../constructs/core/generated-file.js";
 import { renderTemplate } from "../../constructs/core/renderer.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
@@ -35,7 +36,11 @@ export interface VagrantNetwork {
   /** The network in CIDR form, e.g. 10.10.0.0/24. */
   readonly cidr: string;
   readonly netmask: string;
-  /** The libvirt host bridge's address: the highest address no node or floating IP uses. */
+  /**
+   * The libvirt host bridge's address: fence_powerman's `ip` when it is on this network (the lab
+   * runs powermand there, as the namespace lab's hub does), else the highest address no node or
+   * floating IP uses.
+   */
   readonly hostIp: string;
 }
 
@@ -54,6 +59,8 @@ export interface VagrantDisk {
 
 export interface VagrantNode {
   readonly name: string;
+  /** The VM that creates the pools on the shared disks (the first node, with the zpool stand-in). */
+  readonly createsPools: boolean;
   readonly interfaces: { readonly ip: string; readonly netmask: string; readonly network: string; readonly hostIp: string; readonly hostname: boolean }[];
 }
 
@@ -65,9 +72,30 @@ export interface VagrantLabPlan {
   readonly networks: VagrantNetwork[];
   readonly nodes: VagrantNode[];
   readonly disks: VagrantDisk[];
-  /** `/etc/hosts` lines: every node on its link-0 address. */
+  /**
+   * `/etc/hosts` lines: every node on its link-0 address, and every floating IP with a name
+   * (`<site>-<group>`): sm-notify (ocf:heartbeat:nfsnotify) refuses a source address that does
+   * not resolve to a name, which a real site's DNS gives.
+   */
   readonly hosts: string[];
+  /** The site's pools as the zpool stand-in makes them (lab.vagrant.zpoolStandIn), else none. */
+  readonly standInPools: VagrantStandInPool[];
 }
+
+/** A pool of the site on the zpool stand-in: the arguments hpcdk-zpool-create-<pool> gives zpool create. */
+export interface VagrantStandInPool {
+  readonly name: string;
+  /** `zpool import -d` directories: the parents of the devices. */
+  readonly importDirs: string;
+  /** `zpool create` arguments after the pool name: the vdevs. */
+  readonly vdevs: string;
+  readonly mountpoint: string;
+  /** Directories the site exports from the pool, made at creation as an admin makes datasets. */
+  readonly dirs: string[];
+}
+
+/** The zpool stand-in the VMs get with lab.vagrant.zpoolStandIn. */
+export const ZPOOL_STANDIN_SCRIPT = new URL("./zpool-disk-standin.sh", import.meta.url);
 
 const ipv4Text = (v: bigint) => [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
 const netmaskOf = (prefix: number) => ipv4Text(prefix === 0 ? 0n : ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - prefix)) - 1n));
@@ -90,10 +118,12 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
     ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
     ...spec.nfs.groups.map((g) => g.floatingIp.address),
   ]);
+  // fence_powerman reaches powermand at the site's address: the lab runs it on the host bridge.
+  const powerman = spec.fencing.devices.flatMap((d) => (d.agent === "fence_powerman" ? [d.ip] : []))[0];
   const planned: VagrantNetwork[] = [];
   for (const [cidr, net] of networks) {
     const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
-    let hostIp: string | undefined;
+    let hostIp: string | undefined = powerman !== undefined && !powerman.includes(":") && networkContains(net, powerman) && !used.has(powerman) ? powerman : undefined;
     for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n && hostIp === undefined; host--) {
       if (!used.has(ipv4Text(base + host))) hostIp = ipv4Text(base + host);
     }
@@ -126,8 +156,9 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
   if (problems.length > 0) throw new VagrantfileError(problems);
 
   const netOf = (text: string) => planned.find((p) => p.cidr === networkOf(parseCidr(text) as Cidr))!;
-  const nodes = spec.nodes.map((n) => ({
+  const nodes = spec.nodes.map((n, i) => ({
     name: n.name,
+    createsPools: lab.zpoolStandIn && i === 0,
     interfaces: [...n.addresses, ...n.serviceAddresses].map((text, k) => {
       const net = netOf(text);
       return { ip: text.split("/")[0]!, netmask: net.netmask, network: net.name, hostIp: net.hostIp, hostname: k === 0 };
@@ -140,8 +171,24 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
     networks: planned,
     nodes,
     disks,
-    hosts: spec.nodes.map((n) => `${n.addresses[0]!.split("/")[0]} ${n.name}`),
+    hosts: [...spec.nodes.map((n) => `${n.addresses[0]!.split("/")[0]} ${n.name}`), ...spec.nfs.groups.map((g) => `${g.floatingIp.address} ${site}-${g.name}`)],
+    standInPools: lab.zpoolStandIn ? standInPools(spec) : [],
   };
+}
+
+/** The site's pools for the stand-in, with the vdevs and import directories hpcdk-zpool-create-<pool> uses. */
+function standInPools(spec: SiteSpec): VagrantStandInPool[] {
+  const exported = spec.nfs.groups.flatMap((g) => g.exports.map((e) => e.path));
+  return spec.storage.pools.map((p) => {
+    const devices = p.vdevs.flatMap((v) => v.devices);
+    return {
+      name: p.name,
+      importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort().map((d) => `-d ${d}`).join(" "),
+      vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])).join(" "),
+      mountpoint: p.mountpoint,
+      dirs: exported.filter((e) => e.startsWith(`${p.mountpoint}/`)),
+    };
+  });
 }
 
 /** Every value the template puts between Ruby double quotes: none may hold a quote, "#" or "\". */
@@ -158,9 +205,14 @@ export function renderVagrantfile(site: string, source: string, spec: SiteSpec):
   const plan = planVagrantLab(site, spec);
   assertRubySafe(plan, "plan");
   const header = [`# ${MANAGED_MARKER} from ${source} (hpcdk lab vagrantfile). Do not edit by hand:`, "# run hpcdk lab vagrantfile again after changing the site.", ""].join("\n");
+  // The stand-in goes into a Ruby heredoc (<<~ strips the two spaces again).
+  const standIn = plan.lab.zpoolStandIn ? readFileSync(ZPOOL_STANDIN_SCRIPT, "utf8").replace(/^(?=.)/gm, "  ") : "";
+  if (/^\s*(SHELL|ZPOOL)$/m.test(standIn)) throw new Error("Vagrantfile: the zpool stand-in has a line that would end its heredoc");
   return renderTemplate("lab/Vagrantfile", {
     ...plan,
     header,
+    zpoolStandIn: plan.lab.zpoolStandIn,
+    zpoolStandInScript: standIn,
     softwareEmulation: plan.lab.driver === "qemu",
     sharedDiskSize: `${plan.lab.sharedDiskGiB}G`,
     devices: plan.disks.map((d) => d.path).join(" "),

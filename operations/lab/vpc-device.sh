@@ -1,17 +1,22 @@
 #!/bin/sh
-# The lab's power controller, a device for powermand speaking the protocol of powerman's "vpc"
+# The labs' power controller, a device for powermand speaking the protocol of powerman's "vpc"
 # specification (/etc/powerman/vpc.dev) on stdin/stdout, like vpcd; but where vpcd only keeps
-# pretend states, "off" here really cuts a lab node's power and "on" boots it (power.sh).
-# Plug N is the node directory on line N+1 of PLUGS-FILE.
+# pretend states, "off" here really cuts a machine's power and "on" powers it on again.
+#
+#   vpc-device.sh POWER PLUGS-FILE
+#
+# POWER is the lab's power backend, run as `sh POWER on|off|status TARGET` (status prints "on"
+# or "off"): power.sh for the namespace lab's nodes, vm-power.sh for the Vagrant lab's VMs.
+# Plug N is the TARGET on line N+1 of PLUGS-FILE (a node directory, a libvirt domain).
 set -u
 # "stat *": the star is a word here, never a file name.
 set -f
 
-plugs_file=$1
-power=$(dirname "$0")/power.sh
+power=$1
+plugs_file=$2
 seq=0
 
-node_dir() {
+target() {
     sed -n "$(($1 + 1))p" "$plugs_file"
 }
 
@@ -29,18 +34,18 @@ each_plug() {
 }
 
 stat_plug() {
-    d=$(node_dir "$1")
-    if [ -n "$d" ] && [ "$(sh "$power" status "$d")" = on ]; then echo "plug $1: ON"; else echo "plug $1: OFF"; fi
+    t=$(target "$1")
+    if [ -n "$t" ] && [ "$(sh "$power" status "$t")" = on ]; then echo "plug $1: ON"; else echo "plug $1: OFF"; fi
 }
 
 on_plug() {
-    d=$(node_dir "$1")
-    [ -z "$d" ] || sh "$power" on "$d" > /dev/null 2>&1
+    t=$(target "$1")
+    [ -z "$t" ] || sh "$power" on "$t" > /dev/null 2>&1
 }
 
 off_plug() {
-    d=$(node_dir "$1")
-    [ -z "$d" ] || sh "$power" off "$d" > /dev/null 2>&1
+    t=$(target "$1")
+    [ -z "$t" ] || sh "$power" off "$t" > /dev/null 2>&1
 }
 
 reset_plug() {

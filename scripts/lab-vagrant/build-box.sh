@@ -18,10 +18,11 @@ SECURITY=${HPCDK_BOX_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SIZE_MIB=${HPCDK_BOX_SIZE_MIB:-4096}
 
 # What a management node runs (hpcdk's host bundles install these; the guests cannot download
-# them), what Vagrant needs in the guest, and sg3-utils for fence_scsi's persistent reservations.
+# them), what Vagrant needs in the guest, sg3-utils for fence_scsi's persistent reservations, the
+# powerman client fence_powerman runs, and e2fsprogs for the lab's zpool stand-in (ext4 pools).
 PACKAGES="linux-image-amd64 systemd-sysv udev dbus ifupdown isc-dhcp-client netbase iproute2 \
-openssh-server sudo procps less \
-corosync pacemaker pacemaker-cli-utils pcs resource-agents fence-agents sg3-utils \
+openssh-server sudo procps less e2fsprogs \
+corosync pacemaker pacemaker-cli-utils pcs resource-agents fence-agents sg3-utils powerman \
 nfs-kernel-server rpcbind"
 
 for tool in mmdebstrap mkfs.ext4 e2fsck tune2fs sfdisk extlinux qemu-img ssh-keygen unshare; do
@@ -90,7 +91,8 @@ printf 'vagrant ALL=(ALL) NOPASSWD: ALL\nDefaults:vagrant !requiretty\n' > "$ROO
 chmod 0440 "$ROOT/etc/sudoers.d/vagrant"
 # hpcdk deploy starts the cluster itself, from its own corosync.conf; the packages' defaults must
 # not run first. Timers that only cost CPU under software emulation go too.
-for unit in corosync.service pacemaker.service pcsd.service pcsd-ruby.service nfs-server.service \
+# powerman brings its daemon: the guests only need its client.
+for unit in corosync.service pacemaker.service pcsd.service pcsd-ruby.service nfs-server.service powerman.service \
     apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer; do
     if [ -e "$ROOT/lib/systemd/system/$unit" ]; then chroot "$ROOT" systemctl disable --quiet "$unit"; fi
 done

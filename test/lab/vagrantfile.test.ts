@@ -29,10 +29,15 @@ function vagrantValidate(text: string) {
   });
 }
 
-/** The provisioning script as the guest's shell gets it (Ruby's <<~ strips the indentation). */
-function provisionScript(text: string): string {
-  const body = /^hpcdk_lab_provision = <<~'SHELL'\n([\s\S]*?)^SHELL$/m.exec(text)![1]!;
+/** A provisioning script as the guest's shell gets it (Ruby's <<~ strips the indentation). */
+function provisionScript(text: string, variable = "hpcdk_lab_provision"): string {
+  const body = new RegExp(`^${variable} = <<~'SHELL'\\n([\\s\\S]*?)^SHELL$`, "m").exec(text)?.[1];
+  if (body === undefined) throw new Error(`the Vagrantfile has no ${variable}`);
   return body.replace(/^ {2}/gm, "");
+}
+
+function shellcheck(script: string) {
+  return spawnSync("shellcheck", ["--shell=sh", "--severity=style", "-"], { input: script, encoding: "utf8" });
 }
 
 describe("hpcdk lab vagrantfile", () => {
@@ -56,7 +61,7 @@ describe("hpcdk lab vagrantfile", () => {
     });
 
     it("has a provisioning script shellcheck accepts", () => {
-      const result = spawnSync("shellcheck", ["--shell=sh", "--severity=style", "-"], { input: provisionScript(text), encoding: "utf8" });
+      const result = shellcheck(provisionScript(text));
       expect(result.stdout).toBe("");
       expect(result.status).toBe(0);
     });
@@ -92,20 +97,70 @@ describe("hpcdk lab vagrantfile", () => {
     expect(vagrantValidate(kvmText).status).toBe(0);
   });
 
-  it("gives each network a host bridge address no node or floating IP uses, and a management network apart", () => {
+  it("lists every node and every floating IP in the guests' /etc/hosts (sm-notify wants a name for the floating IP)", () => {
+    const script = provisionScript(renderVagrantfile(vagrantLab.name, vagrantLab.file, vagrantLab.spec));
+    expect(script).toContain("cat >> /etc/hosts << 'EOF'\n10.79.0.11 vg1 # hpcdk-lab\n10.79.0.12 vg2 # hpcdk-lab\n10.79.0.100 vagrant-lab-nfs # hpcdk-lab\nEOF\n");
+  });
+
+  it("gives the host bridge fence_powerman's address, where the lab's powermand listens", () => {
+    expect(planVagrantLab(vagrantLab.name, vagrantLab.spec).networks).toEqual([
+      { name: "hpcdk-vagrant-lab-net0", cidr: "10.79.0.0/24", netmask: "255.255.255.0", hostIp: "10.79.0.254" },
+    ]);
+    const text = readFileSync(join(FIXTURES, "vagrant-lab.yaml"), "utf8");
+    const elsewhere = siteFromText(text.replace("ip: 10.79.0.254", "ip: 10.79.0.200"), "pm200.yaml");
+    expect(planVagrantLab(elsewhere.name, elsewhere.spec).networks[0]!.hostIp).toBe("10.79.0.200");
+    expect(renderVagrantfile(elsewhere.name, elsewhere.file, elsewhere.spec)).toContain('libvirt__host_ip: "10.79.0.200"');
+    // A powermand off the site's networks leaves the bridge at the highest free address.
+    const offNet = siteFromText(text.replace("ip: 10.79.0.254", "ip: 192.0.2.10"), "pmoff.yaml");
+    expect(planVagrantLab(offNet.name, offNet.spec).networks[0]!.hostIp).toBe("10.79.0.254");
+  });
+
+  it("gives the host bridge address no node or floating IP uses, and a management network apart", () => {
+    // two-node fences with fence_powerman at 192.168.10.250: the bridge takes that address.
     const plan = planVagrantLab(twoNode.name, twoNode.spec);
-    expect(plan.networks).toEqual([{ name: "hpcdk-two-node-net0", cidr: "192.168.10.0/24", netmask: "255.255.255.0", hostIp: "192.168.10.254" }]);
+    expect(plan.networks).toEqual([{ name: "hpcdk-two-node-net0", cidr: "192.168.10.0/24", netmask: "255.255.255.0", hostIp: "192.168.10.250" }]);
     expect(plan.managementNetwork).toEqual({ name: "hpcdk-two-node-mgmt", address: "192.168.121.0/24" });
     // A site on 192.168.121.0/24 (Vagrant's default management network) pushes it to the next /24,
-    // and a floating IP on .254 pushes the bridge down to .253.
+    // and (with powermand elsewhere) a floating IP on .254 pushes the bridge down to .253.
     const crowded = siteFromText(
-      readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replaceAll("192.168.10.", "192.168.121.").replace("address: 192.168.121.100", "address: 192.168.121.254"),
+      readFileSync(join(FIXTURES, "two-node.yaml"), "utf8")
+        .replaceAll("192.168.10.", "192.168.121.")
+        .replace("address: 192.168.121.100", "address: 192.168.121.254")
+        .replace("ip: 192.168.121.250", "ip: 192.0.2.250"),
       "crowded.yaml",
     );
     const p2 = planVagrantLab(crowded.name, crowded.spec);
     expect(p2.networks[0]!.hostIp).toBe("192.168.121.253");
     expect(p2.managementNetwork.address).toBe("192.168.122.0/24");
-    expect(plan.nodes[1]).toEqual({ name: "n2", interfaces: [{ ip: "192.168.10.2", netmask: "255.255.255.0", network: "hpcdk-two-node-net0", hostIp: "192.168.10.254", hostname: true }] });
+    expect(plan.nodes[1]).toEqual({ name: "n2", createsPools: false, interfaces: [{ ip: "192.168.10.2", netmask: "255.255.255.0", network: "hpcdk-two-node-net0", hostIp: "192.168.10.250", hostname: true }] });
+  });
+
+  it("installs the zpool stand-in in every VM and creates the pools on the first one, with lab.vagrant.zpoolStandIn", () => {
+    const text = renderVagrantfile(vagrantLab.name, vagrantLab.file, vagrantLab.spec);
+    // The script the guests get is byte for byte the one in the repository.
+    const install = provisionScript(text, "hpcdk_zpool_standin");
+    const script = /^cat > \/usr\/local\/sbin\/zpool << 'ZPOOL'\n([\s\S]*?)^ZPOOL$/m.exec(install)![1]!;
+    expect(script).toBe(readFileSync(join(ROOT, "operations", "lab", "zpool-disk-standin.sh"), "utf8"));
+    expect(install.split("\n").at(-2)).toBe("chmod 0755 /usr/local/sbin/zpool");
+    // Pools are made with the arguments of the site's hpcdk-zpool-create-tank, once.
+    const create = provisionScript(text, "hpcdk_zpool_create");
+    expect(create).toContain(
+      "zpool create -o multihost=on -o cachefile=none -O mountpoint=/tank tank mirror /dev/disk/by-id/wwn-0x5000c5000000b001 /dev/disk/by-id/wwn-0x5000c5000000b002\n" +
+        "  mkdir -p /tank /tank/home\n  zpool export tank\n",
+    );
+    for (const body of [install, create]) {
+      const result = shellcheck(body);
+      expect(result.stdout).toBe("");
+      expect(result.status).toBe(0);
+    }
+    const provisioners = (vm: string) => [...(new RegExp(`config\\.vm\\.define "${vm}"[\\s\\S]*?\\n  end\\n`).exec(text)![0].matchAll(/provision "shell", name: "([^"]+)"/g))].map((m) => m[1]);
+    expect(provisioners("vg1")).toEqual(["hpcdk-lab", "hpcdk-zpool-standin", "hpcdk-zpool-create"]);
+    expect(provisioners("vg2")).toEqual(["hpcdk-lab", "hpcdk-zpool-standin"]);
+    // Without the setting, nothing of it.
+    const plain = siteFromText(readFileSync(join(FIXTURES, "vagrant-lab.yaml"), "utf8").replace("    zpoolStandIn: true\n", ""), "plain.yaml");
+    const plainText = renderVagrantfile(plain.name, plain.file, plain.spec);
+    expect(plainText).not.toContain("zpool");
+    expect(planVagrantLab(plain.name, plain.spec).standInPools).toEqual([]);
   });
 
   it("fails if the site has IPv6 cluster addresses or more shared devices than the SCSI bus takes", () => {
@@ -130,9 +185,9 @@ describe("hpcdk lab vagrantfile", () => {
       problems = (err as SiteError).problems;
     }
     expect(problems).toEqual([
-      'bad.yaml:38:5: lab.vagrant.box: must be a Vagrant box name such as "hpcdk/debian12" or "debian/bookworm64", got "my box"',
-      'bad.yaml:40:5: lab.vagrant.driver: expected one of "qemu", "kvm", got "xen"',
-      "bad.yaml:39:5: lab.vagrant.memoryMiB: must be at least 256, got 128",
+      'bad.yaml:48:5: lab.vagrant.box: must be a Vagrant box name such as "hpcdk/debian12" or "debian/bookworm64", got "my box"',
+      'bad.yaml:50:5: lab.vagrant.driver: expected one of "qemu", "kvm", got "xen"',
+      "bad.yaml:49:5: lab.vagrant.memoryMiB: must be at least 256, got 128",
     ]);
   });
 });
@@ -187,9 +242,17 @@ describe("hpcdk lab vagrantfile (command)", () => {
   });
 });
 
-describe("the Vagrant lab's scripts", () => {
-  it.each(["build-box.sh", "libvirtd.sh"])("%s passes shellcheck", (script) => {
-    const result = spawnSync("shellcheck", ["--severity=style", join(ROOT, "scripts", "lab-vagrant", script)], { encoding: "utf8" });
+describe("the labs' scripts", () => {
+  it.each([
+    "scripts/lab-vagrant/build-box.sh",
+    "scripts/lab-vagrant/libvirtd.sh",
+    "operations/lab/vpc-device.sh",
+    "operations/lab/power.sh",
+    "operations/lab/vm-power.sh",
+    "operations/lab/zpool-standin.sh",
+    "operations/lab/zpool-disk-standin.sh",
+  ])("%s passes shellcheck", (script) => {
+    const result = spawnSync("shellcheck", ["--severity=style", join(ROOT, script)], { encoding: "utf8" });
     expect(result.stdout).toBe("");
     expect(result.status).toBe(0);
   });
