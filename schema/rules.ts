@@ -197,6 +197,12 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
       fsids(String(ex.fsid), at("exports", e, "fsid"));
       if (mountpoints.length > 0 && !mountpoints.some((m) => ex.path === m || ex.path.startsWith(m.endsWith("/") ? m : `${m}/`))) {
         report(at("exports", e, "path"), `${quote(ex.path)} is not on a pool of this group (mountpoints: ${mountpoints.join(", ")})`);
+      } else {
+        // The pool's creation script makes each exported directory a dataset of the same name.
+        const bad = ex.path.split("/").filter(Boolean).find((part) => !/^[A-Za-z0-9_.:-]+$/.test(part));
+        if (bad !== undefined) {
+          report(at("exports", e, "path"), `${quote(bad)} cannot name a ZFS dataset (letters, digits and _ . : - only), in ${quote(ex.path)}`);
+        }
       }
       const specs = uniqueness("client");
       ex.clients.forEach((c, k) => specs(c.spec, at("exports", e, "clients", k, "spec")));

@@ -97,6 +97,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
+          datasetDirs: site.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).filter((d) => d.startsWith(`${p.mountpoint.replace(/\/+$/, "")}/`)),
         }),
       ]),
     );

@@ -29,6 +29,8 @@ export interface ZfsPoolProps {
   readonly monitorIntervalSec?: number;
   /** Hosts that get the one-time creation script `/usr/local/sbin/hpcdk-zpool-create-<pool>`. */
   readonly hosts: readonly Bundle[];
+  /** Directories under the mountpoint that the script creates as datasets (the exports). @default none */
+  readonly datasetDirs?: readonly string[];
 }
 
 /**
@@ -44,6 +46,8 @@ export class ZfsPool extends Primitive {
   readonly devices: readonly string[];
   /** Directories `zpool import -d` searches: the parents of the devices. */
   readonly importDirs: readonly string[];
+  /** Datasets the creation script makes, parents first: `tank/home`. */
+  readonly datasets: readonly string[];
 
   constructor(scope: Construct, id: string, props: ZfsPoolProps) {
     const devices = props.vdevs.flatMap((v) => v.devices);
@@ -65,6 +69,13 @@ export class ZfsPool extends Primitive {
     this.mountpoint = props.mountpoint ?? `/${props.pool}`;
     this.devices = devices;
     this.importDirs = importDirs;
+    const root = this.mountpoint.endsWith("/") ? this.mountpoint : `${this.mountpoint}/`;
+    this.datasets = [...new Set(props.datasetDirs ?? [])]
+      .map((dir) => {
+        if (!dir.startsWith(root)) throw new Error(`ZfsPool [${scope.node.path}/${id}]: ${dir} is not under the pool's mountpoint ${this.mountpoint}`);
+        return `${props.pool}/${dir.slice(root.length).replace(/\/+$/, "")}`;
+      })
+      .sort();
 
     const properties = Object.entries(props.properties ?? {})
       .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -85,6 +96,7 @@ export class ZfsPool extends Primitive {
           vdevs,
           devices,
           importDirs,
+          datasets: this.datasets.join(" "),
         },
       });
     }

@@ -179,6 +179,13 @@ const CASES: BadCase[] = [
     ],
   },
   {
+    name: "export that cannot be a ZFS dataset",
+    edits: [["- path: /tank/data", "- path: /tank/data@2024"]],
+    problems: [
+      "sites/bad.yaml:23:11: nfs.groups.0.exports.0.path: \"data@2024\" cannot name a ZFS dataset (letters, digits and _ . : - only), in \"/tank/data@2024\""
+    ],
+  },
+  {
     name: "export outside the pool",
     edits: [["- path: /tank/data", "- path: /srv/data"]],
     problems: [

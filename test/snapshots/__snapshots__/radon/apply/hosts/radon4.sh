@@ -220,8 +220,8 @@ fi
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '1578e335792a393a889f299799248ff307189130be2a1cb0d4c1b322c841ff54' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' '10318121a44684ee2a1683d7870d2784863fdb36599a7ea9d1c89e154b141e20' ''
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' '95a67c50163ff37d7764e06c88621733cb047599bed72750c34ce0f1b785ddef' ''
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' 'a3d0a1a0a21ae575d0cc5c8140f49e1b14702c7010525fea14f9b88344f8a3df' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' 'e7a2a7f8a1bc017585f25cb3dad8febf8eb8721a7dd8415ed6adba8de1c65ea5' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' 'ac065f33d0150aad855ecf3ac2aa23f7a5a7c90844ebb141dabe0a8e1c76aea6' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
