@@ -87,7 +87,7 @@ export class ZfsPool extends Primitive {
         path: `/usr/local/sbin/hpcdk-zpool-create-${props.pool}`,
         mode: 0o755,
         template: "pacemaker/zpool-create.sh",
-        impact: { kind: "none", detail: "run by hand, once, to create the pool" },
+        impact: { kind: "none", detail: "run by hand, once, to create the pool; each deploy runs it with --datasets-only (zfs create -p of new exports where the pool is imported)" },
         context: {
           pool: props.pool,
           ashift: props.ashift ?? 12,
@@ -98,6 +98,15 @@ export class ZfsPool extends Primitive {
           importDirs,
           datasets: this.datasets.join(" "),
         },
+      });
+      // Before the CIB step (it waits for every host): a new export's directory exists when its
+      // exportfs resource starts.
+      host.addStep({
+        id: `zfs-datasets-${props.pool}`,
+        phase: "after-files",
+        description: `create missing datasets of pool ${props.pool} where it is imported`,
+        run: `/usr/local/sbin/hpcdk-zpool-create-${props.pool} --datasets-only`,
+        impact: { kind: "none", detail: "zfs create -p of missing datasets on the node holding the pool" },
       });
     }
   }

@@ -399,8 +399,10 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
     copyFileSync(join(HERE, file), join(upper, "usr/local/sbin", target));
     chmodSync(join(upper, "usr/local/sbin", target), 0o755);
   }
-  copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin/zpool"));
-  chmodSync(join(upper, "usr/local/sbin/zpool"), 0o755);
+  for (const name of ["zpool", "zfs"]) {
+    copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin", name));
+    chmodSync(join(upper, "usr/local/sbin", name), 0o755);
+  }
   writeFileSync(
     join(node.dir, "node.env"),
     [

@@ -45,10 +45,14 @@ describe("edits to the example sites", () => {
     expect(diffExitCode(r)).toBe(0);
   });
 
-  it("add an export: only the CIB changes; Pacemaker starts it and restarts what follows it in the group (resource-move)", async () => {
+  it("add an export: the CIB and the pool's dataset list change; Pacemaker starts it and restarts what follows it in the group (resource-move)", async () => {
     const r = await diff("lab", edited("lab", ADD_EXPORT));
     expect(settingRows(r)).toEqual([["`nfs.groups[nfs].exports[/stc2_pool/scratch]` added", "resource-move"]]);
-    expect(fileChanges(r)).toEqual(["cluster:/cib.xml:changed:resource-move"]);
+    // Each host's deploy creates the new dataset where the pool is imported, before the CIB step.
+    expect(fileChanges(r)).toEqual([
+      ...["stc1", "stc2", "stc3", "stc4"].map((h) => `hosts/${h}:/usr/local/sbin/hpcdk-zpool-create-stc2_pool:changed:none`),
+      "cluster:/cib.xml:changed:resource-move",
+    ]);
     const changes = r.stack.pacemaker!.transition.changes.map((c) => `${c.action} ${c.resource} ${c.from.join("+")}->${c.to.join("+")}`);
     // The group starts in order: the new export goes before /stc2_pool/apps, so apps' exports, the IP and nfsnotify restart after it.
     expect(changes).toEqual([
@@ -59,7 +63,10 @@ describe("edits to the example sites", () => {
       "restart notify-nfs stc2->stc2",
     ]);
     expect(r.stack.pacemaker!.impact).toEqual({ kind: "resource-move", detail: "crm_simulate: 4 restarts, 1 start" });
-    expect(r.stack.terraform.map((t) => `${t.constructPath} ${t.action}`)).toEqual(["lab/deploy-cluster/resource replace"]);
+    expect(r.stack.terraform.map((t) => `${t.constructPath} ${t.action}`)).toEqual([
+      "lab/deploy-cluster/resource replace",
+      ...["stc1", "stc2", "stc3", "stc4"].map((h) => `lab/deploy-host-${h}/resource replace`),
+    ]);
     expect(r.impact).toBe("resource-move");
   });
 

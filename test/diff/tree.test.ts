@@ -35,6 +35,8 @@ describe("readStackTree", () => {
     expect(diff.bundles[0]!.steps.map((s) => `${s.id} ${s.change} ${s.impact.kind}`)).toEqual([
       "cluster-start added none",
       "nfs-server-disable-at-boot added none",
+      "zfs-datasets-home added none",
+      "zfs-datasets-projects added none",
       "zfs-no-import-at-boot added none",
     ]);
   });

@@ -53,9 +53,9 @@ describe.skipIf(!canRun)(`hpcdk-zpool-create-${POOL} on block devices`, () => {
     for (const loop of loops) spawnSync("losetup", ["--detach", loop]);
   });
 
-  const run = () => {
+  const run = (...args: string[]) => {
     writeFileSync(join(work, "calls"), "");
-    const r = spawnSync("sh", [join(work, "create.sh")], {
+    const r = spawnSync("sh", [join(work, "create.sh"), ...args], {
       encoding: "utf8",
       env: { PATH: `${join(work, "bin")}:/usr/sbin:/usr/bin:/sbin:/bin`, W: work },
     });
@@ -77,21 +77,37 @@ describe.skipIf(!canRun)(`hpcdk-zpool-create-${POOL} on block devices`, () => {
     ]);
   });
 
-  it("only adds the missing datasets on the node that has the pool imported", () => {
+  it("only adds the missing datasets on the node that has the pool imported (a rerun, or --datasets-only as each deploy runs it)", () => {
     writeFileSync(join(work, "imported"), "");
     try {
-      const r = run();
-      expect(r.code).toBe(0);
-      expect(r.out).toContain(`pool ${POOL} is imported on this node already`);
-      expect(r.calls.filter((c) => !c.startsWith("hostid"))).toEqual([
-        `zpool list -H -o name ${POOL}`,
-        `zfs create -p ${POOL}/apps`,
-        `zfs create -p ${POOL}/home`,
-        `zfs create -p ${POOL}/slurm`,
-      ]);
+      for (const args of [[], ["--datasets-only"]]) {
+        const r = run(...args);
+        expect(r.code).toBe(0);
+        expect(r.out).toContain(`pool ${POOL} is imported on this node already`);
+        expect(r.calls.filter((c) => !c.startsWith("hostid"))).toEqual([
+          `zpool list -H -o name ${POOL}`,
+          `zfs create -p ${POOL}/apps`,
+          `zfs create -p ${POOL}/home`,
+          `zfs create -p ${POOL}/slurm`,
+        ]);
+      }
     } finally {
       spawnSync("rm", ["-f", join(work, "imported")]);
     }
+  });
+
+  it("with --datasets-only does nothing on a node that does not hold the pool, even over empty devices", () => {
+    const r = run("--datasets-only");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`pool ${POOL} is not imported on this node`);
+    expect(r.calls.filter((c) => !c.startsWith("hostid"))).toEqual([`zpool list -H -o name ${POOL}`]);
+  });
+
+  it("refuses an unknown argument", () => {
+    const r = run("--force");
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`usage: hpcdk-zpool-create-${POOL} [--datasets-only]`);
+    expect(r.calls).toEqual([]);
   });
 
   it("refuses a device that holds a filesystem and touches nothing", () => {

@@ -235,7 +235,7 @@ install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.con
 install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '658773f2a9f9916978ff1fe1414d50b1c3861bb666a43955687672a09e63a0c7' ''
 install_file "$STAGE/files"'/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' '/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' 'root' 'root' '644' '57006637327c9c3d2d0043fa85295c373dd3544a35f3395d731d7fc32c87ad14' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi'
 install_file "$STAGE/files"'/etc/systemd/system/slurmrestd.service' '/etc/systemd/system/slurmrestd.service' 'root' 'root' '644' '8c20009d3449bc93ace77e89279e36e2988aef80e8dc54a89348445db1a040be' '' 'systemctl daemon-reload' 'systemctl restart slurmrestd'
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '0fea9953b619ba6d32709a315ba07a1a37fa41dd482bf85a5467dc6c753fc153' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '054a62abae5591343a55aa417c414b74b168a4665a2c20a6ad3df8044e7ec6c3' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 install_file "$STAGE/secrets/"'slurmrestd-tls-cert' '/etc/nginx/tls/slurmrestd.crt' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'slurmrestd-tls-cert')" '' 'systemctl reload nginx'
@@ -248,6 +248,7 @@ run_step 'munge-enable' 'systemctl enable --now munge'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
 run_step 'nginx-enable' 'nginx -t && systemctl enable nginx && systemctl reload-or-restart nginx'
 run_step 'slurmrestd-enable' 'systemctl daemon-reload && systemctl enable --now slurmrestd'
+run_step 'zfs-datasets-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
