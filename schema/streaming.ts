@@ -80,6 +80,10 @@ export const StreamImageBuildSchema = z.strictObject({
     .default({ stack: "rdma-core" })
     .describe("The RDMA user-space stack in the image. @default rdma-core"),
   makeJobs: z.int().min(1).max(256).default(12).describe("make -j for the broker build. @default 12"),
+  nodeGroup: z
+    .string()
+    .optional()
+    .describe("Node group whose hosts get the build files (/usr/local/share/hpcdk/stream-image); build on one of them, where the runtime is. @default launch.nodeGroup"),
 });
 
 const CoordinatorSchema = z.strictObject({
@@ -278,6 +282,10 @@ export function checkStreaming(site: SiteSpec & { streaming?: StreamingSpec }, r
 
   if (s.coordinator.port === s.broker.port) {
     report(at("broker", "port"), `port ${s.broker.port} is also the coordinator's (streaming.coordinator.port): a host may run both`);
+  }
+
+  if (s.build.nodeGroup !== undefined && !site.nodeGroups.some((g) => g.name === s.build.nodeGroup)) {
+    report(at("build", "nodeGroup"), `unknown node group ${quote(s.build.nodeGroup)} (node groups: ${site.nodeGroups.map((g) => g.name).join(", ") || "none"})`);
   }
 
   const found = launchGroup(site, s);

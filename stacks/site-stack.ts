@@ -73,7 +73,7 @@ export class SiteStack extends TerraformStack {
       });
     }
     // Stream brokers (their Slurm job, host settings and image build files).
-    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups, cluster: this.cluster });
+    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups });
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");

@@ -12,6 +12,9 @@ import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./sec
 export type StepPhase = "before-files" | "after-files";
 
 /** A command the deploy runs on the host, e.g. disabling a unit that Pacemaker owns. */
+/** The one file of the cluster bundle: the Pacemaker configuration the CIB step applies. */
+export const CIB_PATH = "/cib.xml";
+
 export interface Step {
   /** Unique in the bundle; steps run sorted by phase, then id. */
   readonly id: string;
@@ -191,14 +194,23 @@ export class Bundle extends Construct {
 
   private claimPath(path: string, claimant: string): void {
     if (this.rendered) throw new Error(`Bundle [${this.node.path}]: ${path} added after the bundle was rendered`);
+    this.onlyCib(path, claimant);
     const owner = this.files.get(path)?.node.path ?? this.secrets.get(path)?.node.path;
     if (owner) {
       throw new Error(`Bundle [${this.node.path}]: ${path} is claimed by both ${owner} and ${claimant}`);
     }
   }
 
+  /** The cluster bundle goes to the CIB step, which installs the CIB and nothing else. */
+  private onlyCib(what: string, claimant: string): void {
+    if (this.kind === "cluster" && what !== CIB_PATH) {
+      throw new Error(`Bundle [${this.node.path}]: ${claimant} puts ${what} in the cluster bundle, which carries only ${CIB_PATH}: use a host or group bundle`);
+    }
+  }
+
   /** Adds a step; a second step with the same id throws. */
   addStep(step: Step): Step {
+    this.onlyCib(`step "${step.id}"`, "a construct");
     if (this.steps.has(step.id)) throw new Error(`Bundle [${this.node.path}]: step "${step.id}" is added twice`);
     this.steps.set(step.id, step);
     return step;
@@ -206,6 +218,7 @@ export class Bundle extends Construct {
 
   /** Adds a package to install; the same package from two constructs must agree on the version. */
   addPackage(pkg: PackageSpec): PackageSpec {
+    this.onlyCib(`package ${pkg.debian}`, "a construct");
     const known = this.packages.get(pkg.debian);
     if (known && (known.version !== pkg.version || known.rhel !== pkg.rhel)) {
       throw new Error(`Bundle [${this.node.path}]: package ${pkg.debian} is added twice with different names or versions`);

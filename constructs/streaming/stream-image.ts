@@ -13,7 +13,7 @@ export type RdmaStack =
   | { readonly stack: "rdma-core" };
 
 export interface StreamImageProps {
-  /** Where the build files go: the cluster bundle (built once, from one management node). */
+  /** Where the build files go: a node group with the runtime (the image is built on one of its hosts). */
   readonly bundle: Bundle;
   /** Broker cluster name, for labels. */
   readonly clusterName: string;

@@ -17,8 +17,6 @@ export interface StreamingServiceProps {
   readonly site: SiteSpec;
   /** One bundle per node group, by group name. */
   readonly groups: Readonly<Record<string, Bundle>>;
-  /** The cluster bundle: receives the image build files. */
-  readonly cluster: Bundle;
 }
 
 /**
@@ -72,8 +70,10 @@ export class StreamingService extends Construct {
       coordinatorExtraArgs: s.coordinator.extraArgs,
     });
 
+    const buildBundle = props.groups[s.build.nodeGroup ?? s.launch.nodeGroup];
+    if (!buildBundle) throw new Error(`${where}: no bundle for node group ${s.build.nodeGroup}`);
     this.image = new StreamImage(this, "image", {
-      bundle: props.cluster,
+      bundle: buildBundle,
       clusterName: s.clusterName,
       runtime: s.runtime,
       image: s.image,

@@ -17,7 +17,7 @@ const running: ChildProcess[] = [];
 
 beforeAll(() => {
   const { out } = synthTo(loadExamples(["lab"]));
-  entrypoint = join(out, "stacks/lab/cluster/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh");
+  entrypoint = join(out, "stacks/lab/groups/login/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh");
   bin = join(tempDir("stream-bin-"), "bin");
   writeStandIns(bin);
 });

@@ -57,7 +57,7 @@ streaming:
     script = join(stack, "groups/lab/usr/local/share/hpcdk/stream/labstream.sbatch");
     writeStandIns(join(lab.dir, "image-bin"));
     // The nodes have their own /tmp: the image's entrypoint goes to the lab directory too.
-    cpSync(join(stack, "cluster/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh"), join(lab.dir, "image/docker-entrypoint.sh"));
+    cpSync(join(stack, "groups/lab/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh"), join(lab.dir, "image/docker-entrypoint.sh"));
     writeStandInRuntime(join(lab.dir, "path"), "apptainer", join(lab.dir, "image/docker-entrypoint.sh"), join(lab.dir, "image-bin"));
     writeFileSync(join(lab.dir, "kera.sif"), "stand-in image\n");
     mkdirSync(submitDir());

@@ -23,7 +23,12 @@ const isStream = (p: string) => /stream|limits\.d/.test(p) && !p.startsWith("man
 const streamFiles = (site: string) => [...trees[site]!.keys()].filter(isStream);
 const fileOf = (site: string, path: string) => join(out, "stacks", site, path);
 const text = (site: string, path: string) => trees[site]!.get(path)!.toString();
-const IMAGE_DIR = "cluster/usr/local/share/hpcdk/stream-image";
+/** The build files' directory in the site's tree: in the bundle of its build group. */
+const imageDir = (site: string) => {
+  const containerfile = [...trees[site]!.keys()].find((p) => p.endsWith("/usr/local/share/hpcdk/stream-image/Containerfile"));
+  if (!containerfile) throw new Error(`${site}: no stream-image/Containerfile in the tree`);
+  return containerfile.slice(0, -"/Containerfile".length);
+};
 
 /** Writes text to a temporary file and returns its path. */
 function temp(name: string, content: string, mode = 0o644): string {
@@ -182,23 +187,23 @@ describe.each(SITES)("site %s", (site) => {
   });
 
   it("has a Containerfile that parses, validates, and copies only from earlier stages", () => {
-    const { stages, problems } = checkContainerfile(text(site, `${IMAGE_DIR}/Containerfile`));
+    const { stages, problems } = checkContainerfile(text(site, `${imageDir(site)}/Containerfile`));
     expect(problems).toEqual([]);
     expect(stages.map((s) => s.name)).toEqual(["rdma", "builder", "runtime"]);
     expect(stages[2]!.copiesFrom).toEqual(["builder"]);
     // What the runtime stage gets from the build context is the entrypoint, rendered beside it.
     for (const source of stages.flatMap((s) => s.copySources).filter((s) => s.startsWith("hpcdk/"))) {
-      expect(trees[site]!.has(`${IMAGE_DIR}/${source.slice("hpcdk/".length)}`), source).toBe(true);
+      expect(trees[site]!.has(`${imageDir(site)}/${source.slice("hpcdk/".length)}`), source).toBe(true);
     }
   });
 
   it("has Containerfile RUN lines that shellcheck accepts", () => {
-    const result = shellcheckRuns(checkContainerfile(text(site, `${IMAGE_DIR}/Containerfile`)).stages);
+    const result = shellcheckRuns(checkContainerfile(text(site, `${imageDir(site)}/Containerfile`)).stages);
     expect(result.stdout).toBe("");
   });
 
   it("has an Apptainer definition with a builder and a runtime stage whose scripts shellcheck accepts", () => {
-    const { stages, problems } = parseDef(text(site, `${IMAGE_DIR}/stream-broker.def`));
+    const { stages, problems } = parseDef(text(site, `${imageDir(site)}/stream-broker.def`));
     expect(problems).toEqual([]);
     expect(stages.map((s) => s.header.Stage)).toEqual(["builder", "runtime"]);
     expect(stages[1]!.sections.map((s) => s.name)).toEqual(["files", "files", "post", "environment", "runscript", "test", "labels", "help"]);
@@ -256,7 +261,7 @@ describe("the validators", () => {
   });
 
   it("fail if the Containerfile has an unknown instruction, or copies from a stage that does not exist", () => {
-    const containerfile = text("lab", `${IMAGE_DIR}/Containerfile`);
+    const containerfile = text("lab", `${imageDir("lab")}/Containerfile`);
     expect(checkContainerfile(containerfile.replace("ENTRYPOINT [", "ENTRYPOINTS [")).problems.length).toBeGreaterThan(0);
     expect(checkContainerfile(containerfile.replace("--from=builder", "--from=bulder")).problems).toContain("COPY --from=bulder: no earlier stage bulder");
     expect(checkContainerfile(containerfile.replace('ENTRYPOINT ["/docker-entrypoint.sh"]', "ENTRYPOINT /docker-entrypoint.sh")).problems).toContain(
@@ -265,12 +270,12 @@ describe("the validators", () => {
   });
 
   it("fail if a RUN line quotes badly", () => {
-    const { stages } = checkContainerfile(text("lab", `${IMAGE_DIR}/Containerfile`).replace("RUN ldconfig", "RUN cd $HOME/x && ldconfig"));
+    const { stages } = checkContainerfile(text("lab", `${imageDir("lab")}/Containerfile`).replace("RUN ldconfig", "RUN cd $HOME/x && ldconfig"));
     expect(shellcheckRuns(stages).stdout).toContain("SC2086");
   });
 
   it("fail if the definition has an unknown section or a broken script", () => {
-    const def = text("lab", `${IMAGE_DIR}/stream-broker.def`);
+    const def = text("lab", `${imageDir("lab")}/stream-broker.def`);
     expect(parseDef(def.replace("%runscript", "%runscrip")).problems).toContain(
       `line ${def.split("\n").findIndex((l) => l === "%runscript") + 1}: unknown section %runscrip`,
     );

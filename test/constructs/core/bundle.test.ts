@@ -16,6 +16,17 @@ describe("Bundle", () => {
     );
   });
 
+  it("fails if anything but the CIB goes to the cluster bundle: the CIB step would never install it", () => {
+    const { stack } = bundle();
+    const cluster = new Bundle(stack, "cluster", { kind: "cluster", name: "cluster", source: "sites/site.yaml" });
+    new GeneratedFile(stack, "cib", { bundle: cluster, path: "/cib.xml", content: (h) => h });
+    expect(() => new GeneratedFile(stack, "f", { bundle: cluster, path: "/etc/x.conf", content: (h) => h })).toThrow(
+      "Bundle [site/cluster]: site/f puts /etc/x.conf in the cluster bundle, which carries only /cib.xml: use a host or group bundle",
+    );
+    expect(() => cluster.addStep({ id: "s", phase: "after-files", description: "s", run: "true" })).toThrow('a construct puts step "s" in the cluster bundle');
+    expect(() => cluster.addPackage({ debian: "pcs" })).toThrow("a construct puts package pcs in the cluster bundle");
+  });
+
   it("fails if a secret and a file claim one path", () => {
     const { stack, host } = bundle();
     new SecretFile(stack, "key", { bundle: host, path: "/etc/munge/munge.key", secret: "munge-key", generate: { randomBytes: 1024 } });

@@ -341,6 +341,12 @@ install_file "$STAGE/files"'/etc/subuid' '/etc/subuid' 'root' 'root' '644' 'bbce
 install_file "$STAGE/files"'/usr/local/libexec/hpcdk/podman-task-prolog' '/usr/local/libexec/hpcdk/podman-task-prolog' 'root' 'root' '755' '726fc0d3c3f3f6d93af04285575045ead1e76666e845b4e0b8a2b660c0f8e6f8' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-charliecloud-preflight' '/usr/local/sbin/hpcdk-charliecloud-preflight' 'root' 'root' '755' '04589035799b7fda4ffbfa876f1d6b9a2faf37bc57c67d9379d5f0498ace40c9' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-podman-user-storage' '/usr/local/sbin/hpcdk-podman-user-storage' 'root' 'root' '755' '85917d227a5a2332467be6f1dfcd7b6a9523ca4b9ce6ba2cc8f8bac9f836255a' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/Containerfile' '/usr/local/share/hpcdk/stream-image/Containerfile' 'root' 'root' '644' '6394f1a6763c1ba414a6d373316cebdec9a0bb95c15c875a23165b29fc10c4f9' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-broker.sh' '/usr/local/share/hpcdk/stream-image/build-broker.sh' 'root' 'root' '755' 'af5162bf3180fa3def7b409eb9c6c3a4e6522062cdd28ca7ed0a22276076488f' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-image.sh' '/usr/local/share/hpcdk/stream-image/build-image.sh' 'root' 'root' '755' '71daf914f61060918ee245cbfa84f001cf556e31a0d8dca7d3f0a30804ce8433' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' '/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' 'root' 'root' '755' '76c034f6e9a57eb5383c1a74f8b036f9ac3fe11333e3e03148554e5bdf61694b' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stage-runtime.sh' '/usr/local/share/hpcdk/stream-image/stage-runtime.sh' 'root' 'root' '755' '71055b0b2e4e5ff9133147ca7ff674f480578bf36acd4815937a4b0ffc69d332' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stream-broker.def' '/usr/local/share/hpcdk/stream-image/stream-broker.def' 'root' 'root' '644' 'a0a867d8525b56651b443feb9e3cf22e3da0cc316bfac9bdc0b3b3b6aef36540' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream/kera.sbatch' '/usr/local/share/hpcdk/stream/kera.sbatch' 'root' 'root' '755' '0d4664b1651a26c8e10500ebdef8330088d2c17439a9f1e64280ce3f46ecda0e' ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 

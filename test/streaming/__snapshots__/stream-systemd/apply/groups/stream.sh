@@ -225,6 +225,12 @@ install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s04.service'
 install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-coordinator.service' '/etc/systemd/system/hpcdk-stream-coordinator.service' 'root' 'root' '644' '062120c383c7af4922f573ec341bb59d715a53b721a3f8dd6dc428bd6a5d125a' '' 'systemctl daemon-reload' 'systemctl try-restart hpcdk-stream-coordinator.service'
 install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-health' '/usr/local/libexec/hpcdk/stream-health' 'root' 'root' '755' '70f2b95d2dd6b41c9ed1dc14138411eda3167618db8d10c6f53112d75ccd7393' ''
 install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-preflight' '/usr/local/libexec/hpcdk/stream-preflight' 'root' 'root' '755' '77d58d9799af44a8aeb2e39ed2189ec9fc32ef81305f10ccfe3c26b29d5dba8a' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/Containerfile' '/usr/local/share/hpcdk/stream-image/Containerfile' 'root' 'root' '644' '677a60c05a873b581fcf2895041dfa394c5856e25b35ba280e394f42ccf37931' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-broker.sh' '/usr/local/share/hpcdk/stream-image/build-broker.sh' 'root' 'root' '755' 'fa8b3cde2bd78435fb2029c86f4ea14523c07859b48b7331857c1e1fc022fb78' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-image.sh' '/usr/local/share/hpcdk/stream-image/build-image.sh' 'root' 'root' '755' '376ae2381c93340f470c84a628343f2f6a4da2a4215e926583dddeda7862cd37' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' '/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' 'root' 'root' '755' '06b789d87d7332249e35e9c344c784d0515ae1e0b8cdb8e1599bfaa2c0823d2c' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stage-runtime.sh' '/usr/local/share/hpcdk/stream-image/stage-runtime.sh' 'root' 'root' '755' 'ffabbe5ce69df9f4738588c7605f7b45061475c4213557604a27abf0a470c7f7' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stream-broker.def' '/usr/local/share/hpcdk/stream-image/stream-broker.def' 'root' 'root' '644' 'e407ceba0eced85973e3afd4e707b5288d9a8454d7e1e01c943364c295f43843' ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
