@@ -80,8 +80,9 @@ export async function run(): Promise<Row[]> {
     const groups = Object.fromEntries(
       spec.nodeGroups.map((g) => [g.name, new Bundle(stack, `group-${g.name}`, { kind: "group", name: g.name, source: site.file, hosts: expandHostlist(g.hosts) })]),
     );
+    const cluster = new Bundle(stack, "cluster", { kind: "cluster", name: "cluster", source: site.file });
     const t1 = performance.now();
-    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, stateSaveServer: { address: "10.0.0.101", nfsGroup: "g01" } });
+    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, cluster, stateSaveServer: { address: "10.0.0.101", nfsGroup: "g01" } });
     const files = slurm.node.findAll().filter((c): c is GeneratedFile => c instanceof GeneratedFile);
     for (const f of files) f.render();
     slurmPart.push(performance.now() - t1);

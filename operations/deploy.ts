@@ -12,7 +12,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { create as tarCreate } from "tar";
 import { parse as parseYaml } from "yaml";
-import type { BundleManifest } from "../constructs/core/index.js";
+import type { BundleManifest, Step } from "../constructs/core/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import { applyOverride, targetOf, type Inventory, type InventoryOverride } from "../stacks/inventory.js";
 import { expandHome, SshError, SshSession, type SshOptions } from "./ssh.js";
@@ -372,17 +372,81 @@ async function applyCib(
     const set = (name: string, value: string) =>
       session.run(session.asRoot(`crm_attribute --type crm_config --set-name ${STATE_SET} --name ${name} --update ${quote(value)}`));
     await set("hpcdk-config-digest", configurationDigest(after));
-    if (expect) await set("hpcdk-applied", expect);
-    return {
-      ok: true,
-      hosts: [{ host, ok: true, changed, unchanged: changed.length ? 0 : 1, handlers: [], steps: [], packages: [], restored: [], ms: Math.round(performance.now() - t0) }],
-    };
+    const hosts: HostResult[] = [];
+    const afterCib = manifest.steps.filter((s) => s.phase === "after-cib");
+    if (afterCib.length > 0) {
+      // The steps run once what they need (the NFS group's floating IP, for a mount) is running.
+      const waitFor = [...new Set(afterCib.flatMap((s) => s.waitFor ?? []))].sort();
+      const missing = await waitForResources(session, waitFor, inventory.clusterWaitSec);
+      if (missing.length > 0) {
+        return fail(host, `${missing.join(", ")} not running ${inventory.clusterWaitSec} s after the CIB step: the steps that need ${missing.length > 1 ? "them" : "it"} did not run (crm_mon shows why)`);
+      }
+      if (waitFor.length > 0) log(`[${host}] running: ${waitFor.join(", ")}`);
+      hosts.push(...(await runAfterCibSteps(inventory, afterCib, log)));
+    }
+    // Recorded last: a deploy whose steps failed runs them again.
+    const ok = hosts.every((h) => h.ok);
+    if (ok && expect) await set("hpcdk-applied", expect);
+    const cibResult = { host, ok: true, changed, unchanged: changed.length ? 0 : 1, handlers: [], steps: [], packages: [], restored: [], ms: Math.round(performance.now() - t0) };
+    return { ok, hosts: [cibResult, ...hosts] };
   } catch (err) {
     return fail(host, (err as Error).message);
   } finally {
     session.close();
   }
 }
+
+/**
+ * The cluster bundle's after-cib steps, host by host in the order the steps name them; a host
+ * stops at its first failing step and the others go on.
+ */
+async function runAfterCibSteps(inventory: Inventory, steps: readonly Step[], log: (line: string) => void): Promise<HostResult[]> {
+  const hosts = [...new Set(steps.flatMap((s) => s.hosts ?? []))];
+  return mapLimited(hosts, hosts.length, async (host) => {
+    const t0 = performance.now();
+    const done: string[] = [];
+    let error: string | undefined;
+    let session: SshSession | undefined;
+    try {
+      session = await SshSession.connect(sshOptions(inventory, host));
+      for (const step of steps.filter((s) => s.hosts?.includes(host))) {
+        const r = await session.exec(session.asRoot(`sh -c ${quote(step.run)}`), { timeoutMs: AFTER_CIB_STEP_TIMEOUT_MS });
+        if (r.code !== 0) {
+          error = `step ${step.id} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`;
+          break;
+        }
+        done.push(step.id);
+      }
+    } catch (err) {
+      error = err instanceof SshError ? err.message.replace(`${host}: `, "") : String((err as Error).message ?? err);
+    } finally {
+      session?.close();
+    }
+    log(`[${host}] ${error ? "FAILED" : "after-cib steps done"}: ${done.join(", ") || "no step"}${error ? `; ${error}` : ""}`);
+    const result: HostResult = { host, ok: !error, changed: [], unchanged: 0, handlers: [], steps: done, packages: [], restored: [], ms: Math.round(performance.now() - t0) };
+    return error ? { ...result, error } : result;
+  });
+}
+
+/** Polls `crm_resource --locate` every 2 s until every resource runs; returns those that never did. */
+async function waitForResources(session: SshSession, ids: readonly string[], waitSec: number): Promise<string[]> {
+  const deadline = Date.now() + waitSec * 1000;
+  let missing = [...ids];
+  while (missing.length > 0) {
+    const still: string[] = [];
+    for (const id of missing) {
+      const r = await session.exec(session.asRoot(`crm_resource --locate --resource ${quote(id)}`), { timeoutMs: 30_000 });
+      if (!(r.code === 0 && r.stdout.includes("is running on"))) still.push(id);
+    }
+    missing = still;
+    if (missing.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return missing;
+}
+
+/** An after-cib step (a mount, a daemon start) that takes longer has hung. */
+const AFTER_CIB_STEP_TIMEOUT_MS = 300_000;
 
 /** A management node whose cluster partition has quorum and a DC, tried in node id order (bounded). */
 async function quorateNode(inventory: Inventory, waitSec = inventory.clusterWaitSec): Promise<{ session: SshSession } | { error: string }> {

@@ -145,6 +145,10 @@ const SLURM_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   clusterName: outage("ClusterName: slurmctld refuses state saved under another name, and accounting starts a new cluster record"),
   controllers: restart("SlurmctldHost lines: slurmctld moves or gains a backup; restart slurmctld, then every slurmd"),
   network: restart(RESTART_ALL),
+  // Adding or removing controllerIp changes who runs slurmctld: the address is what the diff sees.
+  "controllerIp.address": outage(`SlurmctldAddr, and whether Pacemaker or systemd runs slurmctld: ${RESTART_ALL}`),
+  "controllerIp.cidr": restart("the floating IP resource restarts: slurmctld's group moves its address"),
+  "controllerIp.nic": restart("the floating IP resource restarts: slurmctld's group moves its address"),
   slurmUser: outage("SlurmUser owns the saved state and the spool: stop Slurm, chown the state, start it"),
   loginGroups: reload("which node groups get the Slurm commands and slurm.conf"),
   slurmctldTimeoutSec: reload(RECONFIGURE),
@@ -265,6 +269,7 @@ const STREAMING_IMPACTS: Readonly<Record<string, SettingImpact>> = {
     ].map((k) => [k, restart(NEXT_STREAM_START)]),
   ),
   "launch.submitFrom": none("where the batch script is copied for sbatch"),
+  "build.nodeGroup": none("where the image build files are copied"),
   ...Object.fromEntries(
     ["build.arch", "build.base", "build.makeJobs", "build.rdma.distro", "build.rdma.kernel", "build.rdma.stack", "build.rdma.version"].map((k) => [
       k,

@@ -129,6 +129,16 @@ export const SlurmSchema = z.strictObject({
   version: z.enum(Object.keys(SLURM_RELEASES) as [string, ...string[]]).default("22.05").describe("Slurm release on the hosts; picks the openapi plugins. @default 22.05 (Debian 12)"),
   clusterName: named("a cluster name", /^[a-z][a-z0-9_]{0,39}$/, "[a-z][a-z0-9_]* (at most 40, lower case)").optional().describe("ClusterName. @default cluster.name in lower case"),
   controllers: z.array(z.string()).min(1).max(4).describe("Management nodes running slurmctld (SlurmctldHost), primary first."),
+  controllerIp: z
+    .strictObject({
+      address: z.string().describe("The address slurmd and the commands reach slurmctld on (SlurmctldAddr)."),
+      cidr: z.int().min(1).max(128).describe("Prefix length (IPaddr2 cidr_netmask)."),
+      nic: z.string().optional().describe("Interface. @default the one whose network holds the address"),
+    })
+    .optional()
+    .describe(
+      "Run slurmctld as a Pacemaker resource instead of Slurm's own primary/backup pair: one controller at a time, with this floating IP (SlurmctldAddr) and the state mounted by Pacemaker. Needs two or more controllers and slurm.stateSave. @default Slurm's own takeover",
+    ),
   network: z.string().optional().describe("Network (CIDR) Slurm daemons talk on: controller and slurmdbd addresses are taken from it. @default host names, resolved by DNS"),
   stateSave: z
     .strictObject({
@@ -146,7 +156,11 @@ export const SlurmSchema = z.strictObject({
       slurmdbd: port.default(6819).describe("@default 6819"),
     })
     .prefault({}),
-  slurmctldTimeoutSec: z.int().min(5).default(120).describe("SlurmctldTimeout: how long a backup waits before taking over. @default 120"),
+  slurmctldTimeoutSec: z
+    .int()
+    .min(5)
+    .optional()
+    .describe("SlurmctldTimeout: how long a backup waits before taking over. @default 120; 10 with controllerIp (Pacemaker runs one slurmctld at a time)"),
   slurmdTimeoutSec: z.int().min(5).default(300).describe("SlurmdTimeout. @default 300"),
   plugins: z
     .strictObject({
@@ -236,6 +250,26 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     needsAddress(c, at("controllers", i));
   });
 
+  if (slurm.controllerIp) {
+    const ip = slurm.controllerIp;
+    if (slurm.controllers.length < 2) {
+      report(at("controllerIp"), `a Pacemaker-run slurmctld moves between controllers: name two or more in slurm.controllers, got ${slurm.controllers.length}`);
+    }
+    const parsed = parseCidr(`${ip.address}/${ip.cidr}`);
+    if (typeof parsed === "string") report(at("controllerIp", "address"), parsed);
+    else {
+      slurm.controllers.forEach((c) => {
+        const node = nodes.get(c);
+        if (node && !addressesOf(node).some((a) => networkContains(parsed, a.address))) {
+          report(at("controllerIp", "address"), `${ip.address}/${ip.cidr} is outside the networks of controller ${quoted(c)}: every controller that may run slurmctld needs an address in it`);
+        }
+      });
+    }
+    const owner = site.nodes.find((n) => addressesOf(n).some((a) => a.address === ip.address));
+    if (owner) report(at("controllerIp", "address"), `${ip.address} is also the address of ${owner.name}: a floating IP must not belong to a node`);
+    const nfs = site.nfs.groups.find((g) => g.floatingIp.address === ip.address);
+    if (nfs) report(at("controllerIp", "address"), `${ip.address} is also the floating IP of NFS group ${quoted(nfs.name)}`);
+  }
   if (slurm.controllers.length > 1 && !slurm.stateSave) {
     report(
       at("stateSave"),

@@ -67,6 +67,8 @@ export class SiteStack extends TerraformStack {
         site: spec,
         hosts: this.hosts,
         groups: this.groups,
+        cluster: this.cluster,
+        pacemaker: this.nfs.pacemaker,
         stateSaveServer: state ? { address: state.group.floatingIp.address, nfsGroup: state.group.name } : undefined,
         containerSettings: this.containers?.slurmSettings,
         mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],

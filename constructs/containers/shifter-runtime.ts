@@ -124,6 +124,8 @@ export class ShifterRuntime extends Construct {
       path: "/etc/slurm/plugstack.conf.d/shifter.conf",
       template: "containers/shifter-plugstack.conf",
       context: { plugin: this.spankPlugin, config: SHIFTER_CONFIG },
+      // Login nodes run no slurmd: try-restart leaves a stopped daemon stopped.
+      handlers: ["systemctl try-restart slurmd"],
       impact: { kind: "restart", detail: "slurmd loads SPANK plugins at start: restart slurmd; srun/sbatch load it at every call" },
     });
     new GeneratedFile(this, "prolog", {

@@ -9,16 +9,27 @@ import type { Impact } from "./impact.js";
 import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./secret-file.js";
 
 /** When a step runs relative to installing the bundle's files. */
-export type StepPhase = "before-files" | "after-files";
+/**
+ * When a step runs: on its host before or after the files, or `after-cib`: a step of the cluster
+ * bundle that runs on the hosts it names once the CIB step has applied the CIB and the cluster
+ * has settled (what needs the cluster's services, such as a mount from the HA NFS).
+ */
+export type StepPhase = "before-files" | "after-files" | "after-cib";
 
 /** A command the deploy runs on the host, e.g. disabling a unit that Pacemaker owns. */
 /** The one file of the cluster bundle: the Pacemaker configuration the CIB step applies. */
 export const CIB_PATH = "/cib.xml";
 
+const PHASES: readonly StepPhase[] = ["before-files", "after-files", "after-cib"];
+
 export interface Step {
   /** Unique in the bundle; steps run sorted by phase, then id. */
   readonly id: string;
   readonly phase: StepPhase;
+  /** Hosts an `after-cib` step runs on, in this order (the cluster bundle's steps only). */
+  readonly hosts?: readonly string[];
+  /** Resources (CIB ids) an `after-cib` step waits for: running somewhere in the cluster. @default none */
+  readonly waitFor?: readonly string[];
   /** One line for progress output. */
   readonly description: string;
   /** POSIX shell, idempotent: running it twice must be harmless. */
@@ -201,7 +212,7 @@ export class Bundle extends Construct {
     }
   }
 
-  /** The cluster bundle goes to the CIB step, which installs the CIB and nothing else. */
+  /** The cluster bundle goes to the CIB step, which installs the CIB and runs after-cib steps. */
   private onlyCib(what: string, claimant: string): void {
     if (this.kind === "cluster" && what !== CIB_PATH) {
       throw new Error(`Bundle [${this.node.path}]: ${claimant} puts ${what} in the cluster bundle, which carries only ${CIB_PATH}: use a host or group bundle`);
@@ -210,7 +221,10 @@ export class Bundle extends Construct {
 
   /** Adds a step; a second step with the same id throws. */
   addStep(step: Step): Step {
-    this.onlyCib(`step "${step.id}"`, "a construct");
+    if ((step.phase === "after-cib") !== (this.kind === "cluster")) {
+      throw new Error(`Bundle [${this.node.path}]: step "${step.id}": after-cib steps belong to the cluster bundle, and the cluster bundle has no other steps`);
+    }
+    if (step.phase === "after-cib" && (step.hosts ?? []).length === 0) throw new Error(`Bundle [${this.node.path}]: step "${step.id}" names no hosts`);
     if (this.steps.has(step.id)) throw new Error(`Bundle [${this.node.path}]: step "${step.id}" is added twice`);
     this.steps.set(step.id, step);
     return step;
@@ -256,7 +270,7 @@ export class Bundle extends Construct {
         ...[...this.files.values()].flatMap((f) => f.secrets),
       ]),
       steps: [...this.steps.values()].sort((a, b) =>
-        a.phase !== b.phase ? (a.phase === "before-files" ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+        a.phase !== b.phase ? PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
       ),
     };
     const sha256 = createHash("sha256").update(JSON.stringify(manifest)).digest("hex");

@@ -45,7 +45,7 @@ export interface ResourceClone {
 
 type Constraint =
   | { readonly kind: "location"; readonly id: string; readonly rsc: string; readonly node: string; readonly score: string }
-  | { readonly kind: "order"; readonly id: string; readonly first: string; readonly then: string }
+  | { readonly kind: "order"; readonly id: string; readonly first: string; readonly then: string; readonly strength: "Mandatory" | "Optional" }
   | { readonly kind: "colocation"; readonly id: string; readonly rsc: string; readonly withRsc: string; readonly score: string };
 
 interface FencingLevel {
@@ -145,11 +145,15 @@ export class PacemakerCluster extends Construct {
     this.constraints.push({ kind: "location", id, rsc, node, score: String(score) });
   }
 
-  /** `first` starts before `then`, and `then` stops before `first` (a mandatory order). */
-  addOrder(first: string, then: string): void {
+  /**
+   * `first` starts before `then`, and `then` stops before `first`. Mandatory: `then` also stops
+   * and restarts whenever `first` does; Optional: the order holds only when both start or stop
+   * in the same transition (a move of `first` leaves `then` running).
+   */
+  addOrder(first: string, then: string, strength: "Mandatory" | "Optional" = "Mandatory"): void {
     const id = `order-${first}-then-${then}`;
     this.register(id, "constraint");
-    this.constraints.push({ kind: "order", id, first, then });
+    this.constraints.push({ kind: "order", id, first, then, strength });
   }
 
   /** `rsc` runs only where `withRsc` runs. */
@@ -249,7 +253,7 @@ export class PacemakerCluster extends Construct {
           constraints.ele("rsc_location", { id: c.id, rsc: c.rsc, node: c.node, score: c.score });
           break;
         case "order":
-          constraints.ele("rsc_order", { id: c.id, first: c.first, "first-action": "start", then: c.then, "then-action": "start", kind: "Mandatory" });
+          constraints.ele("rsc_order", { id: c.id, first: c.first, "first-action": "start", then: c.then, "then-action": "start", kind: c.strength });
           break;
         case "colocation":
           constraints.ele("rsc_colocation", { id: c.id, rsc: c.rsc, "with-rsc": c.withRsc, score: c.score });

@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
 import type { Bundle } from "../core/index.js";
+import { FloatingIp, Primitive, ResourceAgent, type PacemakerCluster } from "../pacemaker/index.js";
 import { expandHostlist } from "../../schema/hostlist.js";
 import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
 import type { SiteSpec } from "../../schema/site.js";
@@ -28,8 +29,12 @@ export interface SlurmClusterProps {
   readonly hosts: Readonly<Record<string, Bundle>>;
   /** One bundle per node group. */
   readonly groups: Readonly<Record<string, Bundle>>;
+  /** The cluster bundle (steps that run after the CIB step). */
+  readonly cluster: Bundle;
   /** Required when the site puts the state on its NFS (slurm.stateSave). */
   readonly stateSaveServer?: StateSaveServer;
+  /** The site's CIB: required with slurm.controllerIp (Pacemaker runs slurmctld). */
+  readonly pacemaker?: PacemakerCluster;
   /** What the container runtimes need in slurm.conf. @default none */
   readonly containerSettings?: SlurmConfigProps["containers"];
   /** Node groups that run no Slurm daemon but need MUNGE (Shifter's image gateway). @default none */
@@ -111,7 +116,9 @@ export class SlurmCluster extends Construct {
       stateSaveNote: slurm.stateSave
         ? `every controller mounts ${slurm.stateSave.export} from the HA NFS (group ${props.stateSaveServer!.nfsGroup}) here`
         : "on the controller's own disk",
-      slurmctldTimeoutSec: slurm.slurmctldTimeoutSec,
+      // Pacemaker runs one slurmctld at a time: a controller it starts as a backup need not wait long.
+      slurmctldTimeoutSec: slurm.slurmctldTimeoutSec ?? (slurm.controllerIp ? 10 : 120),
+      controllerAddr: slurm.controllerIp?.address,
       slurmdTimeoutSec: slurm.slurmdTimeoutSec,
       plugins: slurm.plugins,
       jwtKeyPath: JWT_KEY_PATH,
@@ -148,10 +155,13 @@ export class SlurmCluster extends Construct {
     }
     this.munge = new Munge(this, "munge", { bundles: [...bundles, ...(props.mungeGroups ?? []).map(groupOf).filter((b) => !roles.has(b))] });
 
+    const managed = slurm.controllerIp ? this.pacemakerController(site, props) : undefined;
     this.controllers = slurm.controllers.map(
       (c) =>
         new Slurmctld(this, `slurmctld-${c}`, {
           host: hostOf(c),
+          cluster: props.cluster,
+          pacemaker: managed,
           config: this.config,
           stateSave: slurm.stateSave
             ? {
@@ -220,5 +230,59 @@ export class SlurmCluster extends Construct {
     }
     this.restd = restd;
     this.proxies = proxies;
+  }
+
+  /**
+   * slurmctld as a Pacemaker group on one controller at a time: the state export mounted
+   * (ocf:heartbeat:Filesystem, through the NFS group's floating IP), the controller's floating IP
+   * (SlurmctldAddr), then the systemd unit. The NFS group starts first when both start together;
+   * a move of the NFS group leaves slurmctld running (its hard mount waits for the grace period).
+   */
+  private pacemakerController(site: SiteSpec, props: SlurmClusterProps): { group: string; address: string } {
+    const where = `SlurmCluster [${this.node.path}]`;
+    const slurm = site.slurm!;
+    const ip = slurm.controllerIp!;
+    const cib = props.pacemaker;
+    const state = props.stateSaveServer;
+    if (!cib || !state || !slurm.stateSave) throw new Error(`${where}: slurm.controllerIp needs the site's CIB and slurm.stateSave`);
+    const server = state.address.includes(":") ? `[${state.address}]` : state.address;
+    const members = [
+      new Primitive(this, "pcmk-state", {
+        cluster: cib,
+        resourceId: "slurm-state",
+        agent: ResourceAgent.ocf("heartbeat", "Filesystem"),
+        params: {
+          device: `${server}:${slurm.stateSave.export}`,
+          directory: this.config.stateSaveLocation,
+          fstype: "nfs",
+          options: slurm.stateSave.mountOptions,
+        },
+        operations: [
+          { name: "start", timeoutSec: 60 },
+          { name: "stop", timeoutSec: 60 },
+          { name: "monitor", intervalSec: 20, timeoutSec: 40 },
+        ],
+      }),
+      new FloatingIp(this, "pcmk-ip", { cluster: cib, resourceId: "slurmctld-ip", address: ip.address, cidr: ip.cidr, nic: ip.nic }),
+      new Primitive(this, "pcmk-slurmctld", {
+        cluster: cib,
+        resourceId: "slurmctld",
+        agent: ResourceAgent.systemd("slurmctld"),
+        params: {},
+        operations: [
+          { name: "start", timeoutSec: 120 },
+          { name: "stop", timeoutSec: 120 },
+          { name: "monitor", intervalSec: 30, timeoutSec: 60 },
+        ],
+      }),
+    ];
+    const group = "group-slurmctld";
+    cib.addGroup(group, members);
+    cib.addOrder(`group-${state.nfsGroup}`, group, "Optional");
+    // Only the controllers run it; the primary (the first) when it can.
+    for (const n of site.nodes) if (!slurm.controllers.includes(n.name)) cib.addLocation(group, n.name, -1_000_000);
+    cib.addLocation(group, slurm.controllers[0]!, site.cluster.preferredNodeScore);
+    for (const c of slurm.controllers) props.hosts[c]!.addPackage({ debian: "nfs-common", rhel: "nfs-utils" });
+    return { group, address: ip.address };
   }
 }

@@ -33,6 +33,8 @@ export interface SlurmConfigProps {
   readonly clusterName: string;
   /** SlurmctldHost values, primary first: `name` or `name(address)`. */
   readonly controllers: readonly string[];
+  /** SlurmctldAddr: the floating IP of a Pacemaker-run slurmctld. @default none */
+  readonly controllerAddr?: string;
   readonly slurmUser: string;
   readonly ports: { readonly slurmctld: number; readonly slurmd: number };
   readonly stateSaveLocation: string;
@@ -91,6 +93,9 @@ export function hostlistLines(hosts: readonly string[], limit = MAX_HOSTLIST_CHA
 }
 
 const yesNo = (b: boolean) => (b ? "yes" : "no");
+
+/** The handler of a controller's Slurm files: `scontrol reconfigure` where slurmctld runs. */
+export const RECONFIGURE = "if systemctl is-active --quiet slurmctld; then scontrol reconfigure; fi";
 
 /**
  * The configuration every Slurm host shares: `slurm.conf`, `cgroup.conf`, `plugstack.conf`
@@ -174,6 +179,7 @@ export class SlurmConfig extends Construct {
       version: props.version,
       clusterName: props.clusterName,
       controllers: props.controllers,
+      controllerAddr: props.controllerAddr ?? "",
       slurmUser: props.slurmUser,
       ports: props.ports,
       authAltTypes: props.plugins.authAltTypes.join(","),
@@ -213,6 +219,9 @@ export class SlurmConfig extends Construct {
    * is restarted for cgroup.conf and gres.conf; clients need nothing.
    */
   install(bundle: Bundle, role: "controller" | "slurmd" | "client"): GeneratedFile[] {
+    // On a controller where slurmctld runs (not yet at the first deploy; one controller of a
+    // Pacemaker-run slurmctld): it rereads its files and tells every slurmd.
+    const reconfigure = RECONFIGURE;
     const key = `${bundle.kind}-${bundle.name}`;
     if (this.installed.has(key)) throw new Error(`SlurmConfig [${this.node.path}]: already installed in ${key}`);
     const files = [
@@ -221,7 +230,9 @@ export class SlurmConfig extends Construct {
         path: "/etc/slurm/slurm.conf",
         template: "slurm/slurm.conf",
         context: this.context,
-        handlers: role === "controller" ? ["scontrol reconfigure"] : [],
+        // slurmd rereads slurm.conf on SIGHUP (its unit's reload): the node takes the file as soon
+        // as it has it, whichever of the controllers and the nodes a deploy reaches first.
+        handlers: role === "controller" ? [reconfigure] : role === "slurmd" ? ["systemctl try-reload-or-restart slurmd"] : [],
         impact: {
           kind: "reload",
           detail: "scontrol reconfigure on a controller rereads it everywhere; added or removed nodes, ports and SlurmctldHost need slurmctld and every slurmd restarted",
@@ -250,7 +261,7 @@ export class SlurmConfig extends Construct {
           path: "/etc/slurm/gres.conf",
           template: "slurm/gres.conf",
           context: { lines: this.gresLines },
-          handlers: role === "slurmd" ? ["systemctl restart slurmd"] : role === "controller" ? ["scontrol reconfigure"] : [],
+          handlers: role === "slurmd" ? ["systemctl restart slurmd"] : role === "controller" ? [reconfigure] : [],
           impact: { kind: "restart", detail: "restart slurmd on the GPU nodes, then scontrol reconfigure" },
         }),
       );

@@ -1,14 +1,21 @@
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { GeneratedFile, type Bundle } from "../core/index.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 
 export interface SlurmctldProps {
   /** The controller's bundle. */
   readonly host: Bundle;
+  /** The cluster bundle: with the state on the HA NFS, slurmctld starts after the CIB step. */
+  readonly cluster: Bundle;
   readonly config: SlurmConfig;
   /** The shared state on the HA NFS; without it the state stays on the controller's disk. @default local */
   readonly stateSave?: { readonly server: string; readonly export: string; readonly nfsGroup: string; readonly options: string };
+  /**
+   * Pacemaker runs slurmctld (and mounts the state): the unit stays disabled at boot and takes
+   * the mounted state directory as its own. @default systemd starts it (Slurm's own takeover)
+   */
+  readonly pacemaker?: { readonly group: string; readonly address: string };
 }
 
 /**
@@ -31,6 +38,24 @@ export class Slurmctld extends Construct {
       description: "create Slurm's log directory",
       run: `install -d -o '${user}' -g '${user}' -m 0755 /var/log/slurm`,
     });
+    if (props.pacemaker) {
+      new GeneratedFile(this, "pacemaker-dropin", {
+        bundle: host,
+        path: "/etc/systemd/system/slurmctld.service.d/hpcdk-pacemaker.conf",
+        template: "slurm/slurmctld-pacemaker.conf",
+        context: { group: props.pacemaker.group, address: props.pacemaker.address, slurmUser: user, where: config.stateSaveLocation },
+        handlers: ["systemctl daemon-reload"],
+        impact: { kind: "none", detail: "systemctl daemon-reload; applies when Pacemaker next starts slurmctld" },
+      });
+      host.addStep({
+        id: "slurmctld-disable-at-boot",
+        phase: "after-files",
+        description: "leave slurmctld to Pacemaker",
+        run: "systemctl daemon-reload && systemctl disable slurmctld",
+        impact: { kind: "none", detail: "boot only: Pacemaker starts slurmctld" },
+      });
+      return;
+    }
     if (props.stateSave) {
       this.stateSaveMount = new StateSaveMount(this, "state-save", {
         host,
@@ -49,11 +74,22 @@ export class Slurmctld extends Construct {
         run: `install -d -o '${user}' -g '${user}' -m 0700 '${config.stateSaveLocation}'`,
       });
     }
-    host.addStep({
-      id: "slurmctld-enable",
-      phase: "after-files",
-      description: "start slurmctld",
-      run: "systemctl daemon-reload && systemctl enable --now slurmctld",
-    });
+    const start = ["systemctl daemon-reload", "systemctl enable --now slurmctld"];
+    if (this.stateSaveMount) {
+      // The export is served through the NFS group's floating IP, which exists once the CIB step
+      // has run: the mount, then slurmctld, start after it.
+      props.cluster.addStep({
+        id: `slurmctld-${host.name}`,
+        phase: "after-cib",
+        hosts: [host.name],
+        // The NFS group's floating IP starts last but nfsnotify: the export is served then.
+        waitFor: [`ip-${props.stateSave!.nfsGroup}`],
+        description: `mount ${this.stateSaveMount.what} on ${config.stateSaveLocation} and start slurmctld on ${host.name}`,
+        run: [...this.stateSaveMount.startCommands, ...start.slice(1)].join(" && "),
+        impact: { kind: "none", detail: "starts what is stopped; a running slurmctld is left alone" },
+      });
+    } else {
+      host.addStep({ id: "slurmctld-enable", phase: "after-files", description: "start slurmctld", run: start.join(" && ") });
+    }
   }
 }

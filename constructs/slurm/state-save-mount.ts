@@ -28,6 +28,8 @@ export interface StateSaveMountProps {
 export class StateSaveMount extends Construct {
   readonly unitName: string;
   readonly what: string;
+  /** Mounts the export and gives it to SlurmUser: needs the NFS group started. */
+  readonly startCommands: readonly string[];
 
   constructor(scope: Construct, id: string, props: StateSaveMountProps) {
     super(scope, id);
@@ -52,17 +54,13 @@ export class StateSaveMount extends Construct {
       handlers: ["systemctl daemon-reload"],
       impact: { kind: "none", detail: "systemctl daemon-reload; applies when slurmctld next starts" },
     });
-    props.host.addStep({
-      id: "slurm-state-save-mount",
-      phase: "after-files",
-      description: `mount the Slurm state directory ${props.where} from ${this.what}`,
-      run: [
-        "systemctl daemon-reload",
-        `systemctl enable --now '${this.unitName}'`,
-        // The export keeps the owner across controllers (Debian's slurm user has a fixed uid).
-        `chown '${props.slurmUser}:${props.slurmUser}' '${props.where}'`,
-        `chmod 0700 '${props.where}'`,
-      ].join(" && "),
-    });
+    // Run by the controller once the NFS group serves the export (an after-cib step).
+    this.startCommands = [
+      "systemctl daemon-reload",
+      `systemctl enable --now '${this.unitName}'`,
+      // The export keeps the owner across controllers (Debian's slurm user has a fixed uid).
+      `chown '${props.slurmUser}:${props.slurmUser}' '${props.where}'`,
+      `chmod 0700 '${props.where}'`,
+    ];
   }
 }

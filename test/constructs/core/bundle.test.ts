@@ -23,7 +23,11 @@ describe("Bundle", () => {
     expect(() => new GeneratedFile(stack, "f", { bundle: cluster, path: "/etc/x.conf", content: (h) => h })).toThrow(
       "Bundle [site/cluster]: site/f puts /etc/x.conf in the cluster bundle, which carries only /cib.xml: use a host or group bundle",
     );
-    expect(() => cluster.addStep({ id: "s", phase: "after-files", description: "s", run: "true" })).toThrow('a construct puts step "s" in the cluster bundle');
+    expect(() => cluster.addStep({ id: "s", phase: "after-files", description: "s", run: "true" })).toThrow(
+      'Bundle [site/cluster]: step "s": after-cib steps belong to the cluster bundle, and the cluster bundle has no other steps',
+    );
+    expect(() => cluster.addStep({ id: "s", phase: "after-cib", description: "s", run: "true" })).toThrow('Bundle [site/cluster]: step "s" names no hosts');
+    cluster.addStep({ id: "s", phase: "after-cib", description: "s", run: "true", hosts: ["n1"] });
     expect(() => cluster.addPackage({ debian: "pcs" })).toThrow("a construct puts package pcs in the cluster bundle");
   });
 

@@ -333,7 +333,7 @@ install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'ro
 install_file "$STAGE/files"'/etc/slurm/epilog.d/50-shifter' '/etc/slurm/epilog.d/50-shifter' 'root' 'root' '755' '43feadf69987f487c1194ccf00027e93859b1ed40e7d22dbc5992260140e37eb' ''
 install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' ''
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
-install_file "$STAGE/files"'/etc/slurm/plugstack.conf.d/shifter.conf' '/etc/slurm/plugstack.conf.d/shifter.conf' 'root' 'root' '644' '5a2332f25a3d249720a043bfa03f3f3e83afb443ea92a3b9d7cb397e8f55e7aa' ''
+install_file "$STAGE/files"'/etc/slurm/plugstack.conf.d/shifter.conf' '/etc/slurm/plugstack.conf.d/shifter.conf' 'root' 'root' '644' '5a2332f25a3d249720a043bfa03f3f3e83afb443ea92a3b9d7cb397e8f55e7aa' '' 'systemctl try-restart slurmd'
 install_file "$STAGE/files"'/etc/slurm/prolog.d/50-shifter' '/etc/slurm/prolog.d/50-shifter' 'root' 'root' '755' 'f78acf13de6b3597f289b63b9b741224d379476c3fc5d439e56227d5750fb246' ''
 install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '658773f2a9f9916978ff1fe1414d50b1c3861bb666a43955687672a09e63a0c7' ''
 install_file "$STAGE/files"'/etc/subgid' '/etc/subgid' 'root' 'root' '644' 'bbced36c0774f625e11d3aaf9abf59a454dbb56eb08fba8134d25040c66c8621' ''
