@@ -4,7 +4,8 @@
  *   /etc/subgid and the per-user store the rendered script creates, running a busybox image
  *   built offline; the XDG_RUNTIME_DIR fixes for login shells and Slurm tasks;
  * - Charliecloud's ch-run with the rendered profile, and the rendered preflight;
- * - runc driven by exactly the commands of the rendered oci.conf, as slurmstepd would;
+ * - runc driven by exactly the commands of the rendered oci.conf, as slurmstepd would (the Slurm
+ *   lab, test/slurm/lab.test.ts, runs `srun --container` itself through the same file);
  * - the site package steps (download by file:// URL, sha256 check, unpack, Sarus's security
  *   step), and Redis started from the rendered Shifter redis.conf.
  * Every run happens in a private mount namespace (nothing of the machine changes); daemons are

@@ -1,7 +1,8 @@
 /**
  * A Slurm control plane on this machine, built from the rendered files of an example site:
  * munged, MariaDB, slurmdbd, slurmctld, two slurmd (`slurmd -N`), slurmrestd on a unix socket
- * (as an unprivileged user) and nginx in front of it. Paths are rebased into a temporary
+ * (as an unprivileged user) and nginx in front of it; with a compute group, that group's oci.conf
+ * for `srun --container` and the runtime's state directory. Paths are rebased into a temporary
  * directory, addresses onto 127.0.0.1, ports into 16800-16899; every rewrite must match the
  * rendered file, so a change of the templates cannot silently bypass the lab. Every daemon is
  * stopped by PID.
@@ -68,12 +69,29 @@ interface Daemon {
   readonly log: string;
 }
 
+/** Where the lab takes each rendered file from. */
+export interface LabHosts {
+  /** Host of slurmctld; its slurm.conf, cgroup.conf, gres.conf and plugstack.conf serve every daemon. */
+  readonly controller: string;
+  /** Host of slurmdbd and MariaDB. */
+  readonly dbd: string;
+  /** Host of slurmrestd and nginx. */
+  readonly restd: string;
+  /**
+   * Host group of the compute nodes: its oci.conf (`srun --container`) goes beside slurm.conf and
+   * its tmpfiles.d file makes the runtime's state directory. @default no oci.conf
+   */
+  readonly computeGroup?: string;
+}
+
 /** The lab: start() brings everything up, stop() ends every daemon by PID. */
 export class SlurmLab {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
   readonly secrets: Record<string, string>;
   private readonly daemons: Daemon[] = [];
+  /** The OCI runtime's state directory (its --root) from the rebased oci.conf; set by prepare(). */
+  ociRoot?: string;
   /** The nginx certificate, trusted by requests. */
   private cert = "";
 
@@ -84,7 +102,7 @@ export class SlurmLab {
   constructor(
     dir: string,
     private readonly rendered: ReadonlyMap<string, Buffer>,
-    private readonly hosts: { controller: string; dbd: string; restd: string },
+    private readonly hosts: LabHosts,
   ) {
     this.dir = dir;
     this.env = { ...process.env, SLURM_CONF: this.path("etc/slurm/slurm.conf") };
@@ -232,6 +250,18 @@ export class SlurmLab {
       "etc/slurm/plugstack.conf",
       rebase(this.file(`${host(controller)}/etc/slurm/plugstack.conf`), [[/\/etc\/slurm\//g, `${t}/etc/slurm/`]], "plugstack.conf"),
     );
+    if (this.hosts.computeGroup) {
+      // slurmstepd reads oci.conf beside slurm.conf; the runtime's state directory (its --root)
+      // moves into the lab's run directory and is made by the rendered tmpfiles.d file, as at boot.
+      const group = `groups/${this.hosts.computeGroup}`;
+      const oci = rebase(this.file(`${group}/etc/slurm/oci.conf`), [[/ --root=\/run\//g, ` --root=${t}/run/`]], "oci.conf");
+      this.write("etc/slurm/oci.conf", oci);
+      this.ociRoot = / --root=(\S+) /.exec(oci)?.[1];
+      const tmpfiles = rebase(this.file(`${group}/etc/tmpfiles.d/hpcdk-slurm-oci.conf`), [[/^d \/run\//m, `d ${t}/run/`]], "hpcdk-slurm-oci.conf (tmpfiles.d)");
+      this.write("etc/tmpfiles.d/hpcdk-slurm-oci.conf", tmpfiles);
+      const made = this.run("systemd-tmpfiles", ["--create", this.path("etc/tmpfiles.d/hpcdk-slurm-oci.conf")]);
+      if (made.status !== 0) throw new Error(`lab: systemd-tmpfiles failed: ${made.stderr}`);
+    }
     const dbdConf = rebase(
       fillSecrets(this.file(`${host(dbd)}/etc/slurm/slurmdbd.conf`), this.secrets),
       [

@@ -2,13 +2,16 @@
  * The lab: the rendered Slurm files of sites/lab.yaml run for real on this machine (see
  * lab-env.ts for what is rebased and why). GIVEN munged, MariaDB, slurmdbd, slurmctld, two
  * slurmd, slurmrestd and nginx started from those files, THEN the nodes come up idle, srun runs
- * on both, a job submitted through nginx with a token runs and shows in sacct and /slurmdb/, and
- * requests without a token, with a bad, expired or another user's token are refused.
+ * on both, a job submitted through nginx with a token runs and shows in sacct and /slurmdb/,
+ * requests without a token, with a bad, expired or another user's token are refused, and
+ * `srun --container` runs an OCI bundle with runc through the compute nodes' oci.conf.
  */
-import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { loadExamples, readTree, synthTo, tempDir } from "../helpers.js";
-import { SlurmLab, waitFor, type HttpAnswer } from "./lab-env.js";
+import { spawn } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { have, loadExamples, readTree, synthTo, tempDir } from "../helpers.js";
+import { alive, SlurmLab, waitFor, type HttpAnswer } from "./lab-env.js";
 
 const API = "/slurm/v0.0.38";
 const DB_API = "/slurmdb/v0.0.38";
@@ -16,13 +19,28 @@ const DB_API = "/slurmdb/v0.0.38";
 const USER = "nobody";
 const OTHER = "daemon";
 
+/** Why the srun --container tests cannot run on this machine; undefined when they can. */
+const NO_CONTAINERS =
+  process.getuid?.() !== 0
+    ? "needs root: the job runs as nobody through setpriv"
+    : !have("runc")
+      ? "runc is not installed (scripts/test-packages/slurm.txt)"
+      : !existsSync("/bin/busybox")
+        ? "busybox-static is not installed (scripts/test-packages/slurm.txt)"
+        : undefined;
+
 let lab: SlurmLab;
 let started = 0;
 
 beforeAll(async () => {
   started = Date.now();
   const { out } = synthTo(loadExamples(["lab"]));
-  lab = new SlurmLab(tempDir("hpcdk-slurmlab-"), readTree(join(out, "stacks", "lab")), { controller: "stc1", dbd: "stc3", restd: "stc3" });
+  lab = new SlurmLab(tempDir("hpcdk-slurmlab-"), readTree(join(out, "stacks", "lab")), {
+    controller: "stc1",
+    dbd: "stc3",
+    restd: "stc3",
+    computeGroup: "compute",
+  });
   lab.prepare();
   try {
     await lab.start();
@@ -157,8 +175,165 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
     });
   });
 
+  describe.skipIf(NO_CONTAINERS)(`srun --container through the rendered oci.conf${NO_CONTAINERS ? ` (skipped: ${NO_CONTAINERS})` : ""}`, () => {
+    /** The bundle's own /etc/os-release: only a command inside the container can print it. */
+    const OS_RELEASE = 'ID=hpcdk-oci-bundle\nNAME="busybox bundle of the Slurm lab"\n';
+    let bundle: string;
+    let root: string;
+    const sruns: Srun[] = [];
+
+    beforeAll(() => {
+      root = lab.ociRoot!;
+      bundle = busyboxBundle(lab.path("bundle"), OS_RELEASE);
+      ensureAssociation(USER);
+    });
+
+    // A failed test may leave a container or an srun behind: end them by id and PID.
+    afterAll(() => {
+      for (const id of containers(root)) lab.run("runc", ["--root", root, "delete", "--force", id]);
+      for (const s of sruns) if (alive(s.pid)) process.kill(s.pid, "SIGKILL");
+      expect(containers(root)).toEqual([]);
+    });
+
+    /** srun as the job user, with the bundle. */
+    const srunArgs = (name: string, cmd: string[]) => [`--reuid=${USER}`, "--regid=nogroup", "--clear-groups", "srun", `--container=${bundle}`, "-N1", "-w", "c001", "-J", name, ...cmd];
+
+    /** The step's State|ExitCode in sacct once it has ended (bounded). */
+    const stepEnd = (job: string) =>
+      waitFor(`step ${job}.0 in sacct`, 30_000, () => {
+        const r = lab.run("sacct", ["-a", "-n", "-P", "-j", `${job}.0`, "-o", "JobID,State,ExitCode"]);
+        const line = r.stdout.split("\n").find((l) => l.startsWith(`${job}.0|`) && !/\|(RUNNING|PENDING)\|/.test(l));
+        return line?.slice(`${job}.0|`.length);
+      });
+
+    it("runs the command in the bundle with runc, as the job user, and the step completes", async () => {
+      // The bundle has no /usr: the host's files are not there, the bundle's /etc/os-release is.
+      const cmd = 'cat /etc/os-release; [ -e /usr ] || echo "no /usr"; echo "uid=$(id -u) job=$SLURM_JOB_ID step=$SLURM_STEP_ID"';
+      const r = lab.run("setpriv", srunArgs("hpcdk-oci", ["/bin/busybox", "sh", "-c", cmd]), { timeoutMs: 60_000 });
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      expect(r.stdout.slice(0, OS_RELEASE.length)).toBe(OS_RELEASE);
+      // Container root is the job user (the bundle maps uid 0 to nobody, runc --rootless).
+      const rest = /^no \/usr\nuid=0 job=(\d+) step=0\n$/.exec(r.stdout.slice(OS_RELEASE.length));
+      expect(rest, r.stdout).not.toBeNull();
+      expect(await stepEnd(rest![1]!)).toBe("COMPLETED|0:0");
+      // runc run removed its container from the state directory oci.conf names.
+      expect(containers(root)).toEqual([]);
+    });
+
+    it("passes a signal sent to the step on to the container, and the step ends with the container's exit code", async () => {
+      // `wait` returns at once for a trapped signal. Slurm signals every process of the step: the
+      // idle sleep ignores USR1, or the shell would report its death on stderr.
+      const cmd = "trap 'echo got USR1; exit 7' USR1; echo \"ready $SLURM_JOB_ID\"; while :; do (trap '' USR1; exec sleep 1) & wait $!; done";
+      const s = srun(srunArgs("hpcdk-oci-signal", ["/bin/busybox", "sh", "-c", cmd]), lab.env);
+      sruns.push(s);
+      const job = await waitFor("the container to start", 30_000, () => /^ready (\d+)$/m.exec(s.stdout())?.[1] ?? (s.exit === undefined ? undefined : fail(`srun exited: ${s.stderr()}`)));
+      expect(lab.run("scancel", ["--signal=USR1", job]).status).toBe(0);
+      const exit = await s.exited;
+      expect(s.stdout()).toBe(`ready ${job}\ngot USR1\n`);
+      expect(s.stderr()).toBe("srun: error: c001: task 0: Exited with exit code 7\n");
+      expect(exit).toEqual({ code: 7, signal: null });
+      expect(await stepEnd(job)).toBe("FAILED|7:0");
+    });
+
+    it("removes the container of a step whose runtime died, with RunTimeQuery, RunTimeKill and RunTimeDelete", async () => {
+      const s = srun(srunArgs("hpcdk-oci-orphan", ["/bin/busybox", "sh", "-c", "exec sleep 600 </dev/null >/dev/null 2>&1"]), lab.env);
+      sruns.push(s);
+      // The container id is oci.conf's %n.%u.%j.%s.%t: node, user, job, step, task.
+      const [id, init] = await waitFor("the container to run", 30_000, () => {
+        const m = new RegExp(`^(c001\\.${USER}\\.\\d+\\.0\\.0)\\s+(\\d+)\\s+running\\s`, "m").exec(lab.run("runc", ["--root", root, "list"]).stdout);
+        return m ? ([m[1]!, Number(m[2])] as const) : s.exit === undefined ? undefined : fail(`srun exited: ${s.stderr()}`);
+      });
+      // runc is the step's task (oci.conf's RunTimeRun execs it) and the container init's parent.
+      const runc = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${init}/status`, "utf8"))?.[1]);
+      expect(readFileSync(`/proc/${runc}/cmdline`, "utf8").split("\0").slice(0, 5)).toEqual(["/usr/bin/runc", "--rootless=true", `--root=${root}`, "run", id]);
+      process.kill(runc, "SIGKILL");
+      expect(await s.exited).toEqual({ code: 137, signal: null });
+      expect(s.stderr()).toContain("srun: error: c001: task 0: Killed\n");
+      // The container outlived runc; slurmstepd's cleanup finds it (query), kills and deletes it.
+      await waitFor(`slurmstepd to remove container ${id}`, 20_000, () => !containers(root).includes(id) && !alive(init));
+    });
+  });
+
   it("ran within the issue's 3 minutes and left every daemon running until the end", () => {
     expect(lab.running().sort()).toEqual(["mariadbd", "munged", "nginx", "slurmctld", "slurmd-c001", "slurmd-c002", "slurmdbd", "slurmrestd"]);
     expect(Date.now() - started).toBeLessThan(180_000);
   });
 });
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/**
+ * An OCI bundle as a user would make it, offline: a static busybox root filesystem with its own
+ * /etc/os-release, and `runc spec --rootless` with container root mapped to the job user. The
+ * user owns it (rootless runc creates mount points in it).
+ */
+function busyboxBundle(dir: string, osRelease: string): string {
+  const rootfs = join(dir, "rootfs");
+  for (const d of ["bin", "dev", "etc", "proc", "sys", "tmp"]) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
+  chmodSync(join(rootfs, "bin/busybox"), 0o755);
+  for (const a of ["sh", "cat", "echo", "id", "sleep"]) symlinkSync("busybox", join(rootfs, "bin", a));
+  writeFileSync(join(rootfs, "etc/os-release"), osRelease);
+  writeFileSync(join(rootfs, "etc/passwd"), "root:x:0:0:root:/:/bin/sh\n");
+  const spec = lab.run("runc", ["spec", "--rootless", "--bundle", dir]);
+  if (spec.status !== 0) throw new Error(`runc spec failed: ${spec.stderr}`);
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  const [uid, gid] = ["-u", "-g"].map((f) => Number(lab.run("id", [f, USER]).stdout.trim()));
+  config.process.terminal = false;
+  config.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
+  config.linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2));
+  const chown = lab.run("chown", ["-R", `${uid}:${gid}`, dir]);
+  if (chown.status !== 0) throw new Error(`chown of the bundle failed: ${chown.stderr}`);
+  return dir;
+}
+
+/** AccountingStorageEnforce=associations: the job user needs an account (the REST test may have made it). */
+function ensureAssociation(user: string): void {
+  if (lab.run("sacctmgr", ["-n", "-P", "show", "assoc", `user=${user}`, "format=Account"]).stdout.trim() !== "") return;
+  lab.run("sacctmgr", ["-i", "add", "account", "oci", "Description=srun --container", "Organization=hpcdk"]);
+  const r = lab.run("sacctmgr", ["-i", "add", "user", user, "account=oci"]);
+  if (r.status !== 0) throw new Error(`sacctmgr add user ${user} failed: ${r.stderr}${r.stdout}`);
+}
+
+/** Container ids in the runtime's state directory (runc list as root sees every user's). */
+function containers(root: string): string[] {
+  const r = lab.run("runc", ["--root", root, "list", "-q"]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+interface Srun {
+  readonly pid: number;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Set once srun has exited. */
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** srun in the background (through setpriv), killed by PID after 90 s at the latest. */
+function srun(args: string[], env: NodeJS.ProcessEnv): Srun {
+  const child = spawn("setpriv", args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  if (child.pid === undefined) throw new Error("could not start srun");
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  const s: Srun = {
+    pid: child.pid,
+    stdout: () => out,
+    stderr: () => err,
+    exited: new Promise((resolve) =>
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        s.exit = { code, signal };
+        resolve(s.exit);
+      }),
+    ),
+  };
+  return s;
+}

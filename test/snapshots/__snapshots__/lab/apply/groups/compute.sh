@@ -347,7 +347,7 @@ install_file "$STAGE/files"'/etc/shifter/udiRoot.conf' '/etc/shifter/udiRoot.con
 install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' '' 'systemctl restart slurmd'
 install_file "$STAGE/files"'/etc/slurm/epilog.d/50-shifter' '/etc/slurm/epilog.d/50-shifter' 'root' 'root' '755' '43feadf69987f487c1194ccf00027e93859b1ed40e7d22dbc5992260140e37eb' ''
 install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' '' 'systemctl restart slurmd'
-install_file "$STAGE/files"'/etc/slurm/oci.conf' '/etc/slurm/oci.conf' 'root' 'root' '644' '97d2ab7e72cf620fb9d38dc05a47407cc4c5f884c460e2b776eaa7d602efca7a' ''
+install_file "$STAGE/files"'/etc/slurm/oci.conf' '/etc/slurm/oci.conf' 'root' 'root' '644' '2992381743e277bc977901398cde8a4cebc848dd119b1d4ac135a72cb6d95260' ''
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf.d/shifter.conf' '/etc/slurm/plugstack.conf.d/shifter.conf' 'root' 'root' '644' '5a2332f25a3d249720a043bfa03f3f3e83afb443ea92a3b9d7cb397e8f55e7aa' '' 'systemctl try-restart slurmd'
 install_file "$STAGE/files"'/etc/slurm/prolog.d/50-shifter' '/etc/slurm/prolog.d/50-shifter' 'root' 'root' '755' 'f78acf13de6b3597f289b63b9b741224d379476c3fc5d439e56227d5750fb246' ''
