@@ -57,6 +57,7 @@ export async function run(): Promise<Row[]> {
   }
   return [
     { what: `compare two syntheses of the large site in-process (files, secrets, Terraform, crm_simulate: ${resources} resources change)`, values: compare, unit: "ms", target: "< 3000 ms", limit: 3000 },
-    { what: "`hpcdk diff large --against DIR --format markdown` wall (Node + tsx start, synth of the new side included)", values: wall, unit: "ms", target: "< 3000 ms", limit: 3000 },
+    // The issue asks that the diff finishes under 3 s: every run, not the median.
+    { what: "`hpcdk diff large --against DIR --format markdown` wall (Node start, synth of the new side included)", values: wall, unit: "ms", target: "< 3000 ms, every run", limit: 3000, limitOf: "max" },
   ];
 }

@@ -2,15 +2,12 @@
  * The hpcdk command: synth, simulate, diff, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
  */
 import { Command } from "commander";
-import { EXIT } from "../stacks/report.js";
-import { synthSiteFiles } from "../stacks/synth.js";
-import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
-import { diffCommand } from "./commands/diff.js";
-import { drillCommand } from "./commands/drill.js";
-import { labDownCommand, labStatusCommand, labUpCommand, labVagrantfileCommand } from "./commands/lab.js";
-import { reportCliError } from "./errors.js";
-import { schemaCommand } from "./commands/schema.js";
-import { simulateCommand } from "./commands/simulate.js";
+import { EXIT } from "../stacks/exit.js";
+import type { DiffCommandOptions } from "./commands/diff.js";
+import type { DrillCommandOptions } from "./commands/drill.js";
+
+// Each command loads its modules when it runs: `hpcdk diff` needs neither ssh2 nor the lab, and
+// `--help` or `schema` not cdktf, and loading them was a good part of the command's start.
 
 const program = new Command()
   .name("hpcdk")
@@ -24,7 +21,8 @@ program
   .argument("[site-files...]", "site files (default: every sites/*.yaml)")
   .option("-o, --out <dir>", "output directory", "cdktf.out")
   .option("-q, --quiet", "print only warnings and errors")
-  .action((files: string[], opts: { out: string; quiet?: boolean }) => {
+  .action(async (files: string[], opts: { out: string; quiet?: boolean }) => {
+    const { synthSiteFiles } = await import("../stacks/synth.js");
     synthSiteFiles(files, opts.out, !opts.quiet);
   });
 
@@ -36,6 +34,7 @@ program
   .option("-o, --out <dir>", "output directory", "cdktf.out")
   .option("--json", "print the result as JSON")
   .action(async (site: string, opts: { fail?: string; out: string; json?: boolean }) => {
+    const { simulateCommand } = await import("./commands/simulate.js");
     process.exitCode = await simulateCommand(site, opts);
   });
 
@@ -56,7 +55,8 @@ program
   .option("--live", "compare with the hosts: their deployed files, owners and modes over SSH (read-only) and the live CIB; 1 on drift, 2 when a host could not be checked and no drift was found")
   .option("-i, --inventory <file>", "with --live: SSH overrides (addresses, key, known_hosts), as for hpcdk deploy")
   .option("--live-hosts <hostlist>", "with --live: hosts of node groups to check, or all (default: the first host of each group; management nodes always)")
-  .action(async (site: string, opts: Parameters<typeof diffCommand>[1]) => {
+  .action(async (site: string, opts: DiffCommandOptions) => {
+    const { diffCommand } = await import("./commands/diff.js");
     process.exitCode = await diffCommand(site, opts);
   });
 
@@ -69,6 +69,7 @@ program
   .option("--force", "apply the CIB even if someone changed the live one by hand since hpcdk last applied it")
   .option("--json", "print the summary as JSON")
   .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean }) => {
+    const { deployCommand } = await import("./commands/deploy.js");
     process.exitCode = await deployCommand(site, opts);
   });
 
@@ -80,6 +81,7 @@ program
   .option("--force", "apply the CIB even if the live one changed by hand")
   .option("--expect <marker>", "what the hosts record once they hold the bundle (sha256:fingerprint)")
   .action(async (opts: { bundle: string; stackDir: string; force?: boolean; expect?: string }) => {
+    const { applyBundleCommand } = await import("./commands/deploy.js");
     process.exitCode = await applyBundleCommand(opts);
   });
 
@@ -95,7 +97,8 @@ program
   .option("-i, --inventory <file>", "SSH overrides, e.g. the one hpcdk lab up prints")
   .option("--report-dir <dir>", "where the reports go", "drill-reports")
   .option("--json", "print the report as JSON")
-  .action(async (site: string, opts: Parameters<typeof drillCommand>[1]) => {
+  .action(async (site: string, opts: DrillCommandOptions) => {
+    const { drillCommand } = await import("./commands/drill.js");
     process.exitCode = await drillCommand(site, opts);
   });
 
@@ -107,6 +110,7 @@ lab
   .argument("<site>", "site name or file")
   .description("bring the lab up and print the inventory hpcdk deploy takes")
   .action(async (site: string) => {
+    const { labUpCommand } = await import("./commands/lab.js");
     process.exitCode = await labUpCommand(site);
   });
 lab
@@ -114,13 +118,15 @@ lab
   .argument("<site>", "site name or file")
   .description("stop every process of the lab and remove its namespaces and links")
   .action(async (site: string) => {
+    const { labDownCommand } = await import("./commands/lab.js");
     process.exitCode = await labDownCommand(site);
   });
 lab
   .command("status")
   .argument("<site>", "site name or file")
   .description("which lab hosts are on, and what their cluster says")
-  .action((site: string) => {
+  .action(async (site: string) => {
+    const { labStatusCommand } = await import("./commands/lab.js");
     process.exitCode = labStatusCommand(site);
   });
 lab
@@ -128,7 +134,8 @@ lab
   .argument("<site>", "site name or file")
   .description("write a Vagrantfile (libvirt) with one VM per management node, the site's networks and its pool devices as shared disks")
   .option("-o, --out <file>", "write it to this file (default: stdout)")
-  .action((site: string, opts: { out?: string }) => {
+  .action(async (site: string, opts: { out?: string }) => {
+    const { labVagrantfileCommand } = await import("./commands/lab.js");
     process.exitCode = labVagrantfileCommand(site, opts);
   });
 
@@ -136,7 +143,10 @@ program
   .command("schema")
   .description("print the site file's JSON Schema (for editors)")
   .option("-o, --out <file>", "write it to a file")
-  .action((opts: { out?: string }) => schemaCommand(opts));
+  .action(async (opts: { out?: string }) => {
+    const { schemaCommand } = await import("./commands/schema.js");
+    schemaCommand(opts);
+  });
 
 try {
   await program.parseAsync(process.argv);
@@ -146,6 +156,7 @@ try {
     // Help and version exit 0; usage errors are already printed by commander.
     process.exitCode = code === "commander.helpDisplayed" || code === "commander.version" ? EXIT.ok : EXIT.internal;
   } else {
+    const { reportCliError } = await import("./errors.js");
     process.exitCode = reportCliError(err);
   }
 }

@@ -17,9 +17,10 @@ import { IMPACT_KINDS, type Impact, type ImpactKind } from "../constructs/core/i
 import { loadSiteFile, type LoadedSite } from "../schema/load.js";
 import { synthesize } from "../stacks/synth.js";
 import { synthesizeBase } from "./diff/base.js";
-import { compareStacks, hostsText, impactRank, worse, type BundleDiff, type StackDiff } from "./diff/compare.js";
+import { CIB_PATH, compareStacks, hostsText, impactRank, worse, type BundleDiff, type StackDiff } from "./diff/compare.js";
 import { diffSettings, showValue, type SettingChange } from "./diff/settings.js";
 import { DiffInputError, emptyTree, readStackTree, type StackTree } from "./diff/tree.js";
+import { cibSteadyState, type SteadyState } from "./simulate.js";
 import type { LiveReport } from "./diff/live.js";
 
 export { DiffInputError } from "./diff/tree.js";
@@ -78,11 +79,14 @@ export interface DiffReport {
 export async function diffSite(options: DiffOptions): Promise<DiffReport> {
   const site = loadSiteFile(options.siteFile);
   const temp = mkdtempSync(join(tmpdir(), "hpcdk-diff-"));
+  const early = new AbortController();
+  let steadyState: Promise<SteadyState> | undefined;
   try {
     // Every side synthesizes under `temp`, so all see the same secrets folder, `temp/secrets`:
     // a copy of the site's own, so the deployments' secret fingerprints match what was deployed.
     const secrets = options.secrets ?? join("secrets", site.name);
     if (existsSync(secrets)) cpSync(secrets, join(temp, "secrets", site.name), { recursive: true });
+    if (options.base === undefined) steadyState = startSteadyState(options.against ?? "cdktf.out", site.name, early.signal);
     synthesize([site], join(temp, "new"));
     const next = readStackTree(join(temp, "new", "stacks", site.name), site.name);
     let old: StackTree;
@@ -117,10 +121,32 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
       oldDescription = `${old.dir}${old.hasManifests ? "" : " (host files, no manifests)"}`;
       settingsNote = "not compared: the other side is a directory of rendered files";
     }
-    return await buildReport(site, old, next, { old: oldDescription, new: `${site.file} in the working tree` }, settings, settingsNote, options);
+    return await buildReport(site, old, next, { old: oldDescription, new: `${site.file} in the working tree` }, settings, settingsNote, { ...options, oldCibSteadyState: steadyState });
   } finally {
+    // A steady state the comparison did not need (the CIB is the same) stops here.
+    early.abort();
+    await steadyState?.then((s) => s.before).catch(() => undefined);
     rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts Pacemaker's part of comparing with a directory: the old CIB's steady state depends on
+ * that directory only, so crm_simulate brings it up while the new side is synthesized (a third of
+ * a large site's diff). Anything wrong with the directory is left to the comparison to report.
+ */
+function startSteadyState(against: string, site: string, signal: AbortSignal): Promise<SteadyState> | undefined {
+  let cib: Buffer | undefined;
+  try {
+    cib = existsSync(against) ? readStackTree(against, site).read("cluster", CIB_PATH) : undefined;
+  } catch {
+    return undefined;
+  }
+  if (cib === undefined) return undefined;
+  const steady = cibSteadyState(cib.toString("utf8"), signal);
+  // Awaited by the comparison, which reports a failure where it did without this head start.
+  steady.catch(() => undefined);
+  return steady;
 }
 
 /**
@@ -155,7 +181,7 @@ async function buildReport(
   descriptions: { old: string; new: string },
   settings: SettingChange[] | null,
   settingsNote: string | undefined,
-  options: Pick<DiffOptions, "secrets" | "oldSecrets" | "context">,
+  options: Pick<DiffOptions, "secrets" | "oldSecrets" | "context"> & { oldCibSteadyState?: Promise<SteadyState> | undefined },
 ): Promise<DiffReport> {
   const secrets = options.secrets ?? join("secrets", site.name);
   const stack = await compareStacks(old, next, {
@@ -164,6 +190,7 @@ async function buildReport(
     // site used the same secrets folder unless told otherwise.
     oldSecrets: { dir: options.oldSecrets ?? (old.hasManifests ? secrets : undefined) },
     context: options.context ?? 3,
+    ...(options.oldCibSteadyState ? { oldCibSteadyState: options.oldCibSteadyState } : {}),
   });
   const summary = summarize(settings, stack);
   const impact = summary.reduce<Impact | null>((w, r) => (w ? worse(w, r.impact) : r.impact), null)?.kind ?? null;

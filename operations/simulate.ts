@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { builder, create } from "xmlbuilder2";
+import { readXml, type XmlElement } from "./xml.js";
 
 const run = promisify(execFile);
 
@@ -118,11 +118,11 @@ export async function simulateLiveFailure(liveCibXml: string, node: string): Pro
  * Writes the CIB as a running cluster has it once everything started with every node online
  * (the bring-up plan's probes, starts and monitors as resource history) and returns the file.
  */
-async function writeSteadyState(dir: string, cibXml: string, cib: CibModel): Promise<string> {
+async function writeSteadyState(dir: string, cibXml: string, cib: CibModel, signal?: AbortSignal): Promise<string> {
   const start = join(dir, "start.xml");
   const steady = join(dir, "steady.xml");
   writeFileSync(start, withOnlineStatus(cibXml, cib.nodes));
-  const [bringUp, fenceHistory] = await Promise.all([planGraph(dir, start, []), fenceDeviceHistory(dir, cibXml, cib)]);
+  const [bringUp, fenceHistory] = await Promise.all([planGraph(dir, start, [], signal), fenceDeviceHistory(dir, cibXml, cib, signal)]);
   writeFileSync(steady, withOnlineStatus(cibXml, cib.nodes, historyFrom(parseGraph(bringUp), cib, fenceHistory)));
   return steady;
 }
@@ -132,12 +132,11 @@ async function writeSteadyState(dir: string, cibXml: string, cib: CibModel): Pro
  * carry the parameter digests Pacemaker compares to decide whether a fence device (and every
  * node it unfenced) must restart. Only the fence devices are executed, which is fast.
  */
-async function fenceDeviceHistory(dir: string, cibXml: string, cib: CibModel): Promise<History> {
+async function fenceDeviceHistory(dir: string, cibXml: string, cib: CibModel, signal?: AbortSignal): Promise<History> {
   if (cib.fenceDevices.size === 0) return new Map();
-  const root = dom(cibXml);
-  const devices = elements(root, "primitive")
+  const devices = elements(dom(cibXml), "primitive")
     .filter((p) => p.getAttribute("class") === "stonith")
-    .map((p) => serialize(p))
+    .map((p) => p.outerXml)
     .join("");
   const fenceOnly = cibXml
     .replace(/<resources\s*\/>|<resources>[\s\S]*<\/resources>/, `<resources>${devices}</resources>`)
@@ -145,32 +144,28 @@ async function fenceDeviceHistory(dir: string, cibXml: string, cib: CibModel): P
   const start = join(dir, "fence-start.xml");
   const done = join(dir, "fence-done.xml");
   writeFileSync(start, withOnlineStatus(fenceOnly, cib.nodes));
-  await crmSimulate(["-x", start, "-S", "-O", done]);
+  await crmSimulate(["-x", start, "-S", "-O", done], signal);
   const history: History = new Map();
   for (const state of elements(dom(readFileSync(done, "utf8")), "node_state")) {
     const name = state.getAttribute("uname")!;
-    const xml = elements(state, "lrm_resource").map((r) => serialize(r));
+    const xml = elements(state, "lrm_resource").map((r) => r.outerXml);
     history.set(name, xml);
   }
   return history;
 }
 
-function serialize(el: Element): string {
-  return builder(el as never).toString();
-}
-
 let graphCount = 0;
 
 /** The transition graph Pacemaker plans for a CIB file, after the given modifications. */
-async function planGraph(dir: string, cibFile: string, modifications: string[]): Promise<string> {
+async function planGraph(dir: string, cibFile: string, modifications: string[], signal?: AbortSignal): Promise<string> {
   const graph = join(dir, `graph-${graphCount++}.xml`);
-  await crmSimulate(["-x", cibFile, ...modifications, "-G", graph]);
+  await crmSimulate(["-x", cibFile, ...modifications, "-G", graph], signal);
   return readFileSync(graph, "utf8");
 }
 
-async function crmSimulate(args: string[]): Promise<void> {
+async function crmSimulate(args: string[], signal?: AbortSignal): Promise<void> {
   try {
-    await run("crm_simulate", ["-Q", ...args], { maxBuffer: 64 * 1024 * 1024 });
+    await run("crm_simulate", ["-Q", ...args], { maxBuffer: 64 * 1024 * 1024, ...(signal ? { signal } : {}) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === "ENOENT") {
@@ -197,21 +192,17 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
 // ---------------------------------------------------------------------------------------------
 // Reading XML
 
-/** The part of the DOM that xmlbuilder2 gives and this module reads. */
-interface Element {
-  readonly tagName: string;
-  readonly parentNode: unknown;
-  readonly firstElementChild: Element | null;
-  getAttribute(name: string): string | null;
-  getElementsByTagName(tag: string): ArrayLike<Element>;
+/**
+ * CIBs, graphs and crm_mon's output are read with the small reader of ./xml.ts (xmlbuilder2's
+ * DOM was most of a large site's `hpcdk diff` time); elements copied into another CIB are copied
+ * as they stand in the text.
+ */
+function dom(xml: string): XmlElement {
+  return readXml(xml);
 }
 
-function dom(xml: string): Element {
-  return create(xml).root().node as unknown as Element;
-}
-
-function elements(root: Element, tag: string): Element[] {
-  return Array.from(root.getElementsByTagName(tag));
+function elements(root: XmlElement, tag: string): XmlElement[] {
+  return root.getElementsByTagName(tag);
 }
 
 /** The cluster nodes a CIB configures, by corosync id and name. */
@@ -222,7 +213,7 @@ export function cibNodes(cibXml: string): CibNode[] {
 function readCib(cibXml: string): CibModel {
   const root = dom(cibXml);
   const nodes = elements(root, "node")
-    .filter((n) => (n.parentNode as Element | null)?.tagName === "nodes")
+    .filter((n) => n.parentNode?.tagName === "nodes")
     .map((n) => ({ id: n.getAttribute("id")!, name: n.getAttribute("uname")! }));
   const primitives = new Map(
     elements(root, "primitive").map((p) => [
@@ -253,9 +244,8 @@ interface Graph {
   readonly inputs: Map<string, string[]>;
 }
 
-function attributesOf(el: Element | undefined): Record<string, string> {
-  const attrs = (el as unknown as { attributes?: ArrayLike<{ name: string; value: string }> } | undefined)?.attributes;
-  return Object.fromEntries(Array.from(attrs ?? []).map((a) => [a.name, a.value]));
+function attributesOf(el: XmlElement | undefined): Record<string, string> {
+  return Object.fromEntries((el?.attributes ?? []).map((a) => [a.name, a.value]));
 }
 
 /**
@@ -375,10 +365,11 @@ export function withOnlineStatus(cibXml: string, nodes: readonly CibNode[], hist
 }
 
 /** Where every resource runs in a CIB file, as crm_mon sees it. */
-async function placementOf(cibFile: string): Promise<Placement> {
+async function placementOf(cibFile: string, signal?: AbortSignal): Promise<Placement> {
   const { stdout } = await run("crm_mon", ["-1", "--output-as=xml"], {
     env: { ...process.env, CIB_file: cibFile },
     maxBuffer: 64 * 1024 * 1024,
+    ...(signal ? { signal } : {}),
   });
   const placement: Placement = {};
   const resources = elements(dom(stdout), "resources")[0];
@@ -511,17 +502,14 @@ export interface CibTransition {
  * moves. Nodes the new CIB adds are online without history, as they are once the deploy has
  * started them.
  */
-export async function cibTransition(oldCibXml: string, newCibXml: string): Promise<CibTransition> {
-  const old = readCib(oldCibXml);
+export async function cibTransition(oldCibXml: string, newCibXml: string, steadyState?: Promise<SteadyState>): Promise<CibTransition> {
   const next = readCib(newCibXml);
-  if (old.nodes.length === 0) throw new Error("cib transition: the old CIB has no nodes");
+  const prepared = steadyState ? await steadyState : undefined;
+  const steady = prepared?.cibXml === oldCibXml ? prepared : await cibSteadyState(oldCibXml);
   const dir = mkdtempSync(join(tmpdir(), "hpcdk-transition-"));
   try {
-    const steadyFile = await writeSteadyState(dir, oldCibXml, old);
-    const steady = readFileSync(steadyFile, "utf8");
-    const status = /<status>[\s\S]*<\/status>/.exec(steady)?.[0];
-    if (!status) throw new Error("cib transition: the steady state has no status section");
-    const known = new Set(old.nodes.map((n) => n.id));
+    const { nodes, status } = steady;
+    const known = new Set(nodes.map((n) => n.id));
     const joining = next.nodes
       .filter((n) => !known.has(n.id))
       .map((n) => `<node_state id="${attr(n.id)}" uname="${attr(n.name)}" in_ccm="true" crmd="online" join="member" expected="member" crm-debug-origin="hpcdk-simulate"/>`)
@@ -530,15 +518,51 @@ export async function cibTransition(oldCibXml: string, newCibXml: string): Promi
     writeFileSync(
       changed,
       newCibXml
-        .replace(/<cib /, `<cib have-quorum="1" dc-uuid="${attr(old.nodes[0]!.id)}" `)
+        .replace(/<cib /, `<cib have-quorum="1" dc-uuid="${attr(nodes[0]!.id)}" `)
         .replace(/<status\s*\/>|<status>\s*<\/status>/, status.replace("</status>", `${joining}</status>`)),
     );
     // Where things run before and what the new configuration changes are independent questions.
-    const [before, graph] = await Promise.all([placementOf(steadyFile), planGraph(dir, changed, [])]);
+    const [before, graph] = await Promise.all([steady.before, planGraph(dir, changed, [])]);
     return { before, ...transitionOf(parseGraph(graph)) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The part of a CIB transition that depends on the old CIB only. */
+export interface SteadyState {
+  /** The old CIB. */
+  readonly cibXml: string;
+  readonly nodes: CibNode[];
+  /** The status section of the old CIB's steady state. */
+  readonly status: string;
+  /** Where everything runs in the steady state (crm_mon, still running when the rest is ready). */
+  readonly before: Promise<Placement>;
+}
+
+/**
+ * Brings the old CIB of a {@link cibTransition} to its steady state. `hpcdk diff` starts this
+ * while it synthesizes the new side, and passes it on; `signal` stops Pacemaker's tools when the
+ * new CIB turns out to be the same.
+ */
+export async function cibSteadyState(oldCibXml: string, signal?: AbortSignal): Promise<SteadyState> {
+  const old = readCib(oldCibXml);
+  if (old.nodes.length === 0) throw new Error("cib transition: the old CIB has no nodes");
+  const dir = mkdtempSync(join(tmpdir(), "hpcdk-transition-"));
+  let before: Promise<Placement>;
+  let status: string | undefined;
+  try {
+    const steadyFile = await writeSteadyState(dir, oldCibXml, old, signal);
+    status = /<status>[\s\S]*<\/status>/.exec(readFileSync(steadyFile, "utf8"))?.[0];
+    if (!status) throw new Error("cib transition: the steady state has no status section");
+    before = placementOf(steadyFile, signal).finally(() => rmSync(dir, { recursive: true, force: true }));
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  // Awaited by cibTransition, which reports a failure; unused when the CIB did not change.
+  before.catch(() => undefined);
+  return { cibXml: oldCibXml, nodes: old.nodes, status, before };
 }
 
 /**

@@ -11,6 +11,22 @@ const hostName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, {
 
 const path = z.string().min(1).regex(/^[^\s]+$/, { error: (iss) => `must be a path without spaces, got ${JSON.stringify(iss.input)}` });
 
+/** A package name as Debian and the RHEL family write them. */
+const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, {
+  error: (iss) => `must be a package name (lowercase letters, digits, + . -), got ${JSON.stringify(iss.input)}`,
+});
+
+/**
+ * A version as `dpkg-query -W -f '${Version}'` or `rpm -q --qf '%{VERSION}-%{RELEASE}'` shows it:
+ * an optional epoch (`1:`), then a digit, then letters, digits and `. + ~ ^ _ -`.
+ * @see https://www.debian.org/doc/debian-policy/ch-controlfields.html#version
+ */
+const packageVersion = z
+  .string({ error: (iss) => (typeof iss.input === "number" ? `must be quoted: YAML reads ${iss.input} as a number` : undefined) })
+  .regex(/^([0-9]+:)?[0-9][A-Za-z0-9.+~^_-]*$/, {
+    error: (iss) => `must be a package version as dpkg or rpm shows it (e.g. "2.1.5-1+deb12u1", "1:4.3-2"), got ${JSON.stringify(iss.input)}`,
+  });
+
 export const SshEndpointSchema = z.strictObject({
   address: hostName.optional().describe("Address or DNS name to connect to. @default the host name"),
   port: z.int().min(1).max(65535).optional().describe("@default 22"),
@@ -52,6 +68,12 @@ export const DeploySchema = z.strictObject({
     .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/))
     .default([])
     .describe("Packages hpcdk leaves alone (provided otherwise: a golden image, a lab stand-in). @default none"),
+  packageVersions: z
+    .record(packageName, packageVersion)
+    .default({})
+    .describe(
+      "Exact versions to install, by Debian or RHEL-family package name, for every host that needs the package: `apt-get install name=version` (downgrading if need be) or `dnf install name-version`; a host holding another version gets this one. A name no host installs is an error. @default none (the repository's version)",
+    ),
   clusterWaitSec: z.int().min(10).max(3600).default(300).describe("How long the CIB step waits for a quorate cluster with a DC. @default 300"),
 });
 

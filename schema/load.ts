@@ -131,6 +131,7 @@ function describeValue(v: unknown): string {
 
 const TYPE_NAMES: Record<string, string> = {
   object: "a mapping",
+  record: "a mapping",
   array: "a list",
   string: "a string",
   number: "a number",
@@ -162,6 +163,9 @@ function describeIssue(iss: z.core.$ZodRawIssue): string | undefined {
       return `must be ${iss.format === "regex" ? `of the form ${iss.pattern}` : `a valid ${iss.format}`}, got ${describeValue(iss.input)}`;
     case "invalid_union":
       return `does not match any allowed form, got ${describeValue(iss.input)}`;
+    case "invalid_key":
+      // A record's key (a package name in deploy.packageVersions): what its own schema says.
+      return iss.issues[0]?.message ?? `is not an allowed key`;
     default:
       return undefined;
   }

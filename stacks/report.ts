@@ -1,8 +1,9 @@
 import { SiteError } from "../schema/load.js";
 import { SynthError } from "./synth.js";
 
-/** Exit codes: 0 ok, 1 the site is invalid, 2 anything else went wrong. */
-export const EXIT = { ok: 0, invalidSite: 1, internal: 2 } as const;
+import { EXIT } from "./exit.js";
+
+export { EXIT } from "./exit.js";
 
 /** Prints an error the way an admin needs it and returns the exit code. */
 export function reportError(err: unknown): number {

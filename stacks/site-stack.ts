@@ -45,16 +45,25 @@ export class SiteStack extends TerraformStack {
     new LocalBackend(this, { path: `../../../terraform.${props.site.name}.tfstate` });
     const spec = props.site.spec;
     const source = props.site.file;
-    const skipPackages = spec.deploy.skipPackages;
+    const { skipPackages, packageVersions } = spec.deploy;
     this.hosts = Object.fromEntries(
-      spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source, skipPackages })]),
+      spec.nodes.map((n) => [n.name, new Bundle(this, `host-${n.name}`, { kind: "host", name: n.name, source, skipPackages, packageVersions })]),
     );
     this.groups = Object.fromEntries(
       spec.nodeGroups.map((g) => [
         g.name,
-        new Bundle(this, `group-${g.name}`, { kind: "group", name: g.name, source, hosts: expandHostlist(g.hosts), skipPackages }),
+        new Bundle(this, `group-${g.name}`, { kind: "group", name: g.name, source, hosts: expandHostlist(g.hosts), skipPackages, packageVersions }),
       ]),
     );
+    // A pinned version for a package no host installs is a typo or a leftover: it would pin nothing.
+    this.node.addValidation({
+      validate: () => {
+        const installed = new Set(this.bundles.flatMap((b) => b.allPackages.flatMap((p) => [p.debian, ...(p.rhel ? [p.rhel] : [])])));
+        return Object.keys(packageVersions)
+          .filter((name) => !installed.has(name))
+          .map((name) => `${source}: deploy.packageVersions.${name}: no host of the site installs a package of this name (the bundles' manifests list their packages)`);
+      },
+    });
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
     this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
     // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIXTURES, hpcdk, ROOT, tempDir } from "./helpers.js";
@@ -67,5 +68,42 @@ describe("hpcdk schema", () => {
   it("matches the committed schema/site.schema.json (run npm run schema after changing the schema)", () => {
     const result = hpcdk(["schema"]);
     expect(result.stdout).toBe(readFileSync(join(ROOT, "schema", "site.schema.json"), "utf8"));
+  });
+});
+
+describe("the hpcdk command's compiled build (cli/bin/compiled.js)", () => {
+  /** A copy of hpcdk's sources in a temporary directory, with the checkout's dependencies. */
+  function copyOfHpcdk(): string {
+    const dir = tempDir("hpcdk-compiled-");
+    for (const d of ["cli", "constructs", "operations", "schema", "stacks", "templates"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+    for (const f of ["package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
+    return dir;
+  }
+  const run = (dir: string, ...args: string[]) => spawnSync(process.execPath, [join(dir, "cli", "bin", "hpcdk.js"), ...args], { cwd: dir, encoding: "utf8" });
+  const build = (dir: string) => JSON.parse(readFileSync(join(dir, ".cache", "cli", "current.json"), "utf8")).build as string;
+
+  it("follows an edit of the sources: the next command runs a new build", () => {
+    const dir = copyOfHpcdk();
+    const first = run(dir, "--help");
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toMatch(/^Usage: hpcdk \[options\]/);
+    const before = build(dir);
+    const main = join(dir, "cli", "main.ts");
+    writeFileSync(main, readFileSync(main, "utf8").replace('.name("hpcdk")', '.name("hpcdk-edited")'));
+    const second = run(dir, "--help");
+    expect(second.stdout).toMatch(/^Usage: hpcdk-edited \[options\]/);
+    expect(build(dir)).not.toBe(before);
+    // The previous build stays for commands still running from it.
+    expect(existsSync(join(dir, ".cache", "cli", before, "main.js"))).toBe(true);
+  });
+
+  it("runs the sources through tsx when it cannot write a build", () => {
+    const dir = copyOfHpcdk();
+    writeFileSync(join(dir, ".cache"), "not a directory");
+    const r = run(dir, "synth", "-q", "--out", join(dir, "out"), join(ROOT, "sites", "radon.yaml"));
+    expect(r.stderr).toMatch(/^(hpcdk: generated secret .*\n)+$/);
+    expect(r.status).toBe(0);
+    expect(existsSync(join(dir, "out", "stacks", "radon", "cluster", "cib.xml"))).toBe(true);
   });
 });

@@ -1,9 +1,8 @@
 import type { ImpactKind } from "../../constructs/core/index.js";
 import { SiteError } from "../../schema/load.js";
 import { SynthError } from "../../stacks/synth.js";
-import { readOverride } from "../../operations/deploy.js";
+import type { InventoryOverride } from "../../stacks/inventory.js";
 import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff.js";
-import { diffLive } from "../../operations/diff/live.js";
 import { formatJson, formatMarkdown, formatText, type DiffFormat } from "../../operations/diff/format.js";
 import { siteFileOf } from "./simulate.js";
 
@@ -44,10 +43,11 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
     }
     const context = opts.context === undefined ? 3 : Number(opts.context);
     if (!Number.isInteger(context) || context < 0) throw new DiffInputError(`--context must be a whole number, got "${opts.context}"`);
+    // --live loads SSH (and the deploy's inventory) only when it is asked for.
     const report = opts.live
-      ? await diffLive({
+      ? await (await import("../../operations/diff/live.js")).diffLive({
           siteFile: siteFileOf(site),
-          ...(opts.inventory !== undefined ? { inventory: readInventoryFile(opts.inventory) } : {}),
+          ...(opts.inventory !== undefined ? { inventory: await readInventoryFile(opts.inventory) } : {}),
           ...(opts.liveHosts !== undefined ? { hosts: opts.liveHosts } : {}),
           ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
           context,
@@ -77,7 +77,8 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
   }
 }
 
-function readInventoryFile(file: string): ReturnType<typeof readOverride> {
+async function readInventoryFile(file: string): Promise<InventoryOverride> {
+  const { readOverride } = await import("../../operations/deploy.js");
   try {
     return readOverride(file);
   } catch (err) {

@@ -66,6 +66,12 @@ export interface BundleProps {
   readonly hosts?: readonly string[];
   /** Debian or RHEL package names the deploy leaves alone (a golden image or a lab provides them). @default none */
   readonly skipPackages?: readonly string[];
+  /**
+   * Exact versions by Debian or RHEL package name (the site's `deploy.packageVersions`): they
+   * replace the version of every package of that name the bundle installs.
+   * @default none (the repository's version, or the one a construct pins)
+   */
+  readonly packageVersions?: Readonly<Record<string, string>>;
 }
 
 /** Manifest of a bundle: what the deploy installs, with a sha256 per file. */
@@ -121,6 +127,8 @@ function renderApplyScript(manifest: BundleManifest): string {
     bundle: `${manifest.kind} ${manifest.name}`,
     stateName: `${manifest.kind}-${manifest.name}`,
     packages: manifest.packages.map((p) => ({ debian: shQuote(p.debian), rhel: shQuote(p.rhel ?? ""), version: shQuote(p.version ?? "") })),
+    // apt-get needs leave to install a pinned version older than the installed one (dnf does not).
+    pinned: manifest.packages.some((p) => p.version !== undefined),
     stepsBefore: manifest.steps.filter((s) => s.phase === "before-files").map(step),
     stepsAfter: manifest.steps.filter((s) => s.phase === "after-files").map(step),
     files: manifest.files.map((f) => ({
@@ -177,6 +185,7 @@ export class Bundle extends Construct {
   private readonly steps = new Map<string, Step>();
   private readonly packages = new Map<string, PackageSpec>();
   private readonly skipPackages: ReadonlySet<string>;
+  private readonly packageVersions: Readonly<Record<string, string>>;
   private rendered?: RenderedBundle;
 
   constructor(scope: Construct, id: string, props: BundleProps) {
@@ -186,6 +195,7 @@ export class Bundle extends Construct {
     this.source = props.source;
     this.hosts = props.kind === "host" ? [props.name] : [...(props.hosts ?? [])];
     this.skipPackages = new Set(props.skipPackages ?? []);
+    this.packageVersions = { ...props.packageVersions };
     if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);
     this.dir = props.kind === "cluster" ? "cluster" : `${props.kind}s/${props.name}`;
     this.manifestPath = props.kind === "cluster" ? "manifests/cluster.json" : `manifests/${props.kind}s/${props.name}.json`;
@@ -241,9 +251,25 @@ export class Bundle extends Construct {
     return pkg;
   }
 
+  /** Every package the bundle's constructs need, skipped ones included, with the site's pinned versions. */
+  get allPackages(): PackageSpec[] {
+    return [...this.packages.values()].map((p) => {
+      const version = this.pinnedVersion(p);
+      return version === undefined ? p : { ...p, version };
+    });
+  }
+
+  private pinnedVersion(p: PackageSpec): string | undefined {
+    const pins = this.packageVersions;
+    if (Object.hasOwn(pins, p.debian)) return pins[p.debian];
+    if (p.rhel !== undefined && Object.hasOwn(pins, p.rhel)) return pins[p.rhel];
+    return p.version;
+  }
+
   /** Renders every file once and computes the manifest, its hash and the apply script. */
   render(): RenderedBundle {
     if (this.rendered) return this.rendered;
+    const packages = this.allPackages;
     const files = [...this.files.values()].map((f) => f.render()).sort(byPath);
     const secretFiles = [...this.secrets.values()].map((s) => s.entry);
     const manifest: BundleManifest = {
@@ -252,8 +278,8 @@ export class Bundle extends Construct {
       source: this.source,
       dir: this.dir,
       ...(this.kind === "group" ? { hosts: compressHostlist(this.hosts) } : {}),
-      packages: [...this.packages.values()].filter((p) => !this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
-      packagesSkipped: [...this.packages.values()].filter((p) => this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
+      packages: packages.filter((p) => !this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
+      packagesSkipped: packages.filter((p) => this.skipped(p)).sort((a, b) => (a.debian < b.debian ? -1 : 1)),
       files: files.map((f) => ({
         path: f.path,
         owner: f.owner,

@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from "node:util";
 import { structuredPatch } from "diff";
 import { IMPACT_KINDS, MANAGED_MARKER, SECRET_REF, type BundleManifest, type Impact, type ImpactKind } from "../../constructs/core/index.js";
 import { expandHostlist, compressHostlist } from "../../schema/hostlist.js";
-import { cibTransition, type CibTransition } from "../simulate.js";
+import { cibTransition, type CibTransition, type SteadyState } from "../simulate.js";
 import type { StackTree, TerraformResource } from "./tree.js";
 
 type ManifestFile = BundleManifest["files"][number];
@@ -102,6 +102,8 @@ export interface CompareOptions {
   readonly context?: number;
   /** What the old side is called in notes (`missing on the host`). @default "the other side" */
   readonly otherSide?: string;
+  /** The old CIB's steady state, if the caller started it early (used when it is of the old side's CIB). @default made here when the CIB changed */
+  readonly oldCibSteadyState?: Promise<SteadyState>;
 }
 
 export interface StackDiff {
@@ -114,7 +116,8 @@ export interface StackDiff {
   readonly notes: string[];
 }
 
-const CIB_PATH = "/cib.xml";
+/** Where a bundle holds the CIB: `cluster/cib.xml` in a stack directory. */
+export const CIB_PATH = "/cib.xml";
 
 /** The worse of two impacts (the first on a tie). */
 export function worse(a: Impact, b: Impact): Impact {
@@ -170,7 +173,7 @@ export async function compareStacks(old: StackTree, next: StackTree, options: Co
       const diff = fileDiff(path, of, nf, oldBytes, newBytes, bare, context, side);
       if (!diff) continue;
       if (dir === "cluster" && path === CIB_PATH && diff.status === "changed" && oldBytes && newBytes) {
-        const transition = await cibTransition(oldBytes.toString("utf8"), newBytes.toString("utf8"));
+        const transition = await cibTransition(oldBytes.toString("utf8"), newBytes.toString("utf8"), options.oldCibSteadyState);
         const impact = transitionImpact(transition);
         pacemaker = { transition, impact };
         files.push({ ...diff, impact });

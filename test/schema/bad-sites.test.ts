@@ -412,6 +412,20 @@ const CASES: BadCase[] = [
       "sites/bad.yaml:19:3: nfs.v4GraceSec: must not be shorter than the lease (nfs.v4LeaseSec: 30), got 15: clients could not reclaim their state in time",
     ],
   },
+  {
+    name: "a pinned package version that is not a version, an unquoted one, or a package name in capitals",
+    edits: [
+      [
+        "fencing:\n",
+        'deploy:\n  packageVersions:\n    pacemaker: latest\n    corosync: 3.1\n    Pcs: "0.11.5-1"\n    resource-agents: "1:4.12.0-2"\nfencing:\n',
+      ],
+    ],
+    problems: [
+      'sites/bad.yaml:29:5: deploy.packageVersions.pacemaker: must be a package version as dpkg or rpm shows it (e.g. "2.1.5-1+deb12u1", "1:4.3-2"), got "latest"',
+      "sites/bad.yaml:30:5: deploy.packageVersions.corosync: must be quoted: YAML reads 3.1 as a number",
+      'sites/bad.yaml:31:5: deploy.packageVersions.Pcs: must be a package name (lowercase letters, digits, + . -), got "Pcs"',
+    ],
+  },
 ];
 
 describe("site validation", () => {

@@ -1,10 +1,15 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
-import { Bundle, fillSecrets, GeneratedFile, SecretFile, secretRef } from "../../../constructs/core/index.js";
+import { Bundle, fillSecrets, GeneratedFile, SecretFile, secretRef, type BundleProps } from "../../../constructs/core/index.js";
+import { buildApp, SynthError } from "../../../stacks/synth.js";
+import { FIXTURES, siteFromText, tempDir } from "../../helpers.js";
 
-function bundle() {
+function bundle(props: Partial<BundleProps> = {}) {
   const stack = new TerraformStack(new App({ skipValidation: true }), "site");
-  return { stack, host: new Bundle(stack, "host-n1", { kind: "host", name: "n1", source: "sites/site.yaml" }) };
+  return { stack, host: new Bundle(stack, "host-n1", { kind: "host", name: "n1", source: "sites/site.yaml", ...props }) };
 }
 
 describe("Bundle", () => {
@@ -134,5 +139,135 @@ describe("Bundle", () => {
     expect(() => host.addStep({ id: "a", phase: "after-files", description: "a", run: "true" })).toThrow(
       'Bundle [site/host-n1]: step "a" is added twice',
     );
+  });
+});
+
+describe("deploy.packageVersions: pinned package versions", () => {
+  /** The HA packages of a management node, as the Pacemaker constructs add them. */
+  function haHost(packageVersions: Record<string, string>) {
+    const { host } = bundle({ packageVersions });
+    host.addPackage({ debian: "corosync", rhel: "corosync" });
+    host.addPackage({ debian: "pacemaker", rhel: "pacemaker" });
+    host.addPackage({ debian: "pcs", rhel: "pcs" });
+    host.addPackage({ debian: "fence-agents", rhel: "fence-agents-all" });
+    host.addPackage({ debian: "resource-agents", rhel: "resource-agents" });
+    return host.render();
+  }
+
+  it("pins every package of the name, by its Debian or its RHEL-family name, in the manifest and the apply script", () => {
+    const { manifest, applyScript } = haHost({ pacemaker: "2.1.5-1+deb12u1", "fence-agents-all": "4.10.0-43.el9" });
+    expect(manifest.packages).toEqual([
+      { debian: "corosync", rhel: "corosync" },
+      { debian: "fence-agents", rhel: "fence-agents-all", version: "4.10.0-43.el9" },
+      { debian: "pacemaker", rhel: "pacemaker", version: "2.1.5-1+deb12u1" },
+      { debian: "pcs", rhel: "pcs" },
+      { debian: "resource-agents", rhel: "resource-agents" },
+    ]);
+    expect(applyScript).toContain("want_package 'pacemaker' 'pacemaker' '2.1.5-1+deb12u1'\n");
+    expect(applyScript).toContain("want_package 'corosync' 'corosync' ''\n");
+    expect(applyScript).toContain("apt-get install -y -q --allow-downgrades $MISSING");
+  });
+
+  it("leaves the apply script as it was when nothing is pinned", () => {
+    const { applyScript } = haHost({});
+    expect(applyScript).not.toContain("--allow-downgrades");
+    expect(applyScript).toContain("apt-get install -y -q $MISSING");
+  });
+
+  /**
+   * Runs the package part of a rendered apply script with stand-ins for the package tools on
+   * PATH (nothing else): `installed` is what the host has, the result what apt-get or dnf was asked.
+   */
+  function installPackages(script: string, family: "debian" | "rhel", installed: Record<string, string>) {
+    const dir = tempDir("hpcdk-packages-");
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    const tool = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    writeFileSync(join(dir, "installed"), Object.entries(installed).map(([n, v]) => `${n}=${v}\n`).join(""));
+    const record = `printf '%s\\n' "$*" >> ${dir}/calls`;
+    const lookup = (found: string) => `while IFS='=' read -r n v; do ${found}; done < ${dir}/installed; exit 1`;
+    if (family === "debian") {
+      tool("apt-get", record);
+      // dpkg-query -W -f FORMAT NAME
+      tool("dpkg-query", lookup(`if [ "$n" = "$4" ]; then case $3 in *Status*) printf 'install ok installed' ;; *) printf '%s' "$v" ;; esac; exit 0; fi`));
+    } else {
+      tool("dnf", record);
+      // rpm -q NAME or rpm -q NAME-VERSION
+      tool("rpm", lookup(`if [ "$2" = "$n" ] || [ "$2" = "$n-$v" ]; then exit 0; fi`));
+    }
+    const start = script.indexOf("# --- packages ---");
+    const end = script.indexOf("# --- steps before the files ---");
+    expect(start).toBeGreaterThan(0);
+    const part = `set -eu\nSTATE=${dir}\nsay() { printf 'HPCDK %s\\n' "$*"; }\nfail() { say "error $*"; exit 1; }\n${script.slice(start, end)}`;
+    const r = spawnSync("/bin/sh", ["-c", part], { env: { PATH: bin }, encoding: "utf8" });
+    let calls = "";
+    try {
+      calls = readFileSync(join(dir, "calls"), "utf8");
+    } catch {
+      // nothing was installed
+    }
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls };
+  }
+
+  it("installs a pinned package with apt-get name=version when the host has another version, and skips one it has at that version", () => {
+    const { applyScript } = haHost({ pacemaker: "2.1.5-1+deb12u1", corosync: "3.1.7-1" });
+    const r = installPackages(applyScript!, "debian", { pacemaker: "2.1.6-1", corosync: "3.1.7-1", pcs: "0.11.5-1", "fence-agents": "4.12.1-1" });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("HPCDK installing pacemaker=2.1.5-1+deb12u1 resource-agents\n");
+    expect(r.calls).toBe("install -y -q --allow-downgrades pacemaker=2.1.5-1+deb12u1 resource-agents\n");
+    expect(r.status).toBe(0);
+  });
+
+  it("installs a pinned package with dnf name-version when the host has another version, and skips one it has at that version", () => {
+    const { applyScript } = haHost({ pacemaker: "2.1.5-9.el9", corosync: "3.1.7-1.el9" });
+    const r = installPackages(applyScript!, "rhel", { pacemaker: "2.1.5-8.el9", corosync: "3.1.7-1.el9", pcs: "0.11.5-1.el9", "fence-agents-all": "4.10.0-43.el9" });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("HPCDK installing pacemaker-2.1.5-9.el9 resource-agents\n");
+    expect(r.calls).toBe("install -y -q pacemaker-2.1.5-9.el9 resource-agents\n");
+    expect(r.status).toBe(0);
+  });
+
+  it("installs nothing when every package is there, pinned ones at their version", () => {
+    const { applyScript } = haHost({ pacemaker: "2.1.5-1+deb12u1" });
+    const r = installPackages(applyScript!, "debian", { pacemaker: "2.1.5-1+deb12u1", corosync: "3.1.7-1", pcs: "0.11.5-1", "fence-agents": "4.12.1-1", "resource-agents": "1:4.12.0-2" });
+    expect(r).toEqual({ status: 0, stdout: "", stderr: "", calls: "" });
+  });
+
+  it("reaches every bundle of a site that installs the package", () => {
+    const site = siteFromText(
+      readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replace("fencing:\n", 'deploy:\n  packageVersions:\n    pacemaker: "2.1.5-1+deb12u1"\nfencing:\n'),
+      "sites/pinned.yaml",
+    );
+    const { stacks } = buildApp([site], join(tempDir(), "cdktf.out"));
+    const pinned = stacks[0]!.bundles.map((b) => [b.dir, b.render().manifest.packages.find((p) => p.debian === "pacemaker")?.version]);
+    expect(pinned).toEqual([
+      ["hosts/n1", "2.1.5-1+deb12u1"],
+      ["hosts/n2", "2.1.5-1+deb12u1"],
+      ["cluster", undefined],
+    ]);
+  });
+
+  it("fails if a pinned package is one no host of the site installs", () => {
+    const site = siteFromText(
+      readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replace(
+        "fencing:\n",
+        'deploy:\n  packageVersions:\n    pacemker: "2.1.5-1+deb12u1"\n    corosync: "3.1.7-1"\n    slurmd: "22.05.8-4"\nfencing:\n',
+      ),
+      "sites/pinned.yaml",
+    );
+    let problems: string[] = [];
+    try {
+      buildApp([site], join(tempDir(), "cdktf.out"));
+    } catch (err) {
+      if (!(err instanceof SynthError)) throw err;
+      problems = err.problems;
+    }
+    expect(problems).toEqual([
+      "sites/pinned.yaml: deploy.packageVersions.pacemker: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+      "sites/pinned.yaml: deploy.packageVersions.slurmd: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+    ]);
   });
 });
