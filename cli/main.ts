@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { EXIT } from "../stacks/report.js";
 import { synthSiteFiles } from "../stacks/synth.js";
+import { ansibleInventoryCommand } from "./commands/ansible.js";
 import { applyBundleCommand, deployCommand } from "./commands/deploy.js";
 import { diffCommand } from "./commands/diff.js";
 import { drillCommand } from "./commands/drill.js";
@@ -81,6 +82,17 @@ program
   .option("--expect <marker>", "what the hosts record once they hold the bundle (sha256:fingerprint)")
   .action(async (opts: { bundle: string; stackDir: string; force?: boolean; expect?: string }) => {
     process.exitCode = await applyBundleCommand(opts);
+  });
+
+program
+  .command("ansible-inventory")
+  .description("print the Ansible inventory of a bundle's hosts (a node group's hostlist, expanded) with the variables ansible/apply-bundle.yml needs")
+  .requiredOption("-b, --bundle <bundle>", "groups/<group> or hosts/<host>")
+  .option("-s, --stack-dir <dir>", "the stack directory", ".")
+  .option("--secrets <dir>", "the project's secrets folder for the site (default: the one deploy.json names)")
+  .option("-o, --out <file>", "write it to this file (default: stdout)")
+  .action((opts: { bundle: string; stackDir: string; secrets?: string; out?: string }) => {
+    process.exitCode = ansibleInventoryCommand(opts);
   });
 
 program
