@@ -86,6 +86,18 @@ program
   });
 
 program
+  .command("ansible-inventory")
+  .description("print the Ansible inventory of a bundle's hosts (a node group's hostlist, expanded) with the variables ansible/apply-bundle.yml needs")
+  .requiredOption("-b, --bundle <bundle>", "groups/<group> or hosts/<host>")
+  .option("-s, --stack-dir <dir>", "the stack directory", ".")
+  .option("--secrets <dir>", "the project's secrets folder for the site (default: the one deploy.json names)")
+  .option("-o, --out <file>", "write it to this file (default: stdout)")
+  .action(async (opts: { bundle: string; stackDir: string; secrets?: string; out?: string }) => {
+    const { ansibleInventoryCommand } = await import("./commands/ansible.js");
+    process.exitCode = ansibleInventoryCommand(opts);
+  });
+
+program
   .command("drill")
   .description("fail a management node on the live cluster and time the failover: fencing, resources, NFS reads and writes; reports in JSON, Markdown and HTML")
   .argument("<site>", "site name (sites/<site>.yaml) or site file")

@@ -104,7 +104,7 @@ function inventoryFromEnv(stackDir: string): InventoryOverride | undefined {
   return readOverride(file);
 }
 
-function manifestPathOf(bundle: string): string {
+export function manifestPathOf(bundle: string): string {
   if (bundle === "cluster") return "manifests/cluster.json";
   const m = /^(hosts|groups)\/([a-z0-9][a-z0-9-]*)$/.exec(bundle);
   if (!m) throw new PreflightError([`bundle must be hosts/<host>, groups/<group> or cluster, got "${bundle}"`]);
@@ -129,6 +129,22 @@ export function sshOptions(inventory: Inventory, host: string): SshOptions {
 
 /** Everything a bundle needs, checked before anything is sent. */
 export function preflightBundle(stackDir: string, bundle: string, inventory: Inventory): { manifest: BundleManifest; secretsDir: string } {
+  const secretsDir = resolve(stackDir, inventory.secretsDir);
+  const { manifest, problems } = checkBundle(stackDir, bundle, secretsDir);
+  const ssh = inventory.ssh;
+  if (ssh.privateKey && !existsSync(expandHome(ssh.privateKey))) problems.push(`private key ${ssh.privateKey} does not exist`);
+  if (ssh.bastion?.privateKey && !existsSync(expandHome(ssh.bastion.privateKey))) problems.push(`bastion private key ${ssh.bastion.privateKey} does not exist`);
+  if (!ssh.privateKey && !process.env.SSH_AUTH_SOCK) problems.push("no private key (deploy.ssh.privateKey) and no SSH agent ($SSH_AUTH_SOCK)");
+  if (!existsSync(expandHome(ssh.knownHosts))) problems.push(`known_hosts file ${ssh.knownHosts} does not exist: host keys are always checked`);
+  if (problems.length > 0) throw new PreflightError(problems);
+  return { manifest, secretsDir };
+}
+
+/**
+ * The bundle itself: its manifest, every file as the manifest has it, its apply script and its
+ * secrets. Returns the problems found (throws only when there is no manifest at all).
+ */
+export function checkBundle(stackDir: string, bundle: string, secretsDir: string): { manifest: BundleManifest; problems: string[] } {
   const problems: string[] = [];
   const manifestFile = join(stackDir, manifestPathOf(bundle));
   if (!existsSync(manifestFile)) throw new PreflightError([`${bundle}: no manifest ${manifestFile}: run hpcdk synth first`]);
@@ -143,17 +159,10 @@ export function preflightBundle(stackDir: string, bundle: string, inventory: Inv
   if (manifest.kind !== "cluster" && !existsSync(join(stackDir, "apply", `${manifest.kind}s`, `${manifest.name}.sh`))) {
     problems.push(`${bundle}: the apply script apply/${manifest.kind}s/${manifest.name}.sh is missing: run hpcdk synth again`);
   }
-  const secretsDir = resolve(stackDir, inventory.secretsDir);
   for (const s of manifest.secrets) {
     if (!existsSync(join(secretsDir, s.name))) problems.push(`${bundle}: secret ${s.name} is missing from ${secretsDir}`);
   }
-  const ssh = inventory.ssh;
-  if (ssh.privateKey && !existsSync(expandHome(ssh.privateKey))) problems.push(`private key ${ssh.privateKey} does not exist`);
-  if (ssh.bastion?.privateKey && !existsSync(expandHome(ssh.bastion.privateKey))) problems.push(`bastion private key ${ssh.bastion.privateKey} does not exist`);
-  if (!ssh.privateKey && !process.env.SSH_AUTH_SOCK) problems.push("no private key (deploy.ssh.privateKey) and no SSH agent ($SSH_AUTH_SOCK)");
-  if (!existsSync(expandHome(ssh.knownHosts))) problems.push(`known_hosts file ${ssh.knownHosts} does not exist: host keys are always checked`);
-  if (problems.length > 0) throw new PreflightError(problems);
-  return { manifest, secretsDir };
+  return { manifest, problems };
 }
 
 /** Applies one bundle to its hosts; never throws for a host's failure, only for preflight problems. */
