@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bundle, GeneratedFile, type BundleManifest } from "../../constructs/core/index.js";
-import { applyBundle } from "../../operations/deploy.js";
+import { applyBundle, readOverride } from "../../operations/deploy.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { SshSession } from "../../operations/ssh.js";
 import { loadSiteFile } from "../../schema/load.js";
@@ -253,7 +253,7 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
       writeFileSync(join(dir, "deploy.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(stack, "deploy.json"), "utf8")), clusterWaitSec: 6 }));
       mkdirSync(join(dir, "..", "..", "..", "secrets", SITE), { recursive: true });
     };
-    const inventory = { ssh: { privateKey: join(lab.dir, "id_ed25519"), knownHosts: join(lab.dir, "known_hosts") } };
+    const inventory = readOverride(lab.inventoryFile);
     const applied = () => onHost("dl1", "crm_attribute --type crm_config --set-name hpcdk-deploy --name hpcdk-applied --query --quiet 2>/dev/null || true").trim();
     const before = applied();
     onHost("dl3", "rm -f /var/tmp/hpcdk-after-cib");
