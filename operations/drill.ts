@@ -151,11 +151,18 @@ export function lastFenced(xml: string, node: string): number | undefined {
   return Number.isNaN(t) ? undefined : t / 1000;
 }
 
-/** The NFS client: one read and one write through the floating IP, each bounded in time. */
+/** One NFS probe: when it started and ended (milliseconds after the fault), and whether it worked. */
+export interface ProbeSample {
+  readonly startMs: number;
+  readonly atMs: number;
+  readonly ok: boolean;
+}
+
+/** The NFS client: reads and writes through the floating IP, each bounded in time. */
 class NfsProbe {
   private readonly work = mkdtempSync(join(tmpdir(), "hpcdk-drill-"));
-  readonly reads: { atMs: number; ok: boolean }[] = [];
-  readonly writes: { atMs: number; ok: boolean }[] = [];
+  readonly reads: ProbeSample[] = [];
+  readonly writes: ProbeSample[] = [];
   private stopped = false;
   private settles = 0;
   private readonly url: (file: string) => string;
@@ -215,19 +222,31 @@ class NfsProbe {
     }
   }
 
-  /** Reads and writes in turn until stopped, every `pollMs`. */
+  /**
+   * Reads and writes until stopped, each every `pollMs` in a loop of its own: while the floating
+   * IP is gone a probe hangs until its timeout, and a read doing so must not hide the writes'
+   * outage (in one loop, a standby drill's writes never saw the floating IP missing).
+   */
   async loop(t0: () => number, file: string, pollMs: number): Promise<void> {
     writeFileSync(join(this.work, "probe"), "hpcdk drill probe\n");
-    while (!this.stopped) {
-      const start = performance.now();
-      const read = await NfsProbe.run("nfs-cat", [this.url(file)], 2000);
-      this.reads.push({ atMs: t0(), ok: read.ok && read.out.length > 0 });
+    const every = async (samples: ProbeSample[], probe: () => Promise<boolean>) => {
+      while (!this.stopped) {
+        const start = performance.now();
+        const startMs = t0();
+        const ok = await probe();
+        samples.push({ startMs, atMs: t0(), ok });
+        const wait = pollMs - (performance.now() - start);
+        if (wait > 0) await sleep(wait);
+      }
+    };
+    await Promise.all([
+      every(this.reads, async () => {
+        const read = await NfsProbe.run("nfs-cat", [this.url(file)], 2000);
+        return read.ok && read.out.length > 0;
+      }),
       // A new file each time: a create that the failed server had already done must not fail.
-      const write = await NfsProbe.run("nfs-cp", [join(this.work, "probe"), this.url(`${file}.w${this.writes.length}`)], 2000);
-      this.writes.push({ atMs: t0(), ok: write.ok });
-      const wait = pollMs - (performance.now() - start);
-      if (wait > 0) await sleep(wait);
-    }
+      every(this.writes, async () => (await NfsProbe.run("nfs-cp", [join(this.work, "probe"), this.url(`${file}.w${this.writes.length}`)], 2000)).ok),
+    ]);
   }
 
   stop(): void {
@@ -243,13 +262,24 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** When a probe came back: the first success after its first failure after the fault. */
-function backAfter(samples: { atMs: number; ok: boolean }[]): { backMs?: number; outageMs: number } {
+/**
+ * When a probe came back: the end of the first success after its first failure after the fault.
+ * The outage starts when that failed probe started (it may have hung until its timeout), or at
+ * the fault if it started before.
+ */
+export function backAfter(samples: readonly ProbeSample[]): { backMs?: number; outageMs: number } {
   const after = samples.filter((s) => s.atMs >= 0);
   const firstFail = after.find((s) => !s.ok);
   if (!firstFail) return { backMs: 0, outageMs: 0 };
+  const downMs = Math.max(0, firstFail.startMs);
   const back = after.find((s) => s.atMs > firstFail.atMs && s.ok);
-  return back ? { backMs: back.atMs, outageMs: back.atMs - firstFail.atMs } : { outageMs: (after.at(-1)?.atMs ?? 0) - firstFail.atMs };
+  return back ? { backMs: back.atMs, outageMs: back.atMs - downMs } : { outageMs: Math.max(0, (after.at(-1)?.atMs ?? 0) - downMs) };
+}
+
+/** True when the last probe worked and started at `sinceMs` or later (not before the group moved). */
+export function servedSince(samples: readonly ProbeSample[], sinceMs: number | undefined): boolean {
+  const last = samples.at(-1);
+  return sinceMs !== undefined && last !== undefined && last.ok && last.startMs >= sinceMs;
 }
 
 /** Runs one drill. */
@@ -374,6 +404,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       let last = initial;
       // Where the group ran once it had moved (before the node came back and could draw it home).
       let failover: Record<string, string[]> | undefined;
+      let recoveredAt: number | undefined;
       while (performance.now() < deadline) {
         const snap = await mon(watcher).catch(() => last);
         last = snap;
@@ -408,8 +439,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
           log(`  +${(writes.backMs / 1000).toFixed(1)} s  NFS writes back`);
         }
         const recovered = groupResources.every((r) => seen.has(`started:${r}`)) && now() > 2000;
-        if (recovered && failover === undefined) failover = Object.fromEntries(groupResources.map((r) => [r, snap.placement[r] ?? []]));
-        const ioHealthy = probe.reads.at(-1)?.ok && probe.writes.at(-1)?.ok;
+        if (recovered && failover === undefined) {
+          failover = Object.fromEntries(groupResources.map((r) => [r, snap.placement[r] ?? []]));
+          recoveredAt = now();
+        }
+        // NFS works on the node the group moved to: probes from before the move do not count (a
+        // standby drill took its node out of standby before any probe had reached the new node).
+        const ioHealthy = servedSince(probe.reads, recoveredAt) && servedSince(probe.writes, recoveredAt);
         // Bring the node back once its services run elsewhere: power on after power-off, out of
         // standby after standby (kill and link-down: the fence device reboots it).
         if (recovered && ioHealthy && poweredOnAt === undefined) {

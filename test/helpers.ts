@@ -1,9 +1,13 @@
-/** Shared test helpers: temporary directories, synthesis of fixture sites, reading output trees. */
+/**
+ * Shared test helpers: temporary directories, synthesis of fixture sites, reading output trees,
+ * running the hpcdk and cdktf CLIs.
+ */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll } from "vitest";
+import { shQuote } from "../constructs/core/index.js";
 import { loadSiteFiles, parseSite, type LoadedSite } from "../schema/load.js";
 import { synthesize, type BuiltApp } from "../stacks/synth.js";
 
@@ -75,4 +79,52 @@ export function hpcdk(args: string[], cwd = ROOT): SpawnSyncReturns<string> {
 /** True when a program is on PATH. */
 export function have(program: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${program}`]).status === 0;
+}
+
+/** Where scripts/install-test-deps.sh installs the cdktf CLI (cdktf-cli adds about 400 MB: not a dependency). */
+export const CACHED_CDKTF = "/var/cache/hpcdk/cdktf-cli/node_modules/.bin/cdktf";
+
+let cdktfFound: string | null | undefined;
+
+/** The cdktf CLI: `cdktf` on PATH, else the one install-test-deps.sh installs; undefined when there is neither. */
+export function cdktfCli(): string | undefined {
+  cdktfFound ??= have("cdktf") ? "cdktf" : existsSync(CACHED_CDKTF) ? CACHED_CDKTF : null;
+  return cdktfFound ?? undefined;
+}
+
+/** Makes `project` a cdktf project: the repository's cdktf.json, its app running this checkout's entry. */
+export function writeCdktfJson(project: string): void {
+  const app = `${shQuote(join(ROOT, "node_modules", ".bin", "tsx"))} ${shQuote(join(ROOT, "stacks", "main.ts"))}`;
+  writeFileSync(join(project, "cdktf.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(ROOT, "cdktf.json"), "utf8")), app }, null, 2));
+}
+
+/** What `cdktf` is told through its environment, as the README tells users. */
+export interface CdktfEnv {
+  /** The site file to synthesize (HPCDK_SITES), relative to the project. */
+  readonly sites: string;
+  /** The inventory `hpcdk apply-bundle` uses (HPCDK_INVENTORY): relative to the project, or absolute. */
+  readonly inventory: string;
+}
+
+/**
+ * Runs the cdktf CLI in a project made by `writeCdktfJson`, with hpcdk given by path (it is not
+ * on PATH after npm ci). Returns the exit code and stdout + stderr without colours.
+ */
+export function cdktf(project: string, args: string[], env: CdktfEnv, timeoutMs = 240_000): { code: number; output: string } {
+  const cli = cdktfCli();
+  if (!cli) throw new Error(`no cdktf CLI: neither cdktf on PATH nor ${CACHED_CDKTF} (scripts/install-test-deps.sh installs it)`);
+  const r = spawnSync(cli, [...args, "--no-color"], {
+    cwd: project,
+    encoding: "utf8",
+    timeout: timeoutMs,
+    env: {
+      ...process.env,
+      CHECKPOINT_DISABLE: "1",
+      HPCDK_SITES: env.sites,
+      HPCDK_INVENTORY: env.inventory,
+      TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(join(ROOT, "cli", "bin", "hpcdk.js"))}`,
+    },
+  });
+  // --no-color leaves the progress display's cursor movements in.
+  return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "") };
 }

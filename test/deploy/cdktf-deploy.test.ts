@@ -10,17 +10,15 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { shQuote, type BundleManifest } from "../../constructs/core/index.js";
+import type { BundleManifest } from "../../constructs/core/index.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { FIXTURES, have, hpcdk, ROOT, tempDir } from "../helpers.js";
+import { cdktfCli, cdktf as cdktfIn, FIXTURES, hpcdk, tempDir, writeCdktfJson } from "../helpers.js";
 
 const SITE = "cdktf-deploy";
 const HOSTS = ["cd1", "cd2", "cd3"];
 const isRoot = process.getuid?.() === 0;
-// scripts/install-test-deps.sh installs the cdktf CLI there (it is too big to be a dependency).
-const CACHED = "/var/cache/hpcdk/cdktf-cli/node_modules/.bin/cdktf";
-const CDKTF = have("cdktf") ? "cdktf" : existsSync(CACHED) ? CACHED : undefined;
+const CDKTF = cdktfCli();
 
 describe.skipIf(!isRoot || !CDKTF)("cdktf deploy to a namespace lab", () => {
   // Made in beforeAll: a skipped suite leaves no directory behind.
@@ -29,22 +27,7 @@ describe.skipIf(!isRoot || !CDKTF)("cdktf deploy to a namespace lab", () => {
   let lab: LabState;
 
   /** The cdktf CLI in the project, with the relative inventory name a user would give. */
-  const cdktf = (args: string[]): { code: number; output: string } => {
-    const r = spawnSync(CDKTF!, [...args, "--no-color"], {
-      cwd: project,
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        CHECKPOINT_DISABLE: "1",
-        HPCDK_SITES: `sites/${SITE}.yaml`,
-        HPCDK_INVENTORY: "inventory.yaml",
-        // hpcdk is not on PATH after npm ci.
-        TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(join(ROOT, "cli", "bin", "hpcdk.js"))}`,
-      },
-    });
-    // --no-color leaves the progress display's cursor movements in.
-    return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "") };
-  };
+  const cdktf = (args: string[]) => cdktfIn(project, args, { sites: `sites/${SITE}.yaml`, inventory: "inventory.yaml" });
   const onHost = (host: string, command: string): string => {
     const node = lab.nodes.find((n) => n.name === host)!;
     const r = spawnSync(
@@ -65,9 +48,7 @@ describe.skipIf(!isRoot || !CDKTF)("cdktf deploy to a namespace lab", () => {
     stack = join(project, "cdktf.out", "stacks", SITE);
     mkdirSync(join(project, "sites"));
     copyFileSync(join(FIXTURES, `${SITE}.yaml`), join(project, "sites", `${SITE}.yaml`));
-    // The project's own cdktf.json, running this checkout's app entry.
-    const app = `${shQuote(join(ROOT, "node_modules", ".bin", "tsx"))} ${shQuote(join(ROOT, "stacks", "main.ts"))}`;
-    writeFileSync(join(project, "cdktf.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(ROOT, "cdktf.json"), "utf8")), app }, null, 2));
+    writeCdktfJson(project);
     lab = await labUp(SITE, loadSiteFile(join(project, "sites", `${SITE}.yaml`)).spec);
     copyFileSync(lab.inventoryFile, join(project, "inventory.yaml"));
   }, 60_000);

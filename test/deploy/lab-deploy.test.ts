@@ -191,6 +191,47 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
     expect(onHost("dl3", "grep token: /etc/corosync/corosync.conf").trim()).toBe("token: 1700");
   }, 180_000);
 
+  it("fails only the host whose disk is full, naming the file, and keeps its previous files", () => {
+    // GIVEN dl3's /etc/corosync on a full 64 KiB tmpfs (in dl3's own mount namespace) holding
+    // copies of its files, and a change to corosync.conf on every host
+    onHost(
+      "dl3",
+      "mkdir -p /run/hpcdk-test-keep && cp -a /etc/corosync/. /run/hpcdk-test-keep/ && mount -t tmpfs -o size=64k hpcdk-test-full /etc/corosync && " +
+        "cp -a /run/hpcdk-test-keep/. /etc/corosync/ && { dd if=/dev/zero of=/etc/corosync/filler bs=4k 2>/dev/null; true; }",
+    );
+    try {
+      const before = sha("dl3", "/etc/corosync/corosync.conf");
+      setSite(base.replace("tokenMs: 1000", "tokenMs: 1750"));
+      // WHEN hpcdk deploys
+      const { code, summary } = deploy();
+      // THEN dl3 alone fails, with the file it could not write; the others converge; the CIB step waits
+      expect(code).toBe(3);
+      expect(summary.bundles.map((b) => [b.bundle, b.status])).toEqual([
+        ["hosts/dl1", "converged"],
+        ["hosts/dl2", "converged"],
+        ["hosts/dl3", "FAILED"],
+        ["cluster", "not run"],
+      ]);
+      for (const host of ["dl1", "dl2"]) {
+        expect(bundle(summary, `hosts/${host}`).hosts[0]).toMatchObject({ host, ok: true, changed: ["/etc/corosync/corosync.conf"] });
+        expect(onHost(host, "grep token: /etc/corosync/corosync.conf").trim()).toBe("token: 1750");
+      }
+      expect(bundle(summary, "hosts/dl3").hosts[0]).toMatchObject({ host: "dl3", ok: false, changed: [], error: "cannot write /etc/corosync/corosync.conf.hpcdk-new" });
+      // dl3 keeps its previous files, no half-written copy beside them, no upload (with its secrets) left behind.
+      expect(sha("dl3", "/etc/corosync/corosync.conf")).toBe(before);
+      expect(onHost("dl3", "ls -A /etc/corosync")).not.toContain(".hpcdk-new");
+      expect(onHost("dl3", "ls -A /var/lib/hpcdk/staging").trim()).toBe("");
+    } finally {
+      onHost("dl3", "umount /etc/corosync && rm -rf /run/hpcdk-test-keep");
+    }
+    // With room again, the next deploy converges dl3 (the pending corosync handler runs there).
+    const again = deploy();
+    expect(again.code).toBe(0);
+    expect(bundle(again.summary, "hosts/dl3").hosts[0]).toMatchObject({ changed: ["/etc/corosync/corosync.conf"] });
+    expect(onHost("dl3", "grep token: /etc/corosync/corosync.conf").trim()).toBe("token: 1750");
+    expect(onHost("dl3", "corosync-cmapctl -g totem.token").trim()).toBe("totem.token (u32) = 1750");
+  }, 240_000);
+
   it("fails the host with a clear error if it refuses the key", async () => {
     const key = join(tempDir(), "other");
     spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);

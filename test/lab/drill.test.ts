@@ -1,9 +1,12 @@
 /**
  * The lab and the failover drill end to end: `hpcdk lab up` for the three-node example site (on
- * its own addresses), `hpcdk deploy` with Terraform (terraform_data) to it, NFS answering on the
- * floating IP, then a power-off drill (fence_powerman through the lab's powermand) and a kill
- * drill (the node dies unannounced; the cluster fences it), each judged by its own report, and
- * `hpcdk lab down` leaving nothing behind. Needs root (namespaces); CI runs as root.
+ * its own addresses), `cdktf deploy` with Terraform (terraform_data) to it, as the README tells
+ * users (`hpcdk deploy`, with a note, where the cdktf CLI is not installed), NFS answering on the
+ * floating IP, then one drill of each mode, each judged by its own report: power-off
+ * (fence_powerman through the lab's powermand), kill (the node dies unannounced; the cluster
+ * fences it), link-down (the node's cluster link goes down; the cluster fences it) and standby
+ * (the group moves, nobody is fenced); and `hpcdk lab down` leaving nothing behind. Needs root
+ * (namespaces); CI runs as root.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,10 +16,12 @@ import { create } from "xmlbuilder2";
 import type { DrillReport } from "../../operations/drill.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { ROOT, tempDir } from "../helpers.js";
+import { CACHED_CDKTF, cdktf, cdktfCli, ROOT, tempDir, writeCdktfJson } from "../helpers.js";
 
 const SITE = "drill-lab";
+const NODES = ["m1", "m2", "m3"];
 const isRoot = process.getuid?.() === 0;
+const CDKTF = cdktfCli();
 
 describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   const project = tempDir("hpcdk-drill-");
@@ -24,7 +29,21 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   const out = join(project, "cdktf.out");
   const reports = join(project, "drill-reports");
   let lab: LabState;
-  let pids: number[] = [];
+  // The lab's processes, each with its start time: PIDs wrap around (pid_max 32768 here) while
+  // the drills run, and a PID of a node fenced a minute ago may be someone else's by the end.
+  const processes: { pid: number; start?: string }[] = [];
+  const startOf = (pid: number) => {
+    try {
+      // Field 22 (starttime), counted after the command name, which may hold spaces.
+      return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[19];
+    } catch {
+      return undefined;
+    }
+  };
+  const track = (pidFile: string) => {
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    processes.push({ pid, start: startOf(pid) });
+  };
 
   const hpcdk = (args: string[]) => {
     const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), ...args], { cwd: project, encoding: "utf8", timeout: 280_000 });
@@ -49,14 +68,23 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   };
   const seen = new Set<string>();
 
-  /** What every drill must show: the right node fenced, the group where the scheduler said, the data intact, files that parse. */
+  /** The PID of each node's init: a node that was fenced (power-cycled) has a new one. */
+  const initPids = () => Object.fromEntries(lab.nodes.map((n) => [n.name, Number(readFileSync(join(n.dir, "unshare.pid"), "utf8"))]));
+  const holderOfGroup = () => onHost("m1", "crm_resource --locate --resource ip-nfs").match(/running on: (\S+)/)![1]!;
+
+  /**
+   * What every drill must show: the victim fenced (standby: nobody), the whole group where the
+   * scheduler said, the data intact, NFS back, the node back, report files that parse.
+   */
   const expectGoodDrill = (code: number, report: DrillReport, dir: string, victim: string) => {
-    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    const fences = report.mode !== "standby";
+    // A failed check shows the whole report: pcs status before and after, the timeline.
+    expect(report.checks.filter((c) => !c.ok), readFileSync(join(dir, "report.md"), "utf8")).toEqual([]);
     expect(code).toBe(0);
     expect(report.node).toBe(victim);
-    expect(report.predicted.fenced).toEqual([victim]);
+    expect(report.predicted.fenced).toEqual(fences ? [victim] : []);
     expect(report.checks.map((c) => c.name)).toEqual([
-      `${victim} fenced`,
+      fences ? `${victim} fenced` : `${victim} not fenced`,
       "no healthy node fenced",
       "resources where the scheduler predicted",
       "no data lost",
@@ -72,15 +100,37 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     expect(Object.keys(report.failover!)).toEqual(["zfs-tank", "nfs-ganesha-nfs", "ip-nfs"]);
     // The timeline in order, every milestone there.
     const whats = report.timeline.map((e) => e.what);
-    for (const m of [`fault: ${report.mode} ${victim}`, `${victim} lost`, `${victim} fenced`, "NFS reads back", "NFS writes back", `${victim} rejoined`]) expect(whats).toContain(m);
-    expect(report.metrics.fencedSec).toBeGreaterThan(0);
-    expect(report.metrics.readsBackSec).toBeGreaterThanOrEqual(report.metrics.fencedSec!);
+    const milestones = fences
+      ? [`fault: ${report.mode} ${victim}`, `${victim} lost`, `${victim} fenced`, "NFS reads back", "NFS writes back", `${victim} rejoined`]
+      : [`fault: standby ${victim}`, `${victim} in standby`, `${victim} out of standby`, `${victim} rejoined`];
+    for (const m of milestones) expect(whats).toContain(m);
+    const at = (what: string) => report.timeline.find((e) => e.what === what)!.atMs;
+    const started = whats.filter((w) => / started on /.test(w)).map(at);
+    if (fences) {
+      // Seen by the same poll of the cluster: the group started only once the node was fenced.
+      expect(at(`${victim} fenced`)).toBeLessThanOrEqual(Math.min(...started));
+      expect(report.metrics.fencedSec).toBeGreaterThan(0);
+      // A dead server: reads and writes failed, and came back after the node was lost.
+      expect(report.metrics.readsBackSec).toBeGreaterThan(report.metrics.nodeLostSec!);
+      expect(report.metrics.readOutageSec).toBeGreaterThan(0);
+      expect(report.metrics.writeOutageSec).toBeGreaterThan(0);
+    } else {
+      // Standby moves the group in an orderly way: a client may see only a slow read, no failure.
+      expect(whats.filter((w) => w.includes("fenced"))).toEqual([]);
+      expect(report.metrics.fencedSec).toBeUndefined();
+    }
+    // The drill brings the node back only once the group runs elsewhere and NFS answered there.
+    const back = { "power-off": `power on ${victim}`, standby: `${victim} out of standby` }[report.mode as string];
+    if (back) {
+      expect(at(back)).toBeGreaterThanOrEqual(Math.max(...started));
+      for (const w of ["NFS reads back", "NFS writes back"]) if (whats.includes(w)) expect(at(back)).toBeGreaterThanOrEqual(at(w));
+    }
     expect(report.before.pcsStatus).toMatch(/Online: \[ m1 m2 m3 \]/);
     expect(report.after.pcsStatus).toMatch(/Online: \[ m1 m2 m3 \]/);
     // The report files: the JSON is the report, the Markdown has its sections, the HTML's SVG is well-formed XML.
     expect(JSON.parse(readFileSync(join(dir, "report.json"), "utf8"))).toEqual(report);
     const md = readFileSync(join(dir, "report.md"), "utf8");
-    for (const h of ["**Verdict: PASSED**", "## Timeline (seconds after the fault)", "## pcs status before", "## pcs status after"]) expect(md).toContain(h);
+    for (const h of [`# Failover drill: ${report.mode} of ${victim}`, "**Verdict: PASSED**", "## Timeline (seconds after the fault)", "## pcs status before", "## pcs status after"]) expect(md).toContain(h);
     for (const c of report.checks) expect(md).toContain(`| ${c.name} | ok |`);
     const html = readFileSync(join(dir, "report.html"), "utf8");
     const svg = html.match(/<svg[\s\S]*<\/svg>/)?.[0];
@@ -98,24 +148,35 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     const text = readFileSync(join(ROOT, "sites", "minilab.yaml"), "utf8").replaceAll("10.30.0.", "10.31.0.").replace("name: minilab", "name: drilllab");
     writeFileSync(siteFile, text);
     lab = await labUp(SITE, loadSiteFile(siteFile).spec);
-    pids = lab.nodes.map((n) => Number(readFileSync(join(n.dir, "unshare.pid"), "utf8")));
-    pids.push(Number(readFileSync(join(lab.dir, "powerman", "powermand.pid"), "utf8")));
+    for (const n of lab.nodes) track(join(n.dir, "unshare.pid"));
+    track(join(lab.dir, "powerman", "powermand.pid"));
   }, 60_000);
 
   afterAll(async () => {
     // Nodes rebooted by fencing have new PIDs: take them from the lab before it goes.
-    for (const n of lab?.nodes ?? []) if (existsSync(join(n.dir, "unshare.pid"))) pids.push(Number(readFileSync(join(n.dir, "unshare.pid"), "utf8")));
+    for (const n of lab?.nodes ?? []) if (existsSync(join(n.dir, "unshare.pid"))) track(join(n.dir, "unshare.pid"));
     await labDown(SITE);
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain("hpcdk-drilllab");
     expect(spawnSync("ip", ["link", "show", lab.rootVeth.name]).status).not.toBe(0);
-    for (const pid of pids) expect(processAlive(pid), `pid ${pid}`).toBe(false);
+    for (const p of processes) expect(processAlive(p.pid) && startOf(p.pid) === p.start, `pid ${p.pid}`).toBe(false);
     expect(existsSync(lab.dir)).toBe(false);
   }, 60_000);
 
-  it("deploys the site to the lab and serves NFS on the floating IP", () => {
-    const r = hpcdk(["deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).ok).toBe(true);
+  it(`deploys the site to the lab with ${CDKTF ? "cdktf deploy" : "hpcdk deploy (no cdktf CLI here)"} and serves NFS on the floating IP`, () => {
+    if (CDKTF) {
+      writeCdktfJson(project);
+      const { code, output } = cdktf(project, ["deploy", SITE, "--auto-approve"], { sites: `sites/${SITE}.yaml`, inventory: lab.inventoryFile });
+      expect(code, output).toBe(0);
+      expect(output).toContain("Apply complete! Resources: 4 added, 0 changed, 0 destroyed.");
+      for (const host of NODES) expect(output).toContain(`(local-exec): [${host}] converged`);
+      expect(output).toMatch(/\(local-exec\): \[m\d\] CIB patched/);
+    } else {
+      // Not a silent skip: the drills still run, on a site deployed the other way.
+      console.warn(`drill test: no cdktf CLI (neither cdktf on PATH nor ${CACHED_CDKTF}; scripts/install-test-deps.sh installs it): deploying with hpcdk deploy instead`);
+      const r = hpcdk(["deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).ok).toBe(true);
+    }
     // The cluster starts the group on its preferred node; NFS answers through the floating IP.
     const deadline = Date.now() + 60_000;
     let ls = { status: 1 as number | null, stdout: "", stderr: "" };
@@ -144,10 +205,33 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   }, 240_000);
 
   it("kill drill: the node dies unannounced, the cluster fences it through powerman", () => {
-    const holder = onHost("m1", "crm_resource --locate --resource ip-nfs").match(/running on: (\S+)/)![1]!;
+    const holder = holderOfGroup();
     const { code, report, dir } = drill("kill");
     expectGoodDrill(code, report, dir, holder);
     // The cluster, not the drill, fenced it: a reboot in the fence history.
-    expect(onHost(report.survivor, `stonith_admin --history ${holder}`)).toMatch(new RegExp(`reboot of ${holder} successful`));
+    expect(onHost(report.survivor, `stonith_admin --history ${holder} --verbose`)).toMatch(new RegExp(`reboot of ${holder} successful: delegate=\\w+, client=pacemaker-controld`));
+  }, 240_000);
+
+  it("link-down drill: the node's cluster link goes down, the cluster fences it and only it", () => {
+    const holder = holderOfGroup();
+    const before = initPids();
+    const { code, report, dir } = drill("link-down");
+    expectGoodDrill(code, report, dir, holder);
+    // Power-cycled by the fence device: a new init; the others kept theirs.
+    const after = initPids();
+    for (const n of NODES) expect(after[n] === before[n], n).toBe(n !== holder);
+    // --verbose: the short history shows one summary line per node, which named the power-off
+    // drill's "turning off" of this node rather than this newer reboot.
+    expect(onHost(report.survivor, `stonith_admin --history ${holder} --verbose`)).toMatch(new RegExp(`reboot of ${holder} successful: delegate=\\w+, client=pacemaker-controld`));
+  }, 240_000);
+
+  it("standby drill: the group moves away without fencing anybody, the node comes out of standby", () => {
+    const holder = holderOfGroup();
+    const before = initPids();
+    const { code, report, dir } = drill("standby");
+    expectGoodDrill(code, report, dir, holder);
+    // Nobody was power-cycled, and the node is out of standby again.
+    expect(initPids()).toEqual(before);
+    expect(onHost(holder, `crm_attribute --node ${holder} --name standby --query --quiet`).trim()).toBe("off");
   }, 240_000);
 });
