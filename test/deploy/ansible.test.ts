@@ -194,9 +194,9 @@ describe.skipIf(!hasAnsible || !isRoot)("ansible-playbook to a namespace lab", (
       expect(onHost(host, "stat -c '%U:%G:%a' /etc/munge/munge.key").trim()).toBe("munge:munge:400");
       expect(onHost(host, "cat /var/lib/hpcdk/state/group-compute/applied").trim()).toBe(terraformMarker(stack, "groups/compute"));
       expect(onHost(host, "ls -A /var/lib/hpcdk/staging").trim()).toBe("");
-      expect(onHost(host, "cat /var/log/hpcdk-test-systemctl.log")).toBe("restart slurmd\nrestart munge\nenable --now munge\nenable --now slurmd\n");
+      expect(onHost(host, "cat /var/log/hpcdk-test-systemctl.log")).toBe("restart slurmd\ntry-reload-or-restart slurmd\nrestart munge\nenable --now munge\nenable --now slurmd\n");
       expect(r.stdout).toContain(
-        `${host} converged: 4 changed (/etc/slurm/cgroup.conf, /etc/slurm/plugstack.conf, /etc/slurm/slurm.conf, /etc/munge/munge.key), 0 unchanged; handlers: systemctl restart slurmd, systemctl restart munge`,
+        `${host} converged: 4 changed (/etc/slurm/cgroup.conf, /etc/slurm/plugstack.conf, /etc/slurm/slurm.conf, /etc/munge/munge.key), 0 unchanged; handlers: systemctl restart slurmd, systemctl try-reload-or-restart slurmd, systemctl restart munge`,
       );
     }
     expect(r.stdout).toMatch(/ac1 +: ok=\d+ +changed=1 +unreachable=0 +failed=0/);
@@ -212,7 +212,7 @@ describe.skipIf(!hasAnsible || !isRoot)("ansible-playbook to a namespace lab", (
       expect(r.stdout).toMatch(new RegExp(`${host} +: ok=\\d+ +changed=0 +unreachable=0 +failed=0`));
     }
     expect(r.stdout).not.toMatch(/HPCDK (changed|handler|installing|restored) /);
-    expect(onHost("ac1", "grep -c restart /var/log/hpcdk-test-systemctl.log").trim()).toBe("2");
+    expect(onHost("ac1", "grep -c restart /var/log/hpcdk-test-systemctl.log").trim()).toBe("3");
   }, 300_000);
 
   it("fails only the host whose apply fails, with the apply script's error, and removes its staging directory", () => {

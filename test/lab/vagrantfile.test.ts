@@ -141,7 +141,7 @@ describe("hpcdk lab vagrantfile", () => {
     const install = provisionScript(text, "hpcdk_zpool_standin");
     const script = /^cat > \/usr\/local\/sbin\/zpool << 'ZPOOL'\n([\s\S]*?)^ZPOOL$/m.exec(install)![1]!;
     expect(script).toBe(readFileSync(join(ROOT, "operations", "lab", "zpool-disk-standin.sh"), "utf8"));
-    expect(install.split("\n").at(-2)).toBe("chmod 0755 /usr/local/sbin/zpool");
+    expect(install.split("\n").slice(-3, -1)).toEqual(["chmod 0755 /usr/local/sbin/zpool", "ln -sf zpool /usr/local/sbin/zfs"]);
     // Pools are made with the arguments of the site's hpcdk-zpool-create-tank, once.
     const create = provisionScript(text, "hpcdk_zpool_create");
     expect(create).toContain(
