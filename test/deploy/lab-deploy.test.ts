@@ -216,7 +216,7 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
         expect(bundle(summary, `hosts/${host}`).hosts[0]).toMatchObject({ host, ok: true, changed: ["/etc/corosync/corosync.conf"] });
         expect(onHost(host, "grep token: /etc/corosync/corosync.conf").trim()).toBe("token: 1750");
       }
-      expect(bundle(summary, "hosts/dl3").hosts[0]).toMatchObject({ host: "dl3", ok: false, changed: [], error: "cannot write /etc/corosync/corosync.conf.hpcdk-new" });
+      expect(bundle(summary, "hosts/dl3").hosts[0]).toMatchObject({ host: "dl3", ok: false, changed: [], error: "cannot write /etc/corosync/corosync.conf.hpcdk-new: No space left on device" });
       // dl3 keeps its previous files, no half-written copy beside them, no upload (with its secrets) left behind.
       expect(sha("dl3", "/etc/corosync/corosync.conf")).toBe(before);
       expect(onHost("dl3", "ls -A /etc/corosync")).not.toContain(".hpcdk-new");

@@ -112,10 +112,17 @@ install_file() {
     done
     new=$dest.hpcdk-new
     mkdir -p -- "$(dirname -- "$dest")"
-    cp -- "$src" "$new" || { rm -f -- "$new"; fail "cannot write $new"; }
+    # The error says why (No space left on device, Read-only file system).
+    if ! why=$(cp -- "$src" "$new" 2>&1); then
+        rm -f -- "$new"
+        fail "cannot write $new: ${why##*: }"
+    fi
     chown -- "$owner:$group" "$new" || { rm -f -- "$new"; fail "cannot give $dest to $owner:$group (does the user exist?)"; }
     chmod -- "$mode" "$new" || { rm -f -- "$new"; fail "cannot chmod $dest"; }
-    sync -- "$new" || { rm -f -- "$new"; fail "cannot sync $new"; }
+    if ! why=$(sync -- "$new" 2>&1); then
+        rm -f -- "$new"
+        fail "cannot sync $new: ${why##*: }"
+    fi
     if [ -e "$dest" ]; then
         backup "$dest" || { rm -f -- "$new"; fail "cannot back up $dest"; }
     else
