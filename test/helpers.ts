@@ -10,6 +10,7 @@ import { afterAll } from "vitest";
 import { shQuote } from "../constructs/core/index.js";
 import { loadSiteFiles, parseSite, type LoadedSite } from "../schema/load.js";
 import { synthesize, type BuiltApp } from "../stacks/synth.js";
+import type { LabState } from "../operations/lab/lab.js";
 
 export const ROOT = join(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures", "sites");
@@ -127,4 +128,20 @@ export function cdktf(project: string, args: string[], env: CdktfEnv, timeoutMs 
   });
   // --no-color leaves the progress display's cursor movements in.
   return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "") };
+}
+
+/**
+ * Runs a command as root on a node of a namespace lab with OpenSSH (the lab's key and
+ * known_hosts), as an admin would; throws with the node's stderr when it fails.
+ */
+export function onLabNode(lab: LabState, node: string, command: string, options: { input?: string; timeoutMs?: number } = {}): string {
+  const n = lab.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`no node ${node} in the lab (${lab.nodes.map((x) => x.name).join(", ")})`);
+  const r = spawnSync(
+    "ssh",
+    ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `root@${n.sshAddress}`, command],
+    { encoding: "utf8", timeout: options.timeoutMs ?? 60_000, ...(options.input !== undefined ? { input: options.input } : {}) },
+  );
+  if (r.status !== 0) throw new Error(`${node}: ${command}: ${r.stderr}`);
+  return r.stdout;
 }

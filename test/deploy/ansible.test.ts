@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BundleManifest } from "../../constructs/core/index.js";
 import { labDown, labUp, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { FIXTURES, ROOT, tempDir } from "../helpers.js";
+import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
 
 const SITE = "ansible-lab";
 const PLAYBOOK = join(ROOT, "ansible", "apply-bundle.yml");
@@ -142,16 +142,9 @@ describe.skipIf(!hasAnsible || !isRoot)("ansible-playbook to a namespace lab", (
     outputs.push(r.stdout, r.stderr);
     return r;
   };
-  const onHost = (host: string, command: string, input?: string): string => {
-    const node = lab.nodes[Number(host.slice(2)) - 1]!;
-    const r = spawnSync(
-      "ssh",
-      ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `root@${node.sshAddress}`, command],
-      { encoding: "utf8", timeout: 30_000, ...(input !== undefined ? { input } : {}) },
-    );
-    if (r.status !== 0) throw new Error(`${host}: ${command}: ${r.stderr}`);
-    return r.stdout;
-  };
+  // The group's hosts (ac1, ac2) are the lab's nodes in order.
+  const onHost = (host: string, command: string, input?: string): string =>
+    onLabNode(lab, lab.nodes[Number(host.slice(2)) - 1]!.name, command, { input, timeoutMs: 30_000 });
   const manifest = () => JSON.parse(readFileSync(join(stack, "manifests/groups/compute.json"), "utf8")) as BundleManifest;
 
   beforeAll(async () => {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BundleManifest } from "../../constructs/core/index.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { cdktfCli, cdktf as cdktfIn, FIXTURES, hpcdk, tempDir, writeCdktfJson } from "../helpers.js";
+import { cdktfCli, cdktf as cdktfIn, FIXTURES, hpcdk, onLabNode, tempDir, writeCdktfJson } from "../helpers.js";
 
 const SITE = "cdktf-deploy";
 const HOSTS = ["cd1", "cd2", "cd3"];
@@ -28,16 +28,7 @@ describe.skipIf(!isRoot || !CDKTF)("cdktf deploy to a namespace lab", () => {
 
   /** The cdktf CLI in the project, with the relative inventory name a user would give. */
   const cdktf = (args: string[]) => cdktfIn(project, args, { sites: `sites/${SITE}.yaml`, inventory: "inventory.yaml" });
-  const onHost = (host: string, command: string): string => {
-    const node = lab.nodes.find((n) => n.name === host)!;
-    const r = spawnSync(
-      "ssh",
-      ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", `root@${node.sshAddress}`, command],
-      { encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`${host}: ${command}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const onHost = (host: string, command: string): string => onLabNode(lab, host, command);
   const manifest = (host: string) => JSON.parse(readFileSync(join(stack, "manifests/hosts", `${host}.json`), "utf8")) as BundleManifest;
   const fileOf = (host: string, path: string) => manifest(host).files.find((f) => f.path === path)!;
   const sha = (host: string, path: string) => onHost(host, `sha256sum ${path}`).split(" ")[0];

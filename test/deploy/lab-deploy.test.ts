@@ -16,7 +16,7 @@ import { applyBundle, readOverride } from "../../operations/deploy.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { SshSession } from "../../operations/ssh.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { FIXTURES, ROOT, tempDir } from "../helpers.js";
+import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
 
 const SITE = "deploy-lab";
 const isRoot = process.getuid?.() === 0;
@@ -47,16 +47,7 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
     if (!r.stdout.trim().startsWith("{")) throw new Error(`hpcdk deploy printed no summary (exit ${r.status}): ${r.stderr}`);
     return { code: r.status ?? -1, summary: JSON.parse(r.stdout) as DeploySummary };
   };
-  const onHost = (host: string, command: string): string => {
-    const node = lab.nodes.find((n) => n.name === host)!;
-    const r = spawnSync(
-      "ssh",
-      ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", `root@${node.sshAddress}`, command],
-      { encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`${host}: ${command}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const onHost = (host: string, command: string): string => onLabNode(lab, host, command);
   const bundle = (s: DeploySummary, name: string) => s.bundles.find((b) => b.bundle === name)!;
   const sha = (host: string, path: string) => onHost(host, `sha256sum ${path}`).split(" ")[0];
 

@@ -16,7 +16,7 @@ import { create } from "xmlbuilder2";
 import type { DrillReport } from "../../operations/drill.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { CACHED_CDKTF, cdktf, cdktfCli, ROOT, tempDir, writeCdktfJson } from "../helpers.js";
+import { CACHED_CDKTF, cdktf, cdktfCli, onLabNode, ROOT, tempDir, writeCdktfJson } from "../helpers.js";
 
 const SITE = "drill-lab";
 const NODES = ["m1", "m2", "m3"];
@@ -49,16 +49,7 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), ...args], { cwd: project, encoding: "utf8", timeout: 280_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  const onHost = (host: string, command: string): string => {
-    const node = lab.nodes.find((n) => n.name === host)!;
-    const r = spawnSync(
-      "ssh",
-      ["-i", join(lab.dir, "id_ed25519"), "-o", `UserKnownHostsFile=${join(lab.dir, "known_hosts")}`, "-o", "BatchMode=yes", `root@${node.sshAddress}`, command],
-      { encoding: "utf8", timeout: 60_000 },
-    );
-    if (r.status !== 0) throw new Error(`${host}: ${command}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const onHost = (host: string, command: string): string => onLabNode(lab, host, command);
   const drill = (mode: string): { code: number; report: DrillReport; dir: string } => {
     const r = hpcdk(["drill", SITE, "--mode", mode, "--out", out, "--inventory", lab.inventoryFile, "--report-dir", reports, "--json"]);
     if (!r.stdout.trim().startsWith("{")) throw new Error(`hpcdk drill printed no report (exit ${r.code}): ${r.stderr}`);
