@@ -324,3 +324,14 @@ export type GroupSpec = SiteSpec["nfs"]["groups"][number];
 export type ExportSpec = GroupSpec["exports"][number];
 export type FenceDeviceSpec = SiteSpec["fencing"]["devices"][number];
 export type NodeGroupSpec = SiteSpec["nodeGroups"][number];
+
+/**
+ * The exported directories of a pool, relative to its mountpoint, sorted: the datasets its
+ * creation script makes (and the labs' stand-ins create). An export of the mountpoint itself
+ * needs none.
+ */
+export function exportDirsOnPool(site: SiteSpec, pool: PoolSpec): string[] {
+  const root = `${pool.mountpoint.replace(/\/+$/, "")}/`;
+  const dirs = site.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).filter((path) => path.startsWith(root));
+  return [...new Set(dirs.map((path) => path.slice(root.length).replace(/\/+$/, "")))].sort();
+}

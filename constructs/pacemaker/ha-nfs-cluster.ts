@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, type Bundle } from "../core/index.js";
-import type { SiteSpec } from "../../schema/site.js";
+import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
 import { CorosyncCluster } from "./corosync-cluster.js";
 import { FencePowerman } from "./fence-powerman.js";
@@ -97,7 +97,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
-          datasetDirs: site.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).filter((d) => d.startsWith(`${p.mountpoint.replace(/\/+$/, "")}/`)),
+          datasetDirs: exportDirsOnPool(site, p),
         }),
       ]),
     );

@@ -29,7 +29,7 @@ export interface ZfsPoolProps {
   readonly monitorIntervalSec?: number;
   /** Hosts that get the one-time creation script `/usr/local/sbin/hpcdk-zpool-create-<pool>`. */
   readonly hosts: readonly Bundle[];
-  /** Directories under the mountpoint that the script creates as datasets (the exports). @default none */
+  /** Directories relative to the mountpoint that the script creates as datasets (the exports). @default none */
   readonly datasetDirs?: readonly string[];
 }
 
@@ -69,13 +69,7 @@ export class ZfsPool extends Primitive {
     this.mountpoint = props.mountpoint ?? `/${props.pool}`;
     this.devices = devices;
     this.importDirs = importDirs;
-    const root = this.mountpoint.endsWith("/") ? this.mountpoint : `${this.mountpoint}/`;
-    this.datasets = [...new Set(props.datasetDirs ?? [])]
-      .map((dir) => {
-        if (!dir.startsWith(root)) throw new Error(`ZfsPool [${scope.node.path}/${id}]: ${dir} is not under the pool's mountpoint ${this.mountpoint}`);
-        return `${props.pool}/${dir.slice(root.length).replace(/\/+$/, "")}`;
-      })
-      .sort();
+    this.datasets = [...new Set((props.datasetDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort();
 
     const properties = Object.entries(props.properties ?? {})
       .sort(([a], [b]) => (a < b ? -1 : 1))

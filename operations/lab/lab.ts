@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { InventoryOverride } from "../../stacks/inventory.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
-import type { SiteSpec } from "../../schema/site.js";
+import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const LAB_ROOT = "/var/tmp/hpcdk-lab";
@@ -209,7 +209,7 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
     pools: spec.storage.pools.map((p) => ({
       name: p.name,
       mountpoint: p.mountpoint,
-      dirs: spec.nfs.groups.flatMap((g) => g.exports.map((e) => e.path)).filter((e) => e.startsWith(`${p.mountpoint}/`)).map((e) => e.slice(p.mountpoint.length + 1)),
+      dirs: exportDirsOnPool(spec, p),
     })),
   };
 }

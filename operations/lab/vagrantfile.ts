@@ -14,7 +14,7 @@ import { MANAGED_MARKER } from "../../constructs/core/generated-file.js";
 import { renderTemplate } from "../../constructs/core/renderer.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
-import type { SiteSpec } from "../../schema/site.js";
+import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 
 /** A site the Vagrant lab cannot express; every problem is listed. */
 export class VagrantfileError extends Error {
@@ -178,7 +178,6 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
 
 /** The site's pools for the stand-in, with the vdevs and import directories hpcdk-zpool-create-<pool> uses. */
 function standInPools(spec: SiteSpec): VagrantStandInPool[] {
-  const exported = spec.nfs.groups.flatMap((g) => g.exports.map((e) => e.path));
   return spec.storage.pools.map((p) => {
     const devices = p.vdevs.flatMap((v) => v.devices);
     return {
@@ -186,7 +185,7 @@ function standInPools(spec: SiteSpec): VagrantStandInPool[] {
       importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort().map((d) => `-d ${d}`).join(" "),
       vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])).join(" "),
       mountpoint: p.mountpoint,
-      dirs: exported.filter((e) => e.startsWith(`${p.mountpoint}/`)),
+      dirs: exportDirsOnPool(spec, p).map((dir) => `${p.mountpoint.replace(/\/+$/, "")}/${dir}`),
     };
   });
 }
