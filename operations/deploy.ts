@@ -30,6 +30,28 @@ export interface HostResult {
   readonly ms: number;
 }
 
+/** A host's result from `t0` until now: nothing changed unless the fields say so. */
+function hostResult(host: string, t0: number, fields: Partial<Omit<HostResult, "host" | "ms">> & { ok: boolean }): HostResult {
+  const { error, ...rest } = fields;
+  return {
+    host,
+    changed: [],
+    unchanged: 0,
+    handlers: [],
+    steps: [],
+    packages: [],
+    restored: [],
+    ...rest,
+    ...(error ? { error } : {}),
+    ms: Math.round(performance.now() - t0),
+  };
+}
+
+/** What failed on a host, without the host's name an SshError starts with (the caller names it). */
+function hostError(err: unknown, host: string): string {
+  return err instanceof SshError ? err.message.replace(`${host}: `, "") : String((err as Error).message ?? err);
+}
+
 export interface BundleResult {
   /** `hosts/stc1`, `groups/compute`, `cluster`. */
   readonly bundle: string;
@@ -261,7 +283,7 @@ async function applyOnHost(
     if (r.code !== 0) return finish(false, error ?? `apply.sh exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
     return finish(true);
   } catch (err) {
-    return finish(false, err instanceof SshError ? err.message.replace(`${host}: `, "") : String((err as Error).message ?? err));
+    return finish(false, hostError(err, host));
   } finally {
     session?.close();
   }
@@ -341,10 +363,7 @@ async function applyCib(
 ): Promise<{ ok: boolean; hosts: HostResult[] }> {
   const t0 = performance.now();
   const synthesized = readFileSync(join(stackDir, manifest.dir, "cib.xml"), "utf8");
-  const fail = (host: string, error: string) => ({
-    ok: false,
-    hosts: [{ host, ok: false, changed: [], unchanged: 0, handlers: [], steps: [], packages: [], restored: [], error, ms: Math.round(performance.now() - t0) }],
-  });
+  const fail = (host: string, error: string) => ({ ok: false, hosts: [hostResult(host, t0, { ok: false, error })] });
   const found = await quorateNode(inventory);
   if ("error" in found) return fail(inventory.managementNodes[0] ?? "cluster", found.error);
   const session = found.session;
@@ -396,8 +415,7 @@ async function applyCib(
     // Recorded last: a deploy whose steps failed runs them again.
     const ok = hosts.every((h) => h.ok);
     if (ok && expect) await set("hpcdk-applied", expect);
-    const cibResult = { host, ok: true, changed, unchanged: changed.length ? 0 : 1, handlers: [], steps: [], packages: [], restored: [], ms: Math.round(performance.now() - t0) };
-    return { ok, hosts: [cibResult, ...hosts] };
+    return { ok, hosts: [hostResult(host, t0, { ok: true, changed, unchanged: changed.length ? 0 : 1 }), ...hosts] };
   } catch (err) {
     return fail(host, (err as Error).message);
   } finally {
@@ -427,13 +445,12 @@ async function runAfterCibSteps(inventory: Inventory, steps: readonly Step[], lo
         done.push(step.id);
       }
     } catch (err) {
-      error = err instanceof SshError ? err.message.replace(`${host}: `, "") : String((err as Error).message ?? err);
+      error = hostError(err, host);
     } finally {
       session?.close();
     }
     log(`[${host}] ${error ? "FAILED" : "after-cib steps done"}: ${done.join(", ") || "no step"}${error ? `; ${error}` : ""}`);
-    const result: HostResult = { host, ok: !error, changed: [], unchanged: 0, handlers: [], steps: done, packages: [], restored: [], ms: Math.round(performance.now() - t0) };
-    return error ? { ...result, error } : result;
+    return hostResult(host, t0, { ok: !error, steps: done, error });
   });
 }
 
