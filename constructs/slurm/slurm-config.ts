@@ -94,7 +94,11 @@ export function hostlistLines(hosts: readonly string[], limit = MAX_HOSTLIST_CHA
 
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
-/** The handler of a controller's Slurm files: `scontrol reconfigure` where slurmctld runs. */
+/**
+ * The handler of a controller's Slurm files: `scontrol reconfigure` where slurmctld runs (not yet
+ * at the first deploy; on one controller of a Pacemaker-run slurmctld). It rereads its files and
+ * tells every slurmd.
+ */
 export const RECONFIGURE = "if systemctl is-active --quiet slurmctld; then scontrol reconfigure; fi";
 
 /**
@@ -219,9 +223,6 @@ export class SlurmConfig extends Construct {
    * is restarted for cgroup.conf and gres.conf; clients need nothing.
    */
   install(bundle: Bundle, role: "controller" | "slurmd" | "client"): GeneratedFile[] {
-    // On a controller where slurmctld runs (not yet at the first deploy; one controller of a
-    // Pacemaker-run slurmctld): it rereads its files and tells every slurmd.
-    const reconfigure = RECONFIGURE;
     const key = `${bundle.kind}-${bundle.name}`;
     if (this.installed.has(key)) throw new Error(`SlurmConfig [${this.node.path}]: already installed in ${key}`);
     const files = [
@@ -232,7 +233,7 @@ export class SlurmConfig extends Construct {
         context: this.context,
         // slurmd rereads slurm.conf on SIGHUP (its unit's reload): the node takes the file as soon
         // as it has it, whichever of the controllers and the nodes a deploy reaches first.
-        handlers: role === "controller" ? [reconfigure] : role === "slurmd" ? ["systemctl try-reload-or-restart slurmd"] : [],
+        handlers: role === "controller" ? [RECONFIGURE] : role === "slurmd" ? ["systemctl try-reload-or-restart slurmd"] : [],
         impact: {
           kind: "reload",
           detail: "scontrol reconfigure on a controller rereads it everywhere; added or removed nodes, ports and SlurmctldHost need slurmctld and every slurmd restarted",
@@ -261,7 +262,7 @@ export class SlurmConfig extends Construct {
           path: "/etc/slurm/gres.conf",
           template: "slurm/gres.conf",
           context: { lines: this.gresLines },
-          handlers: role === "slurmd" ? ["systemctl restart slurmd"] : role === "controller" ? [reconfigure] : [],
+          handlers: role === "slurmd" ? ["systemctl restart slurmd"] : role === "controller" ? [RECONFIGURE] : [],
           impact: { kind: "restart", detail: "restart slurmd on the GPU nodes, then scontrol reconfigure" },
         }),
       );

@@ -74,7 +74,7 @@ export class Slurmctld extends Construct {
         run: `install -d -o '${user}' -g '${user}' -m 0700 '${config.stateSaveLocation}'`,
       });
     }
-    const start = ["systemctl daemon-reload", "systemctl enable --now slurmctld"];
+    const enable = "systemctl enable --now slurmctld";
     if (this.stateSaveMount) {
       // The export is served through the NFS group's floating IP, which exists once the CIB step
       // has run: the mount, then slurmctld, start after it.
@@ -85,11 +85,12 @@ export class Slurmctld extends Construct {
         // The NFS group's floating IP starts last but nfsnotify: the export is served then.
         waitFor: [`ip-${props.stateSave!.nfsGroup}`],
         description: `mount ${this.stateSaveMount.what} on ${config.stateSaveLocation} and start slurmctld on ${host.name}`,
-        run: [...this.stateSaveMount.startCommands, ...start.slice(1)].join(" && "),
+        // The mount's commands start with systemctl daemon-reload.
+        run: [...this.stateSaveMount.startCommands, enable].join(" && "),
         impact: { kind: "none", detail: "starts what is stopped; a running slurmctld is left alone" },
       });
     } else {
-      host.addStep({ id: "slurmctld-enable", phase: "after-files", description: "start slurmctld", run: start.join(" && ") });
+      host.addStep({ id: "slurmctld-enable", phase: "after-files", description: "start slurmctld", run: `systemctl daemon-reload && ${enable}` });
     }
   }
 }
