@@ -5,6 +5,7 @@ import { Construct } from "constructs";
 import { compressHostlist } from "../../schema/hostlist.js";
 import { managedHeader, type GeneratedFile, type RenderedFile } from "./generated-file.js";
 import { renderTemplate } from "./renderer.js";
+import { shQuote } from "../../common/shell.js";
 import type { Impact } from "./impact.js";
 import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./secret-file.js";
 
@@ -114,10 +115,7 @@ export interface RenderedBundle {
   readonly applyScript?: string;
 }
 
-/** Quotes a word for POSIX sh. */
-export function shQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
+export { shQuote };
 
 function renderApplyScript(manifest: BundleManifest): string {
   const mode = (m: string) => parseInt(m, 8).toString(8);
