@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIXTURES, hpcdk, ROOT, tempDir } from "./helpers.js";
+import { FIXTURES, hpcdk, ROOT, SOURCE_DIRS, tempDir } from "./helpers.js";
 
 describe("hpcdk synth", () => {
   it("synthesizes every site in sites/ and exits 0", () => {
@@ -75,7 +75,7 @@ describe("the hpcdk command's compiled build (cli/bin/compiled.js)", () => {
   /** A copy of hpcdk's sources in a temporary directory, with the checkout's dependencies. */
   function copyOfHpcdk(): string {
     const dir = tempDir("hpcdk-compiled-");
-    for (const d of ["cli", "constructs", "operations", "schema", "stacks", "templates"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+    for (const d of SOURCE_DIRS) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
     for (const f of ["package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
     return dir;

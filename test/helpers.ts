@@ -16,6 +16,16 @@ export const ROOT = join(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures", "sites");
 export const EXAMPLES = ["lab", "minilab", "radon"] as const;
 
+/**
+ * The top-level folders hpcdk runs from: the TypeScript folders of tsconfig.json's `include`
+ * (without the tests and benchmarks) and the templates. Tests that copy hpcdk somewhere use this,
+ * so a new folder is copied too.
+ */
+export const SOURCE_DIRS: readonly string[] = [
+  ...(JSON.parse(readFileSync(join(ROOT, "tsconfig.json"), "utf8")).include as string[]).filter((d) => !/\.|^(test|bench)$/.test(d)),
+  "templates",
+];
+
 const made: string[] = [];
 afterAll(() => {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
