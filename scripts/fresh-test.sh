@@ -12,11 +12,11 @@
 #    second run starts in seconds.
 # 2. The checkout, as git knows it (a clone of HEAD, then the working tree's uncommitted and
 #    untracked files on top; nothing git ignores: no node_modules, cdktf.out, secrets or caches).
-# 3. Inside the root, as root, in a private mount and PID namespace (its own /proc, /run,
-#    /dev/shm; /dev and /sys from this machine), each part of the README's set-up commands in
-#    order, timed: `npm ci`, `npm run synth`, `sudo scripts/install-test-deps.sh`, `npm ci`,
-#    `npm test` (with VITEST ARGS after `--`). The tests run in a network namespace of their own
-#    with only loopback: they need no network.
+# 3. Inside the root (pivot_root into it, in a private mount and PID namespace: its own /proc,
+#    /run, /dev/shm; /dev and /sys from this machine), as root, each part of the README's set-up
+#    commands in order, timed: `npm ci`, `npm run synth`, `sudo scripts/install-test-deps.sh`,
+#    `npm ci`, `npm test` (with VITEST ARGS after `--`). The tests run in a network namespace of
+#    their own, with loopback and an address that leads nowhere: they need no network.
 # 4. The root is removed at the end (--keep keeps it and prints where it is).
 #
 # Nothing of this machine's packages is touched (but mmdebstrap itself, installed when missing).
@@ -30,12 +30,9 @@ usage() {
 
 die() { echo "fresh-test: $*" >&2; exit 1; }
 
-# The inner part runs inside the private mount and PID namespace (see run_inside below).
+# The inner part runs inside the private mount and PID namespace.
 if [ "${1:-}" = "--inside" ]; then
-    shift
-    ROOT=$1; shift
-    # shellcheck source=/dev/null # written below, before the namespace is entered
-    . "$ROOT/root/fresh-test.env"
+    ROOT=$2
     mount --make-rprivate /
     # The root is a mount of its own, as / is on a real machine: `unshare --mount` (the tests' and
     # the labs') changes the propagation of /, which fails when / is not a mount point.
@@ -50,27 +47,27 @@ if [ "${1:-}" = "--inside" ]; then
     mkdir -p "$ROOT/run/lock" && chmod 1777 "$ROOT/run/lock"
     mount --bind "$APT_CACHE" "$ROOT/var/cache/apt/archives"
     mkdir -p "$ROOT/root/.npm" && mount --bind "$NPM_CACHE" "$ROOT/root/.npm"
-
-    status=0
-    : > "$TIMES"
-    for i in "${!PARTS[@]}"; do
-        part=${PARTS[$i]}
-        echo
-        echo "fresh-test: [$((i + 1))/${#PARTS[@]}] $part"
-        start=$(date +%s%N)
-        cmd=(chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI=1
-            CHECKPOINT_DISABLE=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${PASS_ENV[@]}"
-            /bin/sh -c "cd /root/hpcdk && $part")
-        if [ "$part" = "${PARTS[-1]}" ]; then
-            # The tests: a network namespace with only loopback up.
-            unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}" || status=$?
-        else
-            "${cmd[@]}" || status=$?
-        fi
-        printf '%s\t%s\t%s\n' "$part" "$(( ($(date +%s%N) - start) / 1000000 ))" "$status" >> "$TIMES"
-        [ "$status" -eq 0 ] || break
-    done
-    exit "$status"
+    # The tests' network: a namespace of its own with loopback and one interface with an address
+    # of TEST-NET-2 (RFC 5737) that leads nowhere, as a machine with a network but no way out
+    # (programs that look for a non-loopback address, such as getaddrinfo's AI_ADDRCONFIG, need one).
+    netns=$ROOT/run/fresh-test.netns
+    touch "$netns"
+    unshare --net="$netns" true
+    # Never configure this machine's own network by mistake.
+    [ "$(stat -L -c %i "$netns")" != "$(stat -L -c %i /proc/self/ns/net)" ] || die "the tests' network namespace is this machine's"
+    nsenter --net="$netns" sh -e -c '
+        ip link set lo up
+        ip link add fresh0 type veth peer name fresh1
+        ip addr add 198.51.100.10/24 dev fresh0
+        ip link set fresh0 up
+        ip link set fresh1 up
+        ip route add default via 198.51.100.1 dev fresh0 onlink'
+    # pivot_root rather than chroot: the kernel refuses user namespaces (rootless podman,
+    # Charliecloud) to a chrooted process.
+    mkdir -p "$ROOT/.old-root"
+    cd "$ROOT"
+    pivot_root . .old-root
+    exec chroot . /bin/sh -c 'umount -l /.old-root && rmdir /.old-root && exec /bin/bash /root/fresh-test-run.sh'
 fi
 
 KEEP=0
@@ -95,7 +92,7 @@ SUITE=bookworm
 # set-up commands.
 BASE_PACKAGES="ca-certificates,sudo"
 
-for tool in git unshare chroot tar ip; do
+for tool in git unshare nsenter pivot_root chroot tar ip; do
     command -v "$tool" >/dev/null || die "needs $tool"
 done
 if ! command -v mmdebstrap >/dev/null; then
@@ -213,15 +210,36 @@ for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE http_prox
     [ -n "${!v:-}" ] && PASS_ENV+=("$v=${!v}")
 done
 TIMES=$ROOT/root/fresh-test.times
+# Inside the root, each part runs with a clean environment; the tests in their network namespace.
 {
+    echo '#!/bin/bash'
     declare -p PARTS PASS_ENV
-    printf 'APT_CACHE=%q\nNPM_CACHE=%q\nTIMES=%q\n' "$APT_CACHE" "$NPM_CACHE" "$TIMES"
-} > "$ROOT/root/fresh-test.env"
+    cat <<'RUN'
+status=0
+: > /root/fresh-test.times
+for i in "${!PARTS[@]}"; do
+    part=${PARTS[$i]}
+    echo
+    echo "fresh-test: [$((i + 1))/${#PARTS[@]}] $part"
+    start=$(date +%s%N)
+    net=()
+    [ "$i" -eq $((${#PARTS[@]} - 1)) ] && net=(nsenter --net=/run/fresh-test.netns --)
+    "${net[@]}" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI=1 \
+        CHECKPOINT_DISABLE=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${PASS_ENV[@]}" \
+        /bin/sh -c "cd /root/hpcdk && $part" || status=$?
+    printf '%s\t%s\t%s\n' "$part" "$(( ($(date +%s%N) - start) / 1000000 ))" "$status" >> /root/fresh-test.times
+    [ "$status" -eq 0 ] || break
+done
+exit "$status"
+RUN
+} > "$ROOT/root/fresh-test-run.sh"
 
 echo "fresh-test: running in $ROOT:"
 printf '  %s\n' "${PARTS[@]}"
 status=0
-unshare --mount --pid --fork --propagation private -- "$(readlink -f "$0")" --inside "$ROOT" || status=$?
+export APT_CACHE NPM_CACHE TERM=${TERM:-dumb}
+# --mount-proc: this PID namespace's own /proc, which unshare --net=FILE and nsenter read by PID.
+unshare --mount --pid --fork --mount-proc --propagation private -- "$(readlink -f "$0")" --inside "$ROOT" || status=$?
 
 echo
 echo "fresh-test: times (s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
