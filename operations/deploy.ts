@@ -16,6 +16,8 @@ import type { BundleManifest, Step } from "../constructs/core/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import { applyOverride, targetOf, type Inventory, type InventoryOverride } from "../stacks/inventory.js";
 import { expandHome, SshError, SshSession, type SshOptions } from "./ssh.js";
+import { HpcdkError } from "../common/errors.js";
+import { mapLimited, sleep } from "../common/async.js";
 
 export interface HostResult {
   readonly host: string;
@@ -60,10 +62,9 @@ export interface BundleResult {
 }
 
 /** Problems found before anything was sent: nothing happened on any host. */
-export class PreflightError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "PreflightError";
+export class PreflightError extends HpcdkError {
+  override get heading(): string {
+    return "cannot deploy; nothing was sent to any host";
   }
 }
 
@@ -289,20 +290,6 @@ async function applyOnHost(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The CIB
 
@@ -466,7 +453,7 @@ async function waitForResources(session: SshSession, ids: readonly string[], wai
     }
     missing = still;
     if (missing.length === 0 || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
   }
   return missing;
 }
@@ -491,7 +478,7 @@ async function quorateNode(inventory: Inventory, waitSec = inventory.clusterWait
       }
       s?.close();
     }
-    if (Date.now() < deadline) await new Promise((r) => setTimeout(r, 2000));
+    if (Date.now() < deadline) await sleep(2000);
   } while (Date.now() < deadline);
   return { error: `no quorate cluster within ${waitSec} s (${lastError})` };
 }

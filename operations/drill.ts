@@ -19,6 +19,8 @@ import { targetOf } from "../stacks/inventory.js";
 import { simulateLiveFailure } from "./simulate.js";
 import { SshSession } from "./ssh.js";
 import { shQuote } from "../constructs/core/bundle.js";
+import { HpcdkError } from "../common/errors.js";
+import { sleep } from "../common/async.js";
 
 /** How the node fails. */
 export type DrillMode = "power-off" | "kill" | "link-down" | "standby";
@@ -89,10 +91,9 @@ export interface DrillReport {
   readonly ok: boolean;
 }
 
-export class DrillError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DrillError";
+export class DrillError extends HpcdkError {
+  override get topic(): string {
+    return "drill";
   }
 }
 
@@ -256,10 +257,6 @@ class NfsProbe {
   cleanup(): void {
     rmSync(this.work, { recursive: true, force: true });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**

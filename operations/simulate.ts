@@ -15,6 +15,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { readXml, type XmlElement } from "./xml.js";
+import { mapLimited } from "../common/async.js";
 
 const run = promisify(execFile);
 
@@ -173,20 +174,6 @@ async function crmSimulate(args: string[], signal?: AbortSignal): Promise<void> 
     }
     throw new Error(`crm_simulate ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`);
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 // ---------------------------------------------------------------------------------------------

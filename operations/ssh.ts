@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { Readable } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { HpcdkError } from "../common/errors.js";
 
 export interface SshEndpoint {
   readonly address: string;
@@ -31,14 +32,13 @@ export interface SshOptions extends SshEndpoint {
 
 export type SshStage = "connect" | "host-key" | "auth" | "exec" | "timeout";
 
-export class SshError extends Error {
+export class SshError extends HpcdkError {
   constructor(
     readonly host: string,
     readonly stage: SshStage,
     message: string,
   ) {
     super(`${host}: ${message}`);
-    this.name = "SshError";
   }
 }
 

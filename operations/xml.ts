@@ -10,6 +10,7 @@
  *
  * @see https://www.w3.org/TR/xml/ (well-formed documents without a DOCTYPE)
  */
+import { EXIT, HpcdkError } from "../common/errors.js";
 
 /** An element: its name, attributes in document order, child elements, and where it is in the text. */
 export class XmlElement {
@@ -64,10 +65,9 @@ export interface XmlAttribute {
 }
 
 /** The XML cannot be read: not well-formed, or a construct this reader does not take (a DOCTYPE). */
-export class XmlReadError extends Error {
+export class XmlReadError extends HpcdkError {
   constructor(message: string) {
-    super(message);
-    this.name = "XmlReadError";
+    super(message, { exitCode: EXIT.internal });
   }
 }
 

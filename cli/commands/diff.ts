@@ -1,4 +1,5 @@
 import type { ImpactKind } from "../../constructs/core/index.js";
+import { errorReport, HpcdkError } from "../../common/errors.js";
 import { SiteError } from "../../schema/load.js";
 import { SynthError } from "../../stacks/synth.js";
 import type { InventoryOverride } from "../../stacks/inventory.js";
@@ -68,8 +69,8 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
     if (err instanceof SiteError || err instanceof SynthError) {
       const n = err.problems.length;
       process.stderr.write(`hpcdk: the site is invalid (${n} problem${n === 1 ? "" : "s"}):\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
-    } else if (err instanceof DiffInputError) {
-      process.stderr.write(`hpcdk: diff: ${err.message}\n`);
+    } else if (err instanceof HpcdkError) {
+      process.stderr.write(errorReport(err));
     } else {
       process.stderr.write(`hpcdk: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     }

@@ -52,7 +52,7 @@ async function withDeadline<T>(seconds: number, work: Promise<T>): Promise<T> {
 /** `hpcdk drill <site>`: one drill or `--repeat N`, reports in JSON, Markdown and HTML. */
 export async function drillCommand(site: string, opts: DrillCommandOptions): Promise<number> {
   const mode = opts.mode as DrillMode;
-  if (!DRILL_MODES.includes(mode)) throw new Error(`--mode must be one of ${DRILL_MODES.join(", ")}, got "${opts.mode}"`);
+  if (!DRILL_MODES.includes(mode)) throw new DrillError(`--mode must be one of ${DRILL_MODES.join(", ")}, got "${opts.mode}"`);
   const repeat = Number(opts.repeat);
   const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, false);
   const stack = stacks[0]!;

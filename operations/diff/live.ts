@@ -25,12 +25,13 @@ import { compressHostlist, expandHostlist } from "../../schema/hostlist.js";
 import { loadSiteFile } from "../../schema/load.js";
 import type { Inventory, InventoryOverride } from "../../stacks/inventory.js";
 import { synthesize } from "../../stacks/synth.js";
-import { cibRecord, configurationDigest, mapLimited, mergeCib, readInventory, sshOptions, PreflightError } from "../deploy.js";
+import { cibRecord, configurationDigest, mergeCib, readInventory, sshOptions, PreflightError } from "../deploy.js";
 import { summarize, type DiffReport } from "../diff.js";
 import { liveCibTransition } from "../simulate.js";
 import { expandHome, SshError, SshSession, type ExecResult } from "../ssh.js";
 import { compareStacks, transitionImpact, unifiedHunks, worse, type BundleDiff, type FileDiff, type PacemakerDiff, type SecretDiff } from "./compare.js";
 import { DiffInputError, readStackTree, type StackTree } from "./tree.js";
+import { mapLimited } from "../../common/async.js";
 
 const runFile = promisify(execFile);
 

@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UNDECLARED_IMPACT, type BundleManifest } from "../../constructs/core/index.js";
+import { EXIT, HpcdkError } from "../../common/errors.js";
 
 /** A Terraform resource of `cdk.tf.json`, without cdktf's metadata. */
 export interface TerraformResource {
@@ -124,9 +125,12 @@ function readTerraform(file: string): StackTree["terraform"] {
 }
 
 /** The input of a diff is wrong (a missing directory, an unknown git ref): exit 2 with this message. */
-export class DiffInputError extends Error {
+export class DiffInputError extends HpcdkError {
   constructor(message: string) {
-    super(message);
-    this.name = "DiffInputError";
+    super(message, { exitCode: EXIT.internal });
+  }
+
+  override get topic(): string {
+    return "diff";
   }
 }

@@ -15,14 +15,16 @@ import { fileURLToPath } from "node:url";
 import type { InventoryOverride } from "../../stacks/inventory.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
+import { HpcdkError } from "../../common/errors.js";
+import { sleep } from "../../common/async.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const LAB_ROOT = "/var/tmp/hpcdk-lab";
 
-export class LabError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "LabError";
+/** The lab cannot be built, reached or taken down: every problem, with what to do. */
+export class LabError extends HpcdkError {
+  override get topic(): string {
+    return "lab";
   }
 }
 
@@ -483,10 +485,6 @@ export async function labDown(site: string): Promise<void> {
   tryRun("ip", ["link", "del", state.rootVeth.name]);
   tryRun("ip", ["netns", "del", state.hub]);
   rmSync(state.dir, { recursive: true, force: true });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Waits until something listens on address:port (bounded). */

@@ -15,12 +15,12 @@ import { renderTemplate } from "../../constructs/core/renderer.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
+import { HpcdkError } from "../../common/errors.js";
 
 /** A site the Vagrant lab cannot express; every problem is listed. */
-export class VagrantfileError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "VagrantfileError";
+export class VagrantfileError extends HpcdkError {
+  override get heading(): string {
+    return "the Vagrant lab cannot be made for this site; nothing was written";
   }
 }
 
