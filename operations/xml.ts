@@ -18,6 +18,8 @@ export class XmlElement {
   readonly children: XmlElement[] = [];
   /** Offset past the element's end tag (set when it is read). */
   end = -1;
+  /** Offset past the element's start tag: where its content begins (its end, when it closes itself). */
+  startTagEnd = -1;
 
   constructor(
     /** The name as written, prefix included (`crm_event`, `d:e`). */
@@ -38,6 +40,16 @@ export class XmlElement {
 
   get firstElementChild(): XmlElement | null {
     return this.children[0] ?? null;
+  }
+
+  /** Whether the element was written as `<name .../>`. */
+  get selfClosing(): boolean {
+    return this.startTagEnd === this.end;
+  }
+
+  /** The first child element with this name (and this id, when given). */
+  child(tagName: string, id?: string): XmlElement | undefined {
+    return this.children.find((c) => c.tagName === tagName && (id === undefined || c.getAttribute("id") === id));
   }
 
   getAttribute(name: string): string | null {
@@ -112,6 +124,7 @@ export function readXml(xml: string): XmlElement {
       if (open) open.children.push(el);
       else root = el;
       i = START_TAG.lastIndex;
+      el.startTagEnd = i;
       if (m[3] === "/") el.end = i;
       else open = el;
     }

@@ -73,6 +73,11 @@ export function synthesize(sites: readonly LoadedSite[], outdir: string, log: (l
   return built;
 }
 
+/** Synthesizes one site into `outdir`: what an operation that synthesizes (hpcdk diff) is handed. */
+export function synthesizeSite(site: LoadedSite, outdir: string): void {
+  synthesize([site], outdir);
+}
+
 /** The stack directory of a site in an output tree. */
 export function stackDir(outdir: string, site: string): string {
   return join(outdir, "stacks", site);

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readOverride } from "../../operations/deploy.js";
+import { readOverride } from "../../operations/remote/inventory.js";
 import { DRILL_MODES, DrillError, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl } from "../../operations/drill.js";
 import { powerOff, readLabState } from "../../operations/lab/lab.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT } from "../../common/errors.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
-import { formatSimulation, simulateCib } from "../../operations/simulate.js";
+import { formatSimulation, simulateCib } from "../../operations/simulate/index.js";
 
 /** A site argument: a file path as given, or a site name looked up as `sites/<name>.yaml`. */
 export function siteFileOf(site: string): string {

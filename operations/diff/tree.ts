@@ -9,7 +9,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UNDECLARED_IMPACT, type BundleManifest } from "../../constructs/core/index.js";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
+import { UNDECLARED_IMPACT } from "../../common/contracts/impact.js";
 import { EXIT, HpcdkError } from "../../common/errors.js";
 
 /** A Terraform resource of `cdk.tf.json`, without cdktf's metadata. */

@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { InventoryOverride } from "../../stacks/inventory.js";
+import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { HpcdkError } from "../../common/errors.js";

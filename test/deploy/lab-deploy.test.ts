@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bundle, GeneratedFile, type BundleManifest } from "../../constructs/core/index.js";
-import { applyBundle, readOverride } from "../../operations/deploy.js";
+import { applyBundle } from "../../operations/deploy/index.js";
+import { readOverride } from "../../operations/remote/inventory.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
-import { SshSession } from "../../operations/ssh.js";
+import { SshSession } from "../../operations/remote/ssh.js";
 import { loadSiteFile } from "../../schema/load.js";
 import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
 

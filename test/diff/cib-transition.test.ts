@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { transitionImpact } from "../../operations/diff/compare.js";
-import { cibTransition } from "../../operations/simulate.js";
+import { cibTransition } from "../../operations/simulate/index.js";
 import { parseSite } from "../../schema/load.js";
 import { ROOT, synthTo } from "../helpers.js";
 
