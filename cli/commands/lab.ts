@@ -5,7 +5,8 @@ import { dirname, join } from "node:path";
 import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { buildApp } from "../../stacks/synth.js";
 import { labDown, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
-import { renderVagrantfile } from "../../operations/lab/vagrantfile.js";
+import { renderTemplate } from "../../constructs/core/index.js";
+import { vagrantfileContext, VAGRANTFILE_TEMPLATE } from "../../operations/lab/vagrantfile.js";
 import { siteFileOf } from "./simulate.js";
 
 /** The Debian packages the site's bundles install on its management nodes (the lab's hosts). */
@@ -57,6 +58,11 @@ export function labStatusCommand(site: string): number {
     process.stdout.write(`${node.name}: ${pid ? `on (init pid ${pid})` : "off"} ${node.sshAddress}${cluster ? `: ${cluster}` : ""}\n`);
   }
   return 0;
+}
+
+/** The Vagrantfile for a site: the lab's plan (operations/lab/vagrantfile.ts) rendered by the core's template renderer. */
+export function renderVagrantfile(site: string, source: string, spec: LoadedSite["spec"]): string {
+  return renderTemplate(VAGRANTFILE_TEMPLATE, vagrantfileContext(site, source, spec));
 }
 
 /**
