@@ -100,6 +100,17 @@ export function collectSecrets(where: string, specs: readonly SecretSpec[]): Sec
   }
   return [...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, generate]) => ({ name, generate }));
 }
+/**
+ * The bundle of a management node or a node group by name, for a domain construct that the stack
+ * hands its bundles. The schema checked every name a site uses, so a name without a bundle is a
+ * bug of the stack: it is reported with the construct that asked (`where`).
+ */
+export function bundleOf(bundles: Readonly<Record<string, Bundle>>, name: string, what: "management node" | "node group", where: string): Bundle {
+  const bundle = Object.hasOwn(bundles, name) ? bundles[name] : undefined;
+  if (!bundle) throw new Error(`${where}: no bundle for ${what} ${name}`);
+  return bundle;
+}
+
 const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
