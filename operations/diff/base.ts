@@ -15,8 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { parseSite, type LoadedSite } from "../../schema/load.js";
-import type { SynthesizeSite } from "./site.js";
-import { DiffInputError } from "./tree.js";
+import { DiffInputError, type SynthesizeSite } from "./tree.js";
 
 const run = promisify(execFile);
 

@@ -34,8 +34,7 @@ import { fetchHostFiles, type HostFetch } from "./live/fetch.js";
 import { writeLiveTree } from "./live/secrets.js";
 import { planTargets, type Target } from "./live/targets.js";
 import { reportOf, type DiffReport, type LiveCib, type LiveHost } from "./report.js";
-import type { SynthesizeSite } from "./site.js";
-import { DiffInputError, readStackTree, type StackTree } from "./tree.js";
+import { DiffInputError, readStackTree, type StackTree, type SynthesizeSite } from "./tree.js";
 
 export interface LiveOptions {
   /** The site file (working tree). */

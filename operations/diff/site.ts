@@ -20,15 +20,7 @@ import { CIB_PATH } from "../../common/contracts/bundle.js";
 import { compareStacks } from "./compare.js";
 import { reportOf, type DiffReport } from "./report.js";
 import { diffSettings, type SettingChange } from "./settings.js";
-import { DiffInputError, emptyTree, readStackTree, type StackTree } from "./tree.js";
-
-/**
- * Synthesizes one validated site into `outDir` (its stack directory is `outDir/stacks/<site>`),
- * with the site's secrets in `outDir/../secrets/<site>`, generated there when missing: what
- * `hpcdk synth` does (stacks/synth.ts). The command hands it to the operation, which never
- * imports the synthesis itself.
- */
-export type SynthesizeSite = (site: LoadedSite, outDir: string) => void;
+import { DiffInputError, emptyTree, readStackTree, type StackTree, type SynthesizeSite } from "./tree.js";
 
 export interface DiffOptions {
   /** The site file (working tree). */

@@ -10,8 +10,17 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
+import type { LoadedSite } from "../../schema/load.js";
 import { UNDECLARED_IMPACT } from "../../common/contracts/impact.js";
 import { EXIT, HpcdkError } from "../../common/errors.js";
+
+/**
+ * Synthesizes one validated site into `outDir` (its stack directory is `outDir/stacks/<site>`),
+ * with the site's secrets in `outDir/../secrets/<site>`, generated there when missing: what
+ * `hpcdk synth` does (stacks/synth.ts). The command hands it to the operation, which never
+ * imports the synthesis itself.
+ */
+export type SynthesizeSite = (site: LoadedSite, outDir: string) => void;
 
 /** A Terraform resource of `cdk.tf.json`, without cdktf's metadata. */
 export interface TerraformResource {
