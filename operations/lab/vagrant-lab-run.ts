@@ -33,6 +33,7 @@ import { domainsOf, ensureBox, inLab, inLabStreaming, labEnv, namespacePids, pla
 import { planVagrantLab } from "./vagrantfile.js";
 import type { DrillReport } from "../drill.js";
 import { sleep } from "../../common/async.js";
+import { resourceStatus } from "../pacemaker/crm-mon.js";
 
 const CLI = join(REPO, "cli", "bin", "hpcdk.js");
 const args = process.argv.slice(2);
@@ -236,14 +237,20 @@ async function main(): Promise<number> {
       deadline = Date.now() + 10 * 60_000;
       for (;;) {
         const r2 = ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml");
-        const stopped = [...r2.stdout.matchAll(/<resource id="([^"]+)"[^>]*role="([^"]+)"/g)].filter((m) => m[2] !== "Started");
-        const groupXml = new RegExp(`<group id="group-${group.name}"[\\s\\S]*?</group>`).exec(r2.stdout)?.[0] ?? "";
-        const members = [...groupXml.matchAll(/<resource id="([^"]+)"[^>]*role="Started"/g)].length;
-        const all = [...groupXml.matchAll(/<resource id=/g)].length;
-        if (all > 0 && members === all) break;
+        // Not XML yet (pacemaker still starting): not started.
+        const read = (groupId?: string) => {
+          try {
+            return resourceStatus(r2.stdout, groupId);
+          } catch {
+            return [];
+          }
+        };
+        const stopped = read().filter((r) => r.role !== "Started");
+        const members = read(`group-${group.name}`);
+        if (members.length > 0 && members.every((r) => r.role === "Started")) break;
         if (Date.now() > deadline) {
           const full = ssh(addresses[names[0]!]!, "crm_mon -1 --show-detail --failcounts 2>&1; zpool status 2>&1");
-          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${stopped.map((m) => `${m[1]} ${m[2]}`).join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
+          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${stopped.map((r) => `${r.id} ${r.role}`).join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
         }
         await sleep(5_000);
       }

@@ -62,6 +62,24 @@ export function parseCrmMon(xml: string): ClusterStatus {
   return { nodes, placement: placementOf(root, (r) => r.getAttribute("role") === "Started"), quorate };
 }
 
+export interface ResourceStatus {
+  readonly id: string;
+  /** `Started`, `Stopped`, `Starting`, … as crm_mon says. */
+  readonly role: string;
+  readonly nodes: string[];
+}
+
+/** Every resource crm_mon lists (inside groups and clones too) with its role, or those of one group. */
+export function resourceStatus(xml: string, groupId?: string): ResourceStatus[] {
+  const resources = monRoot(xml).child("resources");
+  const scope = groupId === undefined ? resources : resources?.getElementsByTagName("group").find((g) => g.getAttribute("id") === groupId);
+  return (scope?.getElementsByTagName("resource") ?? []).map((r) => ({
+    id: required(r, "id"),
+    role: r.getAttribute("role") ?? "",
+    nodes: r.children.filter((n) => n.tagName === "node").map((n) => required(n, "name")),
+  }));
+}
+
 /**
  * Where every resource has a node in crm_mon's output, whatever its role: what the simulation
  * reads from crm_mon on a simulated CIB (every resource there is started or stopped).

@@ -1,6 +1,6 @@
 /**
  * What Pacemaker's scheduler does when a running cluster takes a new CIB (cibTransition in
- * operations/simulate.ts), asked of the installed crm_simulate.
+ * operations/simulate/transition.ts), asked of the installed crm_simulate.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cibVersion, groupMembers } from "../../operations/pacemaker/cib.js";
 import { cibRecord, configurationDigest, mergeCib, siteConfiguration } from "../../operations/pacemaker/cib-record.js";
-import { parseCrmMon } from "../../operations/pacemaker/crm-mon.js";
+import { parseCrmMon, resourceStatus } from "../../operations/pacemaker/crm-mon.js";
 import { cibNodes, withOnlineStatus } from "../../operations/simulate/index.js";
 import { XmlReadError } from "../../operations/xml.js";
 import { EXAMPLES, loadExamples, synthTo, tempDir } from "../helpers.js";
@@ -180,6 +180,20 @@ describe("crm_mon's answer", () => {
     writeFileSync(join(dir, "cib.xml"), withOnlineStatus(cib, cibNodes(cib)).replace('have-quorum="1"', 'have-quorum="0"'));
     const mon = execFileSync("crm_mon", ["-1", "--output-as=xml"], { env: { ...process.env, CIB_file: join(dir, "cib.xml") }, encoding: "utf8" });
     expect(parseCrmMon(mon).quorate).toBe(false);
+  });
+
+  it("lists every resource, or a group's, with its role and nodes once the cluster started them", () => {
+    const cib = synthesized("minilab");
+    const dir = tempDir();
+    writeFileSync(join(dir, "start.xml"), withOnlineStatus(cib, cibNodes(cib)));
+    execFileSync("crm_simulate", ["-Q", "-x", join(dir, "start.xml"), "-S", "-O", join(dir, "up.xml")]);
+    const mon = execFileSync("crm_mon", ["-1", "--output-as=xml"], { env: { ...process.env, CIB_file: join(dir, "up.xml") }, encoding: "utf8" });
+    const group = resourceStatus(mon, "group-nfs");
+    expect(group.map((r) => r.id)).toEqual(["zfs-tank", "nfs-ganesha-nfs", "ip-nfs"]);
+    expect(group.every((r) => r.role === "Started" && r.nodes.length === 1 && r.nodes[0] === group[0]!.nodes[0])).toBe(true);
+    expect(resourceStatus(mon).length).toBeGreaterThan(group.length);
+    expect(resourceStatus(mon, "group-none")).toEqual([]);
+    expect(parseCrmMon(mon).placement["ip-nfs"]).toEqual(group[0]!.nodes);
   });
 
   it("fails on anything that is not crm_mon's XML", () => {
