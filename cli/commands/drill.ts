@@ -24,7 +24,7 @@ function labControl(site: string): NodeControl | undefined {
   if (!lab) return undefined;
   const nodeOf = (name: string) => {
     const n = lab.nodes.find((x) => x.name === name);
-    if (!n) throw new Error(`lab ${site} has no node ${name}`);
+    if (!n) throw new DrillError(`lab ${site} has no node ${name}`);
     return n;
   };
   return {

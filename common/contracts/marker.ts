@@ -43,11 +43,5 @@ export function bundleMarker(manifestSha: string, fingerprint: string): string {
 
 /** The marker of a synthesized bundle, from its manifest and the site's secrets folder. */
 export function markerOfManifest(manifest: BundleManifest, secretsDir: string): string {
-  return bundleMarker(
-    manifestSha256(manifest),
-    secretsFingerprint(
-      secretsDir,
-      manifest.secrets.map((s) => s.name),
-    ),
-  );
+  return bundleMarker(manifestSha256(manifest), secretsFingerprint(secretsDir, manifest.secrets.map((s) => s.name)));
 }
