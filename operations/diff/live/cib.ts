@@ -11,13 +11,15 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { convert } from "xmlbuilder2";
 import { CIB_PATH } from "../../../common/contracts/bundle.js";
+import { HpcdkError } from "../../../common/errors.js";
 import { cibRecord, configurationDigest, configurationText, mergeCib, siteConfiguration, withConfiguration } from "../../pacemaker/cib-record.js";
 import { clusterStatus, queryCib } from "../../pacemaker/live-cluster.js";
 import type { SshSession } from "../../remote/ssh.js";
 import { liveCibTransition } from "../../simulate/index.js";
-import { transitionImpact, unifiedHunks, type FileDiff, type PacemakerDiff } from "../compare.js";
+import { transitionImpact, unifiedHunks, type BundleDiff, type FileDiff, type PacemakerDiff } from "../compare.js";
 import type { LiveCib } from "../report.js";
 import { DiffInputError } from "../tree.js";
+import { hostError } from "./fetch.js";
 
 const runFile = promisify(execFile);
 
@@ -113,4 +115,31 @@ export async function readLiveCib(
     }
   }
   return { error: `no management node gives a CIB with quorum (${problems.join("; ")})` };
+}
+
+/**
+ * The live CIB's drift: read from the first quorate management node among the open sessions and
+ * compared with the synthesized CIB. A CIB a node answers that cannot be read is that node's
+ * error: the CIB is then reported as not checked.
+ */
+export async function cibDrift(
+  managementNodes: readonly string[],
+  sessions: ReadonlyMap<string, SshSession>,
+  synthesizedCib: string,
+  context: number,
+): Promise<{ cib: LiveCib; pacemaker: PacemakerDiff | null; bundle?: BundleDiff }> {
+  const live = await readLiveCib(managementNodes, sessions, hostError);
+  if ("error" in live) return { cib: { status: "unreachable", error: live.error }, pacemaker: null };
+  let c: CibComparison;
+  try {
+    c = await compareCib(live.xml, synthesizedCib, context);
+  } catch (err) {
+    if (err instanceof HpcdkError && !(err instanceof DiffInputError)) {
+      return { cib: { status: "unreachable", error: `${live.host}: its CIB cannot be read: ${err.message}` }, pacemaker: null };
+    }
+    throw err;
+  }
+  const cib: LiveCib = { status: "checked", host: live.host, record: c.record, crmDiff: c.crmDiff };
+  if (!c.file) return { cib, pacemaker: null };
+  return { cib, pacemaker: c.pacemaker, bundle: { kind: "cluster", name: "cluster", dir: "cluster", status: "changed", files: [c.file], secrets: [], packages: [], steps: [] } };
 }

@@ -5,9 +5,46 @@
  */
 import type { BundleManifest } from "../../../common/contracts/bundle.js";
 import type { Impact } from "../../../common/contracts/impact.js";
-import { worse, type BundleDiff, type SecretDiff } from "../compare.js";
+import { compareStacks, worse, type BundleDiff, type SecretDiff } from "../compare.js";
+import { readStackTree, type StackTree } from "../tree.js";
 import type { FetchedFile, HostFetch } from "./fetch.js";
+import { writeLiveTree } from "./secrets.js";
 import type { Target } from "./targets.js";
+
+/**
+ * The drift of every host that answered: what it holds is written into `liveDir` as a tree of
+ * host files, compared with the synthesis as that host sees it (one bundle per host) by the same
+ * code as any tree, then completed with what only the host can tell. Management nodes first,
+ * then the hosts of node groups; hosts without drift are left out.
+ */
+export async function fileDrift(
+  site: string,
+  next: StackTree,
+  targets: readonly Target[],
+  fetched: ReadonlyMap<Target, HostFetch>,
+  options: { liveDir: string; secrets: string; context: number },
+): Promise<BundleDiff[]> {
+  const filled = writeLiveTree(options.liveDir, next, fetched, options.secrets);
+  const checked = targets.filter((t) => fetched.has(t)).sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
+  const view: StackTree = {
+    dir: next.dir,
+    hasManifests: true,
+    bundles: new Map(checked.map((t) => [t.dir, t.dir === t.bundle ? t.manifest : { ...t.manifest, kind: "host" as const, name: t.host, dir: t.dir }])),
+    terraform: null,
+    read: (dir, path) => next.read(checked.find((t) => t.dir === dir)?.bundle ?? dir, path),
+  };
+  const compared = await compareStacks(readStackTree(options.liveDir, site), view, { newSecrets: { dir: options.secrets }, oldSecrets: {}, context: options.context, otherSide: "the host" });
+  const byDir = new Map(compared.bundles.map((b) => [b.dir, b]));
+  const bundles: BundleDiff[] = [];
+  for (const t of checked) {
+    const m = view.bundles.get(t.dir)!;
+    const base = byDir.get(t.dir) ?? { kind: m.kind, name: m.name, dir: t.dir, status: "changed" as const, files: [], secrets: [], packages: [], steps: [] };
+    const b = driftOf(base, t, fetched.get(t)!, filled.get(t)!);
+    if (b.files.length + b.secrets.length > 0) bundles.push(b);
+  }
+  // Management nodes first, then the hosts of node groups, as everywhere in the report.
+  return bundles.sort((a, b) => Number(!a.dir.startsWith("hosts/")) - Number(!b.dir.startsWith("hosts/")));
+}
 
 type ManifestFile = BundleManifest["files"][number];
 type ManifestSecretFile = BundleManifest["secretFiles"][number];

@@ -5,10 +5,14 @@
  * and base64 exactly as the script prints them, the marker exactly as hpcdk writes it, and
  * nothing else; a host that answers otherwise is that host's error.
  */
+import { mapLimited } from "../../../common/async.js";
+import type { Inventory } from "../../../common/contracts/inventory.js";
 import { MARKER } from "../../../common/contracts/marker.js";
 import { shQuote } from "../../../common/shell.js";
 import { AnswerError, answerLines, hostText, quoted, unexpectedLine } from "../../remote/answer.js";
-import { lastLines, SshError, type ExecOptions, type ExecResult } from "../../remote/ssh.js";
+import { connect } from "../../remote/connect.js";
+import { lastLines, SshError, type ExecOptions, type ExecResult, type SshSession } from "../../remote/ssh.js";
+import type { Target } from "./targets.js";
 
 /** One path on a host, as the fetch found it. */
 export type FetchedFile =
@@ -135,4 +139,45 @@ export async function fetchHostFiles(
     if (!(err instanceof AnswerError)) throw err;
     throw new SshError(host, "answer", `cannot read the deployed files: ${err.message}`);
   }
+}
+
+export interface Fetched {
+  readonly files: Map<Target, HostFetch>;
+  /** Host → SSH error. */
+  readonly unreachable: Map<string, string>;
+}
+
+/**
+ * Fetches every target, one connection per host, `concurrency` hosts at once. The management
+ * nodes that answered stay connected in `sessions`, for the CIB; the caller closes them.
+ */
+export async function fetchAll(inventory: Inventory, targets: readonly Target[], concurrency: number, sessions: Map<string, SshSession>): Promise<Fetched> {
+  const hostNames = [...new Set([...targets.map((t) => t.host), ...inventory.managementNodes])];
+  const files = new Map<Target, HostFetch>();
+  const unreachable = new Map<string, string>();
+  await mapLimited(hostNames, concurrency, async (host) => {
+    let session: SshSession | undefined;
+    try {
+      session = await connect(inventory, host);
+      const asRoot = session.asRoot.bind(session);
+      for (const t of targets.filter((t) => t.host === host)) {
+        const paths = [...t.manifest.files.map((f) => f.path), ...t.manifest.secretFiles.map((s) => s.path)];
+        files.set(t, await fetchHostFiles(session, host, paths, t.stateFile, asRoot));
+      }
+      if (inventory.managementNodes.includes(host)) {
+        sessions.set(host, session);
+        session = undefined;
+      }
+    } catch (err) {
+      unreachable.set(host, hostError(host, err));
+    } finally {
+      session?.close();
+    }
+  });
+  return { files, unreachable };
+}
+
+/** What failed on a host, without the host's name an SshError starts with (the report names it). */
+export function hostError(host: string, err: unknown): string {
+  return err instanceof SshError ? err.message.replace(`${host}: `, "") : String((err as Error)?.message ?? err);
 }
