@@ -5,6 +5,7 @@
  * else refused as that host's error); text a host sends that ends up in a message goes through
  * {@link hostText}.
  */
+import { HpcdkError } from "../../common/errors.js";
 
 /** Characters a terminal may act on: C0 and C1 controls, DEL, and Unicode's bidirectional overrides. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
@@ -30,12 +31,7 @@ export function quoted(text: string, max = 200): string {
 }
 
 /** A host answered something hpcdk's scripts never print: the message says what and shows it safely. */
-export class AnswerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AnswerError";
-  }
-}
+export class AnswerError extends HpcdkError {}
 
 /**
  * The lines of an answer: split on `\n`, the final newline required (a script that printed its
