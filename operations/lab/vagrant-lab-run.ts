@@ -236,21 +236,11 @@ async function main(): Promise<number> {
     if (group && !loaded.spec.cluster.maintenanceMode) {
       deadline = Date.now() + 10 * 60_000;
       for (;;) {
-        const r2 = ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml");
-        // Not XML yet (pacemaker still starting): not started.
-        const read = (groupId?: string) => {
-          try {
-            return resourceStatus(r2.stdout, groupId);
-          } catch {
-            return [];
-          }
-        };
-        const stopped = read().filter((r) => r.role !== "Started");
-        const members = read(`group-${group.name}`);
-        if (members.length > 0 && members.every((r) => r.role === "Started")) break;
+        const { started, notStarted } = groupStarted(ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml").stdout, `group-${group.name}`);
+        if (started) break;
         if (Date.now() > deadline) {
           const full = ssh(addresses[names[0]!]!, "crm_mon -1 --show-detail --failcounts 2>&1; zpool status 2>&1");
-          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${stopped.map((r) => `${r.id} ${r.role}`).join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
+          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${notStarted.join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
         }
         await sleep(5_000);
       }
@@ -328,4 +318,17 @@ try {
 } catch (err) {
   process.stderr.write(`lab:vagrant: ${err instanceof LabError ? err.problems.join("\n  ") : String((err as Error).stack ?? err)}\n`);
   process.exitCode = 1;
+}
+
+/** Whether every resource of the group runs, from crm_mon's XML (not XML yet: pacemaker is still starting), and what does not. */
+function groupStarted(crmMonXml: string, groupId: string): { started: boolean; notStarted: string[] } {
+  try {
+    const members = resourceStatus(crmMonXml, groupId);
+    const notStarted = resourceStatus(crmMonXml)
+      .filter((r) => r.role !== "Started")
+      .map((r) => `${r.id} ${r.role}`);
+    return { started: members.length > 0 && members.every((r) => r.role === "Started"), notStarted };
+  } catch {
+    return { started: false, notStarted: [] };
+  }
 }
