@@ -139,7 +139,7 @@ lab
   .description("which lab hosts are on, and what their cluster says")
   .action(async (site: string) => {
     const { labStatusCommand } = await import("./commands/lab.js");
-    process.exitCode = labStatusCommand(site);
+    process.exitCode = await labStatusCommand(site);
   });
 lab
   .command("vagrantfile")

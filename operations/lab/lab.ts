@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { InventoryOverride } from "../../common/contracts/inventory.js";
+import { applyOverride, type Inventory, type InventoryOverride } from "../../common/contracts/inventory.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { HpcdkError } from "../../common/errors.js";
@@ -250,11 +250,7 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     }
     if (state.powerman) startPowerman(state);
     writeFileSync(join(state.dir, "known_hosts"), knownHosts.join(""));
-    const inventory: InventoryOverride = {
-      ssh: { user: "root", privateKey: key, knownHosts: join(state.dir, "known_hosts") },
-      hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
-    };
-    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(inventory, null, 2)}\n`);
+    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(labOverride(state), null, 2)}\n`);
     for (const node of state.nodes) {
       await waitForPort(node.sshAddress, 22, 20_000);
       log(`${node.name}: up, ssh root@${node.sshAddress}`);
@@ -264,6 +260,30 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     await labDown(site);
     throw err;
   }
+}
+
+/** How to reach the lab's nodes over the site's settings: the inventory file `lab up` writes. */
+export function labOverride(state: LabState): InventoryOverride {
+  return {
+    ssh: { user: "root", privateKey: join(state.dir, "id_ed25519"), knownHosts: join(state.dir, "known_hosts") },
+    hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
+  };
+}
+
+/** The lab's nodes as an inventory of their own, for the lab's own commands (`hpcdk lab status`). */
+export function labInventory(state: LabState): Inventory {
+  const nodes = state.nodes.map((n) => n.name);
+  const base: Inventory = {
+    site: state.site,
+    source: "",
+    secretsDir: "",
+    ssh: { user: "root", port: 22, knownHosts: join(state.dir, "known_hosts"), connectTimeoutSec: 3 },
+    hosts: {},
+    groupConcurrency: nodes.length,
+    clusterWaitSec: 10,
+    managementNodes: nodes,
+  };
+  return applyOverride(base, labOverride(state));
 }
 
 function buildNetwork(state: LabState): void {

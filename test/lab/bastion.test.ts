@@ -85,6 +85,12 @@ describe.skipIf(!isRoot)("deploy, diff --live and drill through a bastion with t
     expectOnlyLabNodes();
   }, 300_000);
 
+  it("says what each node's cluster says (hpcdk lab status, over the SSH layer)", async () => {
+    const r = await hpcdk(project, ["lab", "status", SITE], 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^${n.name}: on \\(init pid \\d+\\) ${n.sshAddress.replace(/\./g, "\\.")}: CLUSTER OK: 3 nodes online`, "m"));
+  }, 90_000);
+
   it("finds no drift through the bastion (diff --live)", async () => {
     const before = jump.forwarded.length;
     const r = await hpcdk(project, ["diff", siteFile, "--live", "--inventory", inventory, "--format", "json"], 120_000);
