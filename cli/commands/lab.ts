@@ -68,7 +68,13 @@ async function clusterSummary(inventory: Inventory, node: string): Promise<strin
   try {
     session = await connect(inventory, node);
     const r = await session.exec("crm_mon -1 -s 2>/dev/null || echo 'cluster not running'", { timeoutMs: 10_000, maxOutputBytes: 64 * 1024 });
-    return hostText(r.stdout.trim(), 200);
+    // Its lines as crm_mon prints them, each shown safely.
+    return r.stdout
+      .trim()
+      .split("\n")
+      .slice(0, 10)
+      .map((line) => hostText(line, 200))
+      .join("\n");
   } catch (err) {
     return (err as Error).message;
   } finally {

@@ -88,7 +88,9 @@ describe.skipIf(!isRoot)("deploy, diff --live and drill through a bastion with t
   it("says what each node's cluster says (hpcdk lab status, over the SSH layer)", async () => {
     const r = await hpcdk(project, ["lab", "status", SITE], 60_000);
     expect(r.code, r.stderr).toBe(0);
-    for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^${n.name}: on \\(init pid \\d+\\) ${n.sshAddress.replace(/\./g, "\\.")}: CLUSTER OK: 3 nodes online`, "m"));
+    // Each node on, with what crm_mon -1 -s says there (pacemakerd's status, then the summary).
+    for (const n of lab.nodes) expect(r.stdout).toMatch(new RegExp(`^${n.name}: on \\(init pid \\d+\\) ${n.sshAddress.replace(/\./g, "\\.")}: .*\\n(.*\\n)*?CLUSTER OK: 3 nodes online`, "m"));
+    expect(r.stdout.match(/^CLUSTER OK: 3 nodes online/gm)).toHaveLength(3);
   }, 90_000);
 
   it("finds no drift through the bastion (diff --live)", async () => {
