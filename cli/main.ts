@@ -2,7 +2,7 @@
  * The hpcdk command: synth, simulate, diff, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
  */
 import { Command } from "commander";
-import { EXIT } from "../stacks/exit.js";
+import { EXIT, reportError } from "../common/errors.js";
 import type { DiffCommandOptions } from "./commands/diff.js";
 import type { DrillCommandOptions } from "./commands/drill.js";
 
@@ -139,7 +139,7 @@ lab
   .description("which lab hosts are on, and what their cluster says")
   .action(async (site: string) => {
     const { labStatusCommand } = await import("./commands/lab.js");
-    process.exitCode = labStatusCommand(site);
+    process.exitCode = await labStatusCommand(site);
   });
 lab
   .command("vagrantfile")
@@ -168,8 +168,7 @@ try {
     // Help and version exit 0; usage errors are already printed by commander.
     process.exitCode = code === "commander.helpDisplayed" || code === "commander.version" ? EXIT.ok : EXIT.internal;
   } else {
-    const { reportCliError } = await import("./errors.js");
-    process.exitCode = reportCliError(err);
+    process.exitCode = reportError(err);
   }
 }
 // A command is done when it returns: an SSH connection a failed command left open must not keep

@@ -11,14 +11,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { create } from "xmlbuilder2";
+import type { InventoryOverride } from "../common/contracts/inventory.js";
+import { shQuote } from "../common/shell.js";
 import type { SiteSpec } from "../schema/site.js";
-import { readInventory } from "./deploy.js";
-import type { InventoryOverride } from "../stacks/inventory.js";
-import { targetOf } from "../stacks/inventory.js";
-import { simulateLiveFailure } from "./simulate.js";
-import { SshSession } from "./ssh.js";
-import { shQuote } from "../constructs/core/bundle.js";
+import { groupMembers } from "./pacemaker/cib.js";
+import { lastFenced, parseCrmMon, type ClusterStatus } from "./pacemaker/crm-mon.js";
+import { connect as connectTo } from "./remote/connect.js";
+import { readInventory } from "./remote/inventory.js";
+import type { SshSession } from "./remote/ssh.js";
+import { simulateLiveFailure } from "./simulate/index.js";
+import { HpcdkError } from "../common/errors.js";
+import { sleep } from "../common/async.js";
 
 /** How the node fails. */
 export type DrillMode = "power-off" | "kill" | "link-down" | "standby";
@@ -89,67 +92,13 @@ export interface DrillReport {
   readonly ok: boolean;
 }
 
-export class DrillError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DrillError";
+export class DrillError extends HpcdkError {
+  override get topic(): string {
+    return "drill";
   }
 }
 
-interface Snapshot {
-  readonly nodes: Record<string, { online: boolean; unclean: boolean; standby: boolean }>;
-  readonly placement: Record<string, string[]>;
-}
-
-function dom(xml: string): Element {
-  return create(xml).root().node as unknown as Element;
-}
-
-interface Element {
-  readonly tagName: string;
-  getAttribute(name: string): string | null;
-  getElementsByTagName(tag: string): ArrayLike<Element>;
-}
-
-const all = (root: Element, tag: string) => Array.from(root.getElementsByTagName(tag));
-
-/** Nodes and resources as crm_mon sees them. */
-export function parseCrmMon(xml: string): Snapshot {
-  const root = dom(xml);
-  const nodes: Snapshot["nodes"] = {};
-  const nodesEl = all(root, "nodes")[0];
-  for (const n of nodesEl ? all(nodesEl, "node") : []) {
-    nodes[n.getAttribute("name")!] = {
-      online: n.getAttribute("online") === "true",
-      unclean: n.getAttribute("unclean") === "true",
-      standby: n.getAttribute("standby") === "true",
-    };
-  }
-  const placement: Record<string, string[]> = {};
-  const resources = all(root, "resources")[0];
-  for (const r of resources ? all(resources, "resource") : []) {
-    const id = r.getAttribute("id")!;
-    const on = r.getAttribute("role") === "Started" ? all(r, "node").map((n) => n.getAttribute("name")!) : [];
-    placement[id] = [...(placement[id] ?? []), ...on].sort();
-  }
-  return { nodes, placement };
-}
-
-/** The primitives of a group in a CIB, in start order. */
-export function groupMembers(cibXml: string, groupId: string): string[] {
-  const group = all(dom(cibXml), "group").find((g) => g.getAttribute("id") === groupId);
-  return group ? all(group, "primitive").map((p) => p.getAttribute("id")!) : [];
-}
-
-/** When a node was last fenced successfully, as the fencer says (`stonith_admin --last`). */
-/** When the node was last fenced (seconds since the epoch), from `stonith_admin --last --output-as=xml`. */
-export function lastFenced(xml: string, node: string): number | undefined {
-  if (!xml.includes("<last-fenced")) return undefined;
-  const when = all(dom(xml), "last-fenced").find((e) => e.getAttribute("target") === node)?.getAttribute("when");
-  // "2026-11-21 23:58:01Z"
-  const t = when ? Date.parse(when.replace(" ", "T")) : NaN;
-  return Number.isNaN(t) ? undefined : t / 1000;
-}
+type Snapshot = ClusterStatus;
 
 /** One NFS probe: when it started and ended (milliseconds after the fault), and whether it worked. */
 export interface ProbeSample {
@@ -258,10 +207,6 @@ class NfsProbe {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /**
  * When a probe came back: the end of the first success after its first failure after the fault.
  * The outage starts when that failed probe started (it may have hung until its timeout), or at
@@ -295,19 +240,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const group = spec.nfs.groups[0]!;
   const exportPath = group.exports[0]!.path;
   const inventory = readInventory(options.stackDir, options.override);
-  const connect = async (host: string) => {
-    const t = targetOf(inventory, host);
-    return SshSession.connect({
-      host,
-      address: t.address,
-      port: t.port,
-      user: t.user,
-      privateKey: inventory.ssh.privateKey,
-      knownHosts: inventory.ssh.knownHosts,
-      connectTimeoutMs: inventory.ssh.connectTimeoutSec * 1000,
-      bastion: inventory.ssh.bastion,
-    });
-  };
+  const connect = (host: string) => connectTo(inventory, host);
 
   // Where the NFS group runs decides the default victim; a survivor watches.
   const names = spec.nodes.map((n) => n.name);

@@ -12,7 +12,7 @@
  * `test/diff/setting-impacts.test.ts` enumerates the site schema and fails for every setting
  * that has none.
  */
-import type { Impact } from "../constructs/core/impact.js";
+import type { Impact } from "../common/contracts/impact.js";
 
 export interface SettingImpact extends Impact {
   /**

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readOverride } from "../../operations/deploy.js";
+import { readOverride } from "../../operations/remote/inventory.js";
 import { DRILL_MODES, DrillError, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl } from "../../operations/drill.js";
 import { powerOff, readLabState } from "../../operations/lab/lab.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
@@ -24,7 +24,7 @@ function labControl(site: string): NodeControl | undefined {
   if (!lab) return undefined;
   const nodeOf = (name: string) => {
     const n = lab.nodes.find((x) => x.name === name);
-    if (!n) throw new Error(`lab ${site} has no node ${name}`);
+    if (!n) throw new DrillError(`lab ${site} has no node ${name}`);
     return n;
   };
   return {
@@ -52,7 +52,7 @@ async function withDeadline<T>(seconds: number, work: Promise<T>): Promise<T> {
 /** `hpcdk drill <site>`: one drill or `--repeat N`, reports in JSON, Markdown and HTML. */
 export async function drillCommand(site: string, opts: DrillCommandOptions): Promise<number> {
   const mode = opts.mode as DrillMode;
-  if (!DRILL_MODES.includes(mode)) throw new Error(`--mode must be one of ${DRILL_MODES.join(", ")}, got "${opts.mode}"`);
+  if (!DRILL_MODES.includes(mode)) throw new DrillError(`--mode must be one of ${DRILL_MODES.join(", ")}, got "${opts.mode}"`);
   const repeat = Number(opts.repeat);
   const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, false);
   const stack = stacks[0]!;

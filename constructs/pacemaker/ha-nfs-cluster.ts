@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { bundleOf, GeneratedFile, type Bundle } from "../core/index.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
 import { CorosyncCluster } from "./corosync-cluster.js";
@@ -51,11 +51,7 @@ export class HaNfsCluster extends Construct {
     super(scope, id);
     const site = props.site;
     this.hosts = props.hosts;
-    const hostOf = (name: string) => {
-      const host = props.hosts[name];
-      if (!host) throw new Error(`HaNfsCluster [${this.node.path}]: no bundle for node ${name}`);
-      return host;
-    };
+    const hostOf = (name: string) => bundleOf(props.hosts, name, "management node", `HaNfsCluster [${this.node.path}]`);
     const allHosts = site.nodes.map((n) => hostOf(n.name));
 
     this.corosync = new CorosyncCluster(this, "corosync", {

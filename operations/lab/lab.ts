@@ -12,17 +12,20 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { InventoryOverride } from "../../stacks/inventory.js";
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { applyOverride, type Inventory, type InventoryOverride } from "../../common/contracts/inventory.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
+import { HpcdkError } from "../../common/errors.js";
+import { sleep } from "../../common/async.js";
+import { LabAddresses } from "./addresses.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const LAB_ROOT = "/var/tmp/hpcdk-lab";
 
-export class LabError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "LabError";
+/** The lab cannot be built, reached or taken down: every problem, with what to do. */
+export class LabError extends HpcdkError {
+  override get topic(): string {
+    return "lab";
   }
 }
 
@@ -142,46 +145,28 @@ function labMac(...parts: string[]): string {
 /** The lab's plan for a site: namespaces, bridges and addresses. */
 export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)): LabState {
   const prefix = `hpcdk-${shortName(site)}`;
-  const networks = new Map<string, Cidr>();
-  for (const n of spec.nodes) {
-    for (const a of [...n.addresses, ...n.serviceAddresses]) {
-      const c = parseCidr(a) as Cidr;
-      networks.set(networkOf(c), c);
-    }
-  }
-  const used = new Set<string>([
-    ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
-    ...spec.nfs.groups.map((g) => g.floatingIp.address),
-  ]);
-  // fence_powerman talks to powermand at the site's address: the hub takes it on that network.
+  const addresses = new LabAddresses(spec);
+  const networks = addresses.networks;
+  const powermanAddress = addresses.powerman;
   const pm = spec.fencing.devices.find((d) => d.agent === "fence_powerman");
-  const powermanAddress = pm && pm.agent === "fence_powerman" ? pm.ip : undefined;
-  if (powermanAddress) used.add(powermanAddress);
-  /** The highest free host address of a network, going down. */
-  const free = (net: Cidr): string => {
-    if (net.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${networkOf(net)}`]);
-    const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
-    for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n; host--) {
-      const v = base + host;
-      const text = [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
-      if (!used.has(text)) {
-        used.add(text);
-        return `${text}/${net.prefix}`;
-      }
-    }
-    throw new LabError([`no free address left in ${networkOf(net)} for the lab`]);
-  };
+  for (const network of networks.keys()) {
+    if (networks.get(network)!.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${network}`]);
+  }
   const bridgeNames = [...networks.keys()];
   const bridges = bridgeNames.map((network, i) => {
     const net = networks.get(network)!;
-    const hubAddress = powermanAddress && networkContains(net, powermanAddress) ? `${powermanAddress}/${net.prefix}` : free(net);
-    return { name: `br${i}`, network, hubAddress, mac: labMac(site, `br${i}`) };
+    // fence_powerman talks to powermand at the site's address: the hub takes it on that network.
+    const address = addresses.hostSide(net);
+    if (address === undefined) throw new LabError([`no free address left in ${network} for the lab`]);
+    return { name: `br${i}`, network, hubAddress: `${address}/${net.prefix}`, mac: labMac(site, `br${i}`) };
   });
   if (powermanAddress && !bridges.some((b) => b.hubAddress.startsWith(`${powermanAddress}/`))) {
     throw new LabError([`fence_powerman's ip ${powermanAddress} is on none of the nodes' networks: the lab's powermand could not be reached`]);
   }
   const link0 = parseCidr(spec.nodes[0]!.addresses[0]!) as Cidr;
-  const rootVeth = { name: `${prefix}`.slice(0, 15), address: free(link0) };
+  const rootAddress = addresses.take(link0);
+  if (rootAddress === undefined) throw new LabError([`no free address left in ${networkOf(link0)} for the lab`]);
+  const rootVeth = { name: `${prefix}`.slice(0, 15), address: `${rootAddress}/${link0.prefix}` };
   const nodes = spec.nodes.map((n, i) => {
     const interfaces = [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
       const c = parseCidr(cidr) as Cidr;
@@ -265,11 +250,7 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     }
     if (state.powerman) startPowerman(state);
     writeFileSync(join(state.dir, "known_hosts"), knownHosts.join(""));
-    const inventory: InventoryOverride = {
-      ssh: { user: "root", privateKey: key, knownHosts: join(state.dir, "known_hosts") },
-      hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
-    };
-    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(inventory, null, 2)}\n`);
+    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(labOverride(state), null, 2)}\n`);
     for (const node of state.nodes) {
       await waitForPort(node.sshAddress, 22, 20_000);
       log(`${node.name}: up, ssh root@${node.sshAddress}`);
@@ -279,6 +260,30 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     await labDown(site);
     throw err;
   }
+}
+
+/** How to reach the lab's nodes over the site's settings: the inventory file `lab up` writes. */
+export function labOverride(state: LabState): InventoryOverride {
+  return {
+    ssh: { user: "root", privateKey: join(state.dir, "id_ed25519"), knownHosts: join(state.dir, "known_hosts") },
+    hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
+  };
+}
+
+/** The lab's nodes as an inventory of their own, for the lab's own commands (`hpcdk lab status`). */
+export function labInventory(state: LabState): Inventory {
+  const nodes = state.nodes.map((n) => n.name);
+  const base: Inventory = {
+    site: state.site,
+    source: "",
+    secretsDir: "",
+    ssh: { user: "root", port: 22, knownHosts: join(state.dir, "known_hosts"), connectTimeoutSec: 3 },
+    hosts: {},
+    groupConcurrency: nodes.length,
+    clusterWaitSec: 10,
+    managementNodes: nodes,
+  };
+  return applyOverride(base, labOverride(state));
 }
 
 function buildNetwork(state: LabState): void {
@@ -483,10 +488,6 @@ export async function labDown(site: string): Promise<void> {
   tryRun("ip", ["link", "del", state.rootVeth.name]);
   tryRun("ip", ["netns", "del", state.hub]);
   rmSync(state.dir, { recursive: true, force: true });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Waits until something listens on address:port (bounded). */
