@@ -71,7 +71,7 @@ export class HaNfsCluster extends Construct {
       })),
     });
 
-    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid });
+    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid, multihost: site.storage.multihost });
 
     const pacemaker = (this.pacemaker = new PacemakerCluster(this, "pacemaker", {
       bundle: props.cluster,
