@@ -61,6 +61,18 @@ export interface LabState {
   readonly powerman?: { address: string; port: number };
   /** The pools the lab provides (directories every node shares) and their mountpoints. */
   readonly pools: { name: string; mountpoint: string; dirs: string[] }[];
+  /** ZFS multihost protection of the pools' stand-in (the pool property multihost). @default true */
+  readonly multihost?: boolean;
+}
+
+/** How a lab differs from the site's real hosts; nothing of it is deployed. */
+export interface LabOptions {
+  /**
+   * The pools' multihost property: on (hpcdk creates every pool with multihost=on, and the
+   * stand-in waits as the site's zfs module settings say) or off, to measure what MMP costs.
+   * @default true
+   */
+  readonly multihost?: boolean;
 }
 
 /** The programs a lab needs, with the Debian package of each. */
@@ -75,7 +87,13 @@ const REQUIRED: Record<string, string> = {
   corosync: "corosync",
   pacemakerd: "pacemaker",
   crm_mon: "pacemaker-cli-utils",
+  // The pool stand-in is a FUSE file system the lab compiles at lab up (operations/lab/poolfs.c).
+  cc: "gcc",
+  "pkg-config": "pkg-config",
 };
+
+/** Debian packages the lab needs that no single program shows: libfuse3's headers for the pool stand-in. */
+const REQUIRED_PACKAGES = ["libfuse3-dev", "fuse3"];
 
 function run(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input ? { input } : {}) });
@@ -115,9 +133,9 @@ export function labPreflight(sitePackages: readonly string[] = []): string[] {
   if (missing.length > 0) {
     problems.push(`missing programs: ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(", ")}`);
   }
-  const packages = missingPackages([...new Set(sitePackages)].sort());
+  const packages = missingPackages([...new Set([...sitePackages, ...REQUIRED_PACKAGES])].sort());
   if (packages.length > 0) {
-    problems.push(`the site installs ${packages.join(", ")} on its nodes, and the lab's nodes run this machine's programs: apt-get install -y ${packages.join(" ")}`);
+    problems.push(`the lab needs ${packages.join(", ")} (the site installs them on its nodes, and the lab's nodes run this machine's programs; libfuse3-dev and fuse3 build and run the pool stand-in): apt-get install -y ${packages.join(" ")}`);
   }
   if (problems.length === 0) {
     const probe = `hpcdk-probe-${process.pid}`;
@@ -239,11 +257,11 @@ export function readLabState(site: string): LabState | undefined {
 }
 
 /** Brings the lab up; on any failure everything built so far is taken down again. */
-export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = []): Promise<LabState> {
+export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = [], options: LabOptions = {}): Promise<LabState> {
   const problems = labPreflight(sitePackages);
   if (problems.length > 0) throw new LabError(problems);
   if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
-  const state = planLab(site, spec);
+  const state: LabState = { ...planLab(site, spec), multihost: options.multihost ?? true };
   const overlaps = overlappingRoutes(state);
   if (overlaps.length > 0) throw new LabError(overlaps);
   mkdirSync(state.dir, { recursive: true, mode: 0o700 });
@@ -255,7 +273,9 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
       mkdirSync(join(state.dir, "shared", "pools", p.name), { recursive: true });
       for (const d of p.dirs) mkdirSync(join(state.dir, "shared", "pools", p.name, d), { recursive: true });
       writeFileSync(join(state.dir, "shared", "pools", `${p.name}.mountpoint`), `${p.mountpoint}\n`);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.multihost`), `${state.multihost === false ? "off" : "on"}\n`);
     }
+    buildPoolfs(state);
     const key = join(state.dir, "id_ed25519");
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `hpcdk-lab-${site}`, "-f", key]);
     const knownHosts: string[] = [];
@@ -295,6 +315,19 @@ function buildNetwork(state: LabState): void {
   hub("link", "set", "root0", "master", state.bridges[0]!.name, "up");
   run("ip", ["addr", "add", state.rootVeth.address, "dev", state.rootVeth.name]);
   run("ip", ["link", "set", state.rootVeth.name, "up"]);
+}
+
+/**
+ * Compiles the pool stand-in (operations/lab/poolfs.c, a FUSE file system that keeps unflushed
+ * writes in the node's memory) into the lab's directory.
+ */
+export function buildPoolfs(state: { dir: string }): string {
+  const out = join(state.dir, "bin", "hpcdk-lab-poolfs");
+  mkdirSync(dirname(out), { recursive: true });
+  const flags = run("pkg-config", ["--cflags", "--libs", "fuse3"]).trim().split(/\s+/).filter(Boolean);
+  const r = spawnSync("cc", ["-O2", "-Wall", "-o", out, join(HERE, "poolfs.c"), ...flags, "-lpthread"], { encoding: "utf8" });
+  if (r.status !== 0) throw new LabError([`cannot build the pool stand-in (cc ${join(HERE, "poolfs.c")}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`]);
+  return out;
 }
 
 /** powermand in the hub, with the lab's power controller as its device: fence_powerman fences for real. */
@@ -403,6 +436,8 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
     copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin", name));
     chmodSync(join(upper, "usr/local/sbin", name), 0o755);
   }
+  copyFileSync(join(state.dir, "bin", "hpcdk-lab-poolfs"), join(upper, "usr/local/sbin/hpcdk-lab-poolfs"));
+  chmodSync(join(upper, "usr/local/sbin/hpcdk-lab-poolfs"), 0o755);
   writeFileSync(
     join(node.dir, "node.env"),
     [
