@@ -274,6 +274,12 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
       for (const d of p.dirs) mkdirSync(join(state.dir, "shared", "pools", p.name, d), { recursive: true });
       writeFileSync(join(state.dir, "shared", "pools", `${p.name}.mountpoint`), `${p.mountpoint}\n`);
       writeFileSync(join(state.dir, "shared", "pools", `${p.name}.multihost`), `${state.multihost === false ? "off" : "on"}\n`);
+      // A loop device per pool: the pool stand-in mounts as fuseblk on it, so its device number
+      // (the file system id in NFS file handles) is the same on every node.
+      const image = join(state.dir, "shared", "pools", `${p.name}.img`);
+      writeFileSync(image, Buffer.alloc(0));
+      run("truncate", ["-s", "1M", image]);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.blkdev`), `${run("losetup", ["--find", "--show", image]).trim()}\n`);
     }
     buildPoolfs(state);
     const key = join(state.dir, "id_ed25519");
@@ -515,6 +521,10 @@ export async function labDown(site: string): Promise<void> {
   }
   for (const node of state.nodes) await powerOff(node);
   for (const node of state.nodes) tryRun("ip", ["netns", "del", node.netns]);
+  for (const p of state.pools) {
+    const file = join(state.dir, "shared", "pools", `${p.name}.blkdev`);
+    if (existsSync(file)) tryRun("losetup", ["-d", readFileSync(file, "utf8").trim()]);
+  }
   tryRun("ip", ["link", "del", state.rootVeth.name]);
   tryRun("ip", ["netns", "del", state.hub]);
   rmSync(state.dir, { recursive: true, force: true });

@@ -60,6 +60,8 @@ struct inode {
 static struct inode *table[BUCKETS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct inode root;
+/* open_by_handle_at takes a real descriptor of the file system, not an O_PATH one. */
+static int mount_fd = -1;
 static char backing[PATH_MAX];
 static size_t backing_len;
 static int txg_sec = 5;
@@ -70,6 +72,7 @@ static const char *mmp_file;
 static int mmp_interval_ms = 1000;
 static int mmp_fail_intervals = 10;
 static unsigned long hostid;
+static const char *blkdev;
 static struct fuse_session *session;
 static volatile int stopping;
 static volatile sig_atomic_t exporting;
@@ -141,16 +144,27 @@ static int open_by_id(fuse_ino_t id)
 	h.fh.handle_type = 1; /* FILEID_INO32_GEN */
 	memcpy(h.fh.f_handle, &ino, 4);
 	memcpy(h.fh.f_handle + 4, &gen, 4);
-	int fd = open_by_handle_at(root.fd, &h.fh, O_PATH | O_NOFOLLOW);
+	int fd = open_by_handle_at(mount_fd, &h.fh, O_PATH | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	/* Only files of this pool: a handle must not reach the rest of the host's file system. */
-	char link[64], path[PATH_MAX];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof path - 1);
-	if (n < 0 || (size_t)n < backing_len || memcmp(path, backing, backing_len) != 0 || (path[backing_len] != '/' && path[backing_len] != 0)) {
+	/* Only files of this pool's disk, and directories under the pool: a directory opened by
+	 * handle is always connected, so its path shows where it is. A file's may not be (the kernel
+	 * need not know its parent), so a file is only checked to be on the same file system: the
+	 * lab's pools live on the lab machine's disk, and a forged handle could name another file
+	 * of that file system. A lab stand-in; ZFS checks its object numbers against the dataset. */
+	struct stat st, rst;
+	if (fstat(fd, &st) < 0 || fstat(root.fd, &rst) < 0 || st.st_dev != rst.st_dev) {
 		close(fd);
 		return -ESTALE;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		char link[64], path[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, path, sizeof path - 1);
+		if (n < 0 || (size_t)n < backing_len || memcmp(path, backing, backing_len) != 0 || (path[backing_len] != '/' && (size_t)n != backing_len)) {
+			close(fd);
+			return -ESTALE;
+		}
 	}
 	return fd;
 }
@@ -796,7 +810,7 @@ static void *background(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: hpcdk-lab-poolfs BACKING MOUNTPOINT [--txg-sec N] [--dirty-max-mb N] [--props FILE] [--mmp-file FILE --mmp-interval-ms N --mmp-fail-intervals N --hostid HEX]\n");
+	fprintf(stderr, "usage: hpcdk-lab-poolfs BACKING MOUNTPOINT [--txg-sec N] [--dirty-max-mb N] [--props FILE] [--blkdev DEVICE] [--mmp-file FILE --mmp-interval-ms N --mmp-fail-intervals N --hostid HEX]\n");
 	exit(2);
 }
 
@@ -823,6 +837,8 @@ int main(int argc, char **argv)
 			mmp_interval_ms = atoi(argv[++k]);
 		else if (!strcmp(argv[k], "--mmp-fail-intervals"))
 			mmp_fail_intervals = atoi(argv[++k]);
+		else if (!strcmp(argv[k], "--blkdev"))
+			blkdev = argv[++k];
 		else if (!strcmp(argv[k], "--hostid"))
 			hostid = strtoul(argv[++k], NULL, 16);
 		else
@@ -833,10 +849,19 @@ int main(int argc, char **argv)
 	root.id = FUSE_ROOT_ID;
 	root.nlookup = 2;
 	root.fd = open(backing, O_PATH);
-	if (root.fd < 0)
+	mount_fd = open(backing, O_RDONLY | O_DIRECTORY);
+	if (root.fd < 0 || mount_fd < 0)
 		return perror(backing), 1;
 
-	char *fargs[] = {argv[0], "-o", "fsname=hpcdk-lab-pool,subtype=hpcdk,allow_other,default_permissions", NULL};
+	/* With --blkdev the mount is a fuseblk on the pool's block device, so its device number (what
+	 * an NFS server puts in its file handles as the file system's id) is the same on every node,
+	 * as a ZFS dataset's id is; a plain FUSE mount gets a new anonymous device at each mount. */
+	char opts[PATH_MAX + 128];
+	if (blkdev)
+		snprintf(opts, sizeof opts, "blkdev,fsname=%s,subtype=hpcdk,allow_other,default_permissions", blkdev);
+	else
+		snprintf(opts, sizeof opts, "fsname=hpcdk-lab-pool,subtype=hpcdk,allow_other,default_permissions");
+	char *fargs[] = {argv[0], "-o", opts, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargs);
 	session = fuse_session_new(&args, &ops, sizeof ops, NULL);
 	if (!session)

@@ -199,13 +199,18 @@ import)
     mkdir -p "$mountpoint"
     umount -l "$mountpoint" 2> /dev/null || true
     txg=$(param zfs_txg_timeout 5)
-    setsid "$POOLFS" "$SHARED/$name" "$mountpoint" --txg-sec "$txg" --props "$SHARED/$name.props" \
+    # The pool's block device (a loop device the lab made): the mount's device number, which NFS
+    # servers put in their file handles, is then the same on every node.
+    blkdev=""
+    [ ! -s "$SHARED/$name.blkdev" ] || blkdev="--blkdev $(cat "$SHARED/$name.blkdev")"
+    # shellcheck disable=SC2086 # $blkdev is two words or none
+    setsid "$POOLFS" "$SHARED/$name" "$mountpoint" --txg-sec "$txg" --props "$SHARED/$name.props" $blkdev \
         --mmp-file "$SHARED/$name.mmp" --mmp-interval-ms "$(param zfs_multihost_interval 1000)" \
         --mmp-fail-intervals "$(param zfs_multihost_fail_intervals 10)" --hostid "$(hostid)" \
         < /dev/null >> /var/log/hpcdk-lab/poolfs-"$name".log 2>&1 &
     echo $! > "$STATE/$name.pid"
     i=0
-    until grep -q " $mountpoint fuse.hpcdk " /proc/mounts; do
+    until grep -q " $mountpoint fuse\(blk\)\{0,1\}\.hpcdk " /proc/mounts; do
         i=$((i + 1))
         if [ "$i" -gt 100 ] || ! alive "$(cat "$STATE/$name.pid")"; then
             rm -f "$STATE/$name.pid"
