@@ -98,7 +98,11 @@ export class ZfsPool extends Primitive {
           devices,
           importDirs,
           datasets: this.datasets.join(" "),
-          syncDisabled: [...new Set((props.syncDisabledDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort().join(" ") || false,
+          // With an NFS server that has no async option, the datasets' sync property is hpcdk's:
+          // sync=disabled for async exports, inherited (standard) for the others, so dropping
+          // async from the site makes the writes stable again.
+          syncManaged: props.syncDisabledDirs !== undefined,
+          syncDisabled: [...new Set((props.syncDisabledDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort().join(" "),
         },
       });
       // Before the CIB step (it waits for every host): a new export's directory exists when its

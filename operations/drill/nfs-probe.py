@@ -157,14 +157,54 @@ def first_line(e):
     return str(e).strip().split("\n")[0][:300]
 
 
-def loop(args, attempt):
+def bounded(attempt, n, timeout_ms):
+    """
+    Runs attempt(n) in a child process that is killed at the timeout: libnfs' own timeout does
+    not cover every wait (a mount whose server went away can block far longer), and a probe
+    that hangs until the server is back would hide the outage it lived through.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            detail = attempt(n)
+            os.write(w, json.dumps({"ok": True, "detail": detail}).encode())
+            code = 0
+        except Exception as e:  # noqa: BLE001
+            os.write(w, json.dumps({"ok": False, "error": first_line(e)}).encode())
+            code = 1
+        os._exit(code)
+    os.close(w)
+    import select
+    ready, _, _ = select.select([r], [], [], timeout_ms / 1000)
+    out = b""
+    if ready:
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            out += chunk
+    else:
+        os.kill(pid, signal.SIGKILL)
+    os.close(r)
+    os.waitpid(pid, 0)
+    if not out:
+        raise NfsError(f"no answer within {timeout_ms} ms")
+    res = json.loads(out)
+    if not res["ok"]:
+        raise NfsError(res["error"])
+    return res.get("detail")
+
+
+def loop(args, attempt, fork=False):
     """Runs attempt() every --interval-ms until stopped; one JSON line per attempt."""
     deadline = time.monotonic() + args.max_seconds
     n = 0
     while not STOP and time.monotonic() < deadline:
         start = now()
         try:
-            detail = attempt(n)
+            detail = bounded(attempt, n, args.timeout_ms) if fork else attempt(n)
             emit(start=start, end=now(), ok=True, **({"detail": detail} if detail else {}))
         except Exception as e:  # noqa: BLE001 - every failure is a sample, not a crash
             emit(start=start, end=now(), ok=False, error=first_line(e))
@@ -189,7 +229,7 @@ def cmd_read(args):
             m.close()
         return None
 
-    loop(args, attempt)
+    loop(args, attempt, fork=True)
 
 
 def cmd_write(args):
@@ -207,7 +247,7 @@ def cmd_write(args):
             m.close()
         return None
 
-    loop(args, attempt)
+    loop(args, attempt, fork=True)
 
 
 RECORD = 2048
