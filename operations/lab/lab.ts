@@ -133,10 +133,12 @@ export function labPreflight(sitePackages: readonly string[] = []): string[] {
   if (missing.length > 0) {
     problems.push(`missing programs: ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(", ")}`);
   }
-  const packages = missingPackages([...new Set([...sitePackages, ...REQUIRED_PACKAGES])].sort());
+  const packages = missingPackages([...new Set(sitePackages)].sort());
   if (packages.length > 0) {
-    problems.push(`the lab needs ${packages.join(", ")} (the site installs them on its nodes, and the lab's nodes run this machine's programs; libfuse3-dev and fuse3 build and run the pool stand-in): apt-get install -y ${packages.join(" ")}`);
+    problems.push(`the site installs ${packages.join(", ")} on its nodes, and the lab's nodes run this machine's programs: apt-get install -y ${packages.join(" ")}`);
   }
+  const own = missingPackages(REQUIRED_PACKAGES);
+  if (own.length > 0) problems.push(`the lab's pool stand-in (a FUSE file system it compiles) needs ${own.join(", ")}: apt-get install -y ${own.join(" ")}`);
   if (problems.length === 0) {
     const probe = `hpcdk-probe-${process.pid}`;
     if (!tryRun("ip", ["netns", "add", probe])) problems.push("cannot create network namespaces here (ip netns add failed): the lab needs CAP_SYS_ADMIN and CAP_NET_ADMIN");
