@@ -326,9 +326,20 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&lock);
 	struct inode *p = find(parent);
 	int fd;
-	if (!p && strcmp(name, ".") == 0) {
-		/* An NFS client's handle this mount has not seen: open it by handle. */
-		fd = open_by_id(parent);
+	if (strcmp(name, ".") == 0) {
+		/* The kernel decoding a file handle whose inode it no longer caches (an NFS client's
+		 * handle after a failover, or one evicted since): the node itself, which may be a file.
+		 * This process may still know it (the kernel's FORGET can come after), else it is
+		 * opened by handle. */
+		if (p) {
+			char self[64];
+			proc_path(p->fd, self, sizeof self);
+			fd = open(self, O_PATH);
+			if (fd < 0)
+				fd = -errno;
+		} else {
+			fd = open_by_id(parent);
+		}
 	} else if (!p) {
 		fd = -ESTALE;
 	} else {
