@@ -17,6 +17,8 @@ import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
 import { LabSchema } from "./lab.js";
+import { MultihostSchema } from "./multihost.js";
+import { DrillSchema } from "./drill.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -297,7 +299,7 @@ export const NodeGroupSchema = z
 export const SiteObjectSchema = z.strictObject({
   cluster: ClusterSchema,
   nodes: z.array(NodeSchema).min(2),
-  storage: z.strictObject({ pools: z.array(PoolSchema).min(1) }),
+  storage: z.strictObject({ pools: z.array(PoolSchema).min(1), multihost: MultihostSchema.prefault({}) }),
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
@@ -305,6 +307,7 @@ export const SiteObjectSchema = z.strictObject({
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),
   streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
+  drill: DrillSchema.prefault({}),
   lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });
 

@@ -18,7 +18,7 @@ describe("hpcdk synth", () => {
       new RegExp(
         `^lab: 4 hosts \\(stc1, stc2, stc3, stc4\\), \\d+ files -> ${out}/stacks/lab\n` +
           `minilab: 3 hosts \\(m1, m2, m3\\), \\d+ files -> ${out}/stacks/minilab\n` +
-          `radon: 3 hosts \\(radon1, radon3, radon4\\), 13 files -> ${out}/stacks/radon\n$`,
+          `radon: 3 hosts \\(radon1, radon3, radon4\\), 16 files -> ${out}/stacks/radon\n$`,
       ),
     );
     expect(existsSync(join(out, "stacks/lab/hosts/stc1/etc/corosync/corosync.conf"))).toBe(true);

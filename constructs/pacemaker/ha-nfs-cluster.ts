@@ -30,6 +30,24 @@ export function idPart(text: string): string {
 }
 
 /**
+ * Exports of a pool that some client mounts `async`, as directories relative to its mountpoint.
+ * nfs-ganesha has no async option (it always honours stable writes and COMMIT): the dataset's
+ * `sync=disabled` gives the same acknowledged-before-stable writes. Every client of such an
+ * export must agree: one dataset cannot be both.
+ */
+function asyncExportDirs(site: SiteSpec, pool: SiteSpec["storage"]["pools"][number]): string[] {
+  const root = `${pool.mountpoint.replace(/\/+$/, "")}/`;
+  const out: string[] = [];
+  for (const e of site.nfs.groups.flatMap((g) => g.exports)) {
+    if (!e.path.startsWith(root)) continue;
+    const modes = new Set(e.clients.map((c) => (c.options.split(",").includes("async") ? "async" : "sync")));
+    if (modes.size > 1) throw new Error(`HaNfsCluster: export ${e.path} has sync and async clients: with nfs-ganesha the dataset's sync property decides for every client, got "${e.clients.map((c) => c.options).join('", "')}"`);
+    if (modes.has("async")) out.push(e.path.slice(root.length).replace(/\/+$/, ""));
+  }
+  return out;
+}
+
+/**
  * The highly available NFS service on ZFS: corosync membership, the Pacemaker CIB and the
  * per-node files both need. One resource group per NFS group of the site, started in the order
  * pool → NFS server → exports → floating IP → nfsnotify, so an export never outlives its pool
@@ -67,7 +85,7 @@ export class HaNfsCluster extends Construct {
       })),
     });
 
-    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid });
+    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid, multihost: site.storage.multihost });
 
     const pacemaker = (this.pacemaker = new PacemakerCluster(this, "pacemaker", {
       bundle: props.cluster,
@@ -94,6 +112,7 @@ export class HaNfsCluster extends Construct {
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
           datasetDirs: exportDirsOnPool(site, p),
+          ...(site.nfs.server === "ganesha" ? { syncDisabledDirs: asyncExportDirs(site, p) } : {}),
         }),
       ]),
     );

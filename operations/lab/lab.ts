@@ -64,6 +64,18 @@ export interface LabState {
   readonly powerman?: { address: string; port: number };
   /** The pools the lab provides (directories every node shares) and their mountpoints. */
   readonly pools: { name: string; mountpoint: string; dirs: string[] }[];
+  /** ZFS multihost protection of the pools' stand-in (the pool property multihost). @default true */
+  readonly multihost?: boolean;
+}
+
+/** How a lab differs from the site's real hosts; nothing of it is deployed. */
+export interface LabOptions {
+  /**
+   * The pools' multihost property: on (hpcdk creates every pool with multihost=on, and the
+   * stand-in waits as the site's zfs module settings say) or off, to measure what MMP costs.
+   * @default true
+   */
+  readonly multihost?: boolean;
 }
 
 /** The programs a lab needs, with the Debian package of each. */
@@ -78,7 +90,13 @@ const REQUIRED: Record<string, string> = {
   corosync: "corosync",
   pacemakerd: "pacemaker",
   crm_mon: "pacemaker-cli-utils",
+  // The pool stand-in is a FUSE file system the lab compiles at lab up (operations/lab/poolfs.c).
+  cc: "gcc",
+  "pkg-config": "pkg-config",
 };
+
+/** Debian packages the lab needs that no single program shows: libfuse3's headers for the pool stand-in. */
+const REQUIRED_PACKAGES = ["libfuse3-dev", "fuse3"];
 
 function run(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input ? { input } : {}) });
@@ -122,6 +140,8 @@ export function labPreflight(sitePackages: readonly string[] = []): string[] {
   if (packages.length > 0) {
     problems.push(`the site installs ${packages.join(", ")} on its nodes, and the lab's nodes run this machine's programs: apt-get install -y ${packages.join(" ")}`);
   }
+  const own = missingPackages(REQUIRED_PACKAGES);
+  if (own.length > 0) problems.push(`the lab's pool stand-in (a FUSE file system it compiles) needs ${own.join(", ")}: apt-get install -y ${own.join(" ")}`);
   if (problems.length === 0) {
     const probe = `hpcdk-probe-${process.pid}`;
     if (!tryRun("ip", ["netns", "add", probe])) problems.push("cannot create network namespaces here (ip netns add failed): the lab needs CAP_SYS_ADMIN and CAP_NET_ADMIN");
@@ -224,11 +244,11 @@ export function readLabState(site: string): LabState | undefined {
 }
 
 /** Brings the lab up; on any failure everything built so far is taken down again. */
-export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = []): Promise<LabState> {
+export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = [], options: LabOptions = {}): Promise<LabState> {
   const problems = labPreflight(sitePackages);
   if (problems.length > 0) throw new LabError(problems);
   if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
-  const state = planLab(site, spec);
+  const state: LabState = { ...planLab(site, spec), multihost: options.multihost ?? true };
   const overlaps = overlappingRoutes(state);
   if (overlaps.length > 0) throw new LabError(overlaps);
   mkdirSync(state.dir, { recursive: true, mode: 0o700 });
@@ -240,7 +260,15 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
       mkdirSync(join(state.dir, "shared", "pools", p.name), { recursive: true });
       for (const d of p.dirs) mkdirSync(join(state.dir, "shared", "pools", p.name, d), { recursive: true });
       writeFileSync(join(state.dir, "shared", "pools", `${p.name}.mountpoint`), `${p.mountpoint}\n`);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.multihost`), `${state.multihost === false ? "off" : "on"}\n`);
+      // A loop device per pool: the pool stand-in mounts as fuseblk on it, so its device number
+      // (the file system id in NFS file handles) is the same on every node.
+      const image = join(state.dir, "shared", "pools", `${p.name}.img`);
+      writeFileSync(image, Buffer.alloc(0));
+      run("truncate", ["-s", "1M", image]);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.blkdev`), `${run("losetup", ["--find", "--show", image]).trim()}\n`);
     }
+    buildPoolfs(state);
     const key = join(state.dir, "id_ed25519");
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `hpcdk-lab-${site}`, "-f", key]);
     const knownHosts: string[] = [];
@@ -300,6 +328,19 @@ function buildNetwork(state: LabState): void {
   hub("link", "set", "root0", "master", state.bridges[0]!.name, "up");
   run("ip", ["addr", "add", state.rootVeth.address, "dev", state.rootVeth.name]);
   run("ip", ["link", "set", state.rootVeth.name, "up"]);
+}
+
+/**
+ * Compiles the pool stand-in (operations/lab/poolfs.c, a FUSE file system that keeps unflushed
+ * writes in the node's memory) into the lab's directory.
+ */
+export function buildPoolfs(state: { dir: string }): string {
+  const out = join(state.dir, "bin", "hpcdk-lab-poolfs");
+  mkdirSync(dirname(out), { recursive: true });
+  const flags = run("pkg-config", ["--cflags", "--libs", "fuse3"]).trim().split(/\s+/).filter(Boolean);
+  const r = spawnSync("cc", ["-O2", "-Wall", "-o", out, join(HERE, "poolfs.c"), ...flags, "-lpthread"], { encoding: "utf8" });
+  if (r.status !== 0) throw new LabError([`cannot build the pool stand-in (cc ${join(HERE, "poolfs.c")}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`]);
+  return out;
 }
 
 /** powermand in the hub, with the lab's power controller as its device: fence_powerman fences for real. */
@@ -408,6 +449,8 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
     copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin", name));
     chmodSync(join(upper, "usr/local/sbin", name), 0o755);
   }
+  copyFileSync(join(state.dir, "bin", "hpcdk-lab-poolfs"), join(upper, "usr/local/sbin/hpcdk-lab-poolfs"));
+  chmodSync(join(upper, "usr/local/sbin/hpcdk-lab-poolfs"), 0o755);
   writeFileSync(
     join(node.dir, "node.env"),
     [
@@ -485,6 +528,10 @@ export async function labDown(site: string): Promise<void> {
   }
   for (const node of state.nodes) await powerOff(node);
   for (const node of state.nodes) tryRun("ip", ["netns", "del", node.netns]);
+  for (const p of state.pools) {
+    const file = join(state.dir, "shared", "pools", `${p.name}.blkdev`);
+    if (existsSync(file)) tryRun("losetup", ["-d", readFileSync(file, "utf8").trim()]);
+  }
   tryRun("ip", ["link", "del", state.rootVeth.name]);
   tryRun("ip", ["netns", "del", state.hub]);
   rmSync(state.dir, { recursive: true, force: true });
