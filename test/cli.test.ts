@@ -75,7 +75,7 @@ describe("the hpcdk command's compiled build (cli/bin/compiled.js)", () => {
   /** A copy of hpcdk's sources in a temporary directory, with the checkout's dependencies. */
   function copyOfHpcdk(): string {
     const dir = tempDir("hpcdk-compiled-");
-    for (const d of ["cli", "constructs", "operations", "schema", "stacks", "templates"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+    for (const d of ["cli", "common", "constructs", "operations", "schema", "stacks", "templates"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
     for (const f of ["package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
     symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
     return dir;

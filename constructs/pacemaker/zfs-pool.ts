@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, type Bundle } from "../core/index.js";
+import { CibId } from "../../schema/cib-ids.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
 import { ResourceAgent } from "./resource-agent.js";
@@ -56,7 +57,7 @@ export class ZfsPool extends Primitive {
     if (timeoutSec < 90) throw new Error(`ZfsPool [${scope.node.path}/${id}]: importTimeoutSec must be at least 90, got ${timeoutSec}`);
     super(scope, id, {
       cluster: props.cluster,
-      resourceId: `zfs-${props.pool}`,
+      resourceId: CibId.pool(props.pool),
       agent: ResourceAgent.ocf("heartbeat", "ZFS"),
       params: { pool: props.pool, importargs: importDirs.map((d) => `-d ${d}`).join(" ") },
       operations: [

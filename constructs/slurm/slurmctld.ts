@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, type Bundle } from "../core/index.js";
+import { CibId } from "../../schema/cib-ids.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 
@@ -83,7 +84,7 @@ export class Slurmctld extends Construct {
         phase: "after-cib",
         hosts: [host.name],
         // The NFS group's floating IP starts last but nfsnotify: the export is served then.
-        waitFor: [`ip-${props.stateSave!.nfsGroup}`],
+        waitFor: [CibId.floatingIp(props.stateSave!.nfsGroup)],
         description: `mount ${this.stateSaveMount.what} on ${config.stateSaveLocation} and start slurmctld on ${host.name}`,
         // The mount's commands start with systemctl daemon-reload.
         run: [...this.stateSaveMount.startCommands, enable].join(" && "),
