@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { managedHeader, renderTemplate, type Bundle } from "../core/index.js";
+import { managedHeader, renderTemplate, shell, type Bundle } from "../core/index.js";
 import { sitePackageFormat, sitePackageName, type SitePackageSpec } from "../../schema/containers.js";
 
 /** Where the installer script goes on every host that installs a site package. */
@@ -44,11 +44,12 @@ export class SitePackageInstaller extends Construct {
       description: `install ${SITE_PACKAGE_INSTALLER}, which installs the site's own packages`,
       run: [
         "mkdir -p /usr/local/sbin",
-        `cat >${SITE_PACKAGE_INSTALLER}.tmp <<'${HEREDOC_END}'`,
+        // The heredoc's quoted delimiter keeps the script as it is (no expansion).
+        `${shell`cat >${`${SITE_PACKAGE_INSTALLER}.tmp`}`} <<'${HEREDOC_END}'`,
         this.script.trimEnd(),
         HEREDOC_END,
-        `chmod 0755 ${SITE_PACKAGE_INSTALLER}.tmp`,
-        `mv ${SITE_PACKAGE_INSTALLER}.tmp ${SITE_PACKAGE_INSTALLER}`,
+        shell`chmod 0755 ${`${SITE_PACKAGE_INSTALLER}.tmp`}`,
+        shell`mv ${`${SITE_PACKAGE_INSTALLER}.tmp`} ${SITE_PACKAGE_INSTALLER}`,
       ].join("\n"),
     });
   }
@@ -67,7 +68,6 @@ export interface SitePackageProps {
 
 export { sitePackageName };
 
-const q = (s: string) => `'${s.replace(/'/g, `'"'"'`)}'`;
 
 /**
  * One package from the site's package source, verified by sha256 and installed by a deploy
@@ -103,7 +103,7 @@ export class SitePackage extends Construct {
       id: `10-site-package-${this.name}`,
       phase: "before-files",
       description: `install ${this.name} from the site's package source (sha256 ${sha256.slice(0, 12)}…)`,
-      run: `${SITE_PACKAGE_INSTALLER} ${args.map(q).join(" ")}`,
+      run: shell`${SITE_PACKAGE_INSTALLER} ${args}`,
     });
   }
 }

@@ -33,7 +33,7 @@ export class SlurmOci extends Construct {
       bundle: props.bundle,
       path: "/etc/slurm/oci.conf",
       template: "containers/oci.conf",
-      context: { runtime: this.runtime, runtimePath: `/usr/bin/${this.runtime}`, stateDir: this.stateDir, slurmVersion: "22.05" },
+      context: { runtime: this.runtime, runtimePath: `/usr/bin/${this.runtime}`, rootOption: `--root=${this.stateDir}`, slurmVersion: "22.05" },
       impact: { kind: "none", detail: "read by slurmstepd at every step with --container" },
     });
     new GeneratedFile(this, "tmpfiles", {

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import { CibId } from "../../schema/cib-ids.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
@@ -91,7 +91,8 @@ export class ZfsPool extends Primitive {
           vdevs,
           devices,
           importDirs,
-          datasets: this.datasets.join(" "),
+          datasets: this.datasets,
+          datasetsText: this.datasets.join(" "),
         },
       });
       // Before the CIB step (it waits for every host): a new export's directory exists when its
@@ -100,7 +101,7 @@ export class ZfsPool extends Primitive {
         id: `zfs-datasets-${props.pool}`,
         phase: "after-files",
         description: `create missing datasets of pool ${props.pool} where it is imported`,
-        run: `/usr/local/sbin/hpcdk-zpool-create-${props.pool} --datasets-only`,
+        run: shell`${`/usr/local/sbin/hpcdk-zpool-create-${props.pool}`} --datasets-only`,
         impact: { kind: "none", detail: "zfs create -p of missing datasets on the node holding the pool" },
       });
     }

@@ -10,7 +10,8 @@
  * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
  */
 import { readFileSync } from "node:fs";
-import { MANAGED_MARKER } from "../../constructs/core/generated-file.js";
+import { managedHeader } from "../../constructs/core/generated-file.js";
+import { Written } from "../../constructs/core/languages.js";
 import { renderTemplate } from "../../constructs/core/renderer.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
 import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
@@ -86,9 +87,9 @@ export interface VagrantLabPlan {
 export interface VagrantStandInPool {
   readonly name: string;
   /** `zpool import -d` directories: the parents of the devices. */
-  readonly importDirs: string;
+  readonly importDirs: string[];
   /** `zpool create` arguments after the pool name: the vdevs. */
-  readonly vdevs: string;
+  readonly vdevs: string[];
   readonly mountpoint: string;
   /** Directories the site exports from the pool, made at creation as an admin makes datasets. */
   readonly dirs: string[];
@@ -182,8 +183,8 @@ function standInPools(spec: SiteSpec): VagrantStandInPool[] {
     const devices = p.vdevs.flatMap((v) => v.devices);
     return {
       name: p.name,
-      importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort().map((d) => `-d ${d}`).join(" "),
-      vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])).join(" "),
+      importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort(),
+      vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])),
       mountpoint: p.mountpoint,
       dirs: exportDirsOnPool(spec, p).map((dir) => `${p.mountpoint.replace(/\/+$/, "")}/${dir}`),
     };
@@ -203,7 +204,8 @@ function assertRubySafe(value: unknown, where: string): void {
 export function renderVagrantfile(site: string, source: string, spec: SiteSpec): string {
   const plan = planVagrantLab(site, spec);
   assertRubySafe(plan, "plan");
-  const header = [`# ${MANAGED_MARKER} from ${source} (hpcdk lab vagrantfile). Do not edit by hand:`, "# run hpcdk lab vagrantfile again after changing the site.", ""].join("\n");
+  // The managed header of a generated file, saying how to make this one again.
+  const header = managedHeader("hash", `${source} (hpcdk lab vagrantfile)`).replace(/the next deploy replaces this file\.$/m, "run hpcdk lab vagrantfile again after changing the site.");
   // The stand-in goes into a Ruby heredoc (<<~ strips the two spaces again).
   const standIn = plan.lab.zpoolStandIn ? readFileSync(ZPOOL_STANDIN_SCRIPT, "utf8").replace(/^(?=.)/gm, "  ") : "";
   if (/^\s*(SHELL|ZPOOL)$/m.test(standIn)) throw new Error("Vagrantfile: the zpool stand-in has a line that would end its heredoc");
@@ -211,9 +213,9 @@ export function renderVagrantfile(site: string, source: string, spec: SiteSpec):
     ...plan,
     header,
     zpoolStandIn: plan.lab.zpoolStandIn,
-    zpoolStandInScript: standIn,
+    // The repository's stand-in, shell text as it is (inside a quoted heredoc).
+    zpoolStandInScript: new Written("sh", standIn),
     softwareEmulation: plan.lab.driver === "qemu",
     sharedDiskSize: `${plan.lab.sharedDiskGiB}G`,
-    devices: plan.disks.map((d) => d.path).join(" "),
   });
 }

@@ -60,7 +60,7 @@ describe("Bundle", () => {
   it("fails if a template misses a field (strict templates)", () => {
     const { stack, host } = bundle();
     const file = new GeneratedFile(stack, "f", { bundle: host, path: "/etc/corosync/corosync.conf", template: "pacemaker/corosync.conf", context: {} });
-    expect(() => file.render()).toThrow(/GeneratedFile \[site\/f\]: template pacemaker\/corosync\.conf\.hbs: "clusterName" not defined/);
+    expect(() => file.render()).toThrow(/GeneratedFile \[site\/f\]: template pacemaker\/corosync\.conf\.hbs: "clusterName" not defined \(line 2\)/);
   });
 
   it("lists files sorted by path with sha256, and secrets without their bytes", () => {
