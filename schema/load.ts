@@ -6,7 +6,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } fro
 import { basename, isAbsolute, join, relative } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
-import { shown } from "./common.js";
+import { SECRET_PLACEHOLDER_PREFIX, shown } from "./common.js";
 import { siteWarnings } from "./rules.js";
 import { SiteSchema, type SiteSpec } from "./site.js";
 
@@ -113,19 +113,52 @@ export function parseSite(text: string, file: string): LoadedSite {
     // yaml refuses a document whose aliases expand too far (a "billion laughs" file).
     throw new SiteError([...problems, `${file}: the site file uses aliases (*name) that expand to too many values: ${(err as Error).message}`]);
   }
-  const result = SiteSchema.safeParse(data ?? {}, { error: describeIssue });
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      for (const { path, message } of expandIssue(issue)) {
-        const where = locate(doc, lines, path);
-        const field = path.length > 0 ? path.map(shortKey).join(".") : "(top level)";
-        problems.push(`${file}${where}: ${field}: ${message}`);
-      }
+  const result = validateSite(data);
+  if ("issues" in result) {
+    for (const { path, message } of result.issues) {
+      const where = locate(doc, lines, path);
+      const field = path.length > 0 ? path.map(shortKey).join(".") : "(top level)";
+      problems.push(`${file}${where}: ${field}: ${message}`);
     }
   }
-  if (problems.length > 0) throw new SiteError(problems);
-  const spec = result.data!;
+  if (problems.length > 0 || !("spec" in result)) throw new SiteError(problems);
+  const spec = result.spec;
   return { name, file, spec, warnings: siteWarnings(spec), locate: (path) => locate(doc, lines, [...path]) };
+}
+
+/**
+ * Validates a site as parsed from YAML: the spec with every default filled, or every problem
+ * with its field path and message (what parseSite prints after the file and line).
+ */
+export function validateSite(data: unknown): { spec: SiteSpec } | { issues: { path: PropertyKey[]; message: string }[] } {
+  const placeholders = secretPlaceholders(data);
+  if (placeholders.length > 0) return { issues: placeholders };
+  const result = SiteSchema.safeParse(data ?? {}, { error: describeIssue });
+  if (result.success) return { spec: result.data };
+  return { issues: result.error.issues.flatMap(expandIssue) };
+}
+
+
+/**
+ * Site values that hold a secret's placeholder: the deploy would fill the secret in where the
+ * value lands (into a path, a name, a world-readable file), so no value may hold one.
+ */
+function secretPlaceholders(data: unknown): { path: PropertyKey[]; message: string }[] {
+  const found: { path: PropertyKey[]; message: string }[] = [];
+  const message = `must not contain "${SECRET_PLACEHOLDER_PREFIX}", which marks where the deploy fills in a secret`;
+  const walk = (value: unknown, path: PropertyKey[]) => {
+    if (typeof value === "string") {
+      if (value.includes(SECRET_PLACEHOLDER_PREFIX)) found.push({ path, message });
+    } else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+    else if (value && typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) {
+        if (k.includes(SECRET_PLACEHOLDER_PREFIX)) found.push({ path: [...path, k], message });
+        walk(v, [...path, k]);
+      }
+    }
+  };
+  walk(data, []);
+  return found;
 }
 
 /**

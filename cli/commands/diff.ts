@@ -1,5 +1,6 @@
 import type { ImpactKind } from "../../constructs/core/index.js";
 import { SiteError } from "../../schema/load.js";
+import { SecretsError } from "../../stacks/secrets.js";
 import { SynthError } from "../../stacks/synth.js";
 import type { InventoryOverride } from "../../stacks/inventory.js";
 import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff.js";
@@ -65,7 +66,7 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
     process.stdout.write(format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report) : formatText(report, { color }));
     return diffExitCode(report, opts.failOn as ImpactKind | undefined);
   } catch (err) {
-    if (err instanceof SiteError || err instanceof SynthError) {
+    if (err instanceof SiteError || err instanceof SynthError || err instanceof SecretsError) {
       const n = err.problems.length;
       process.stderr.write(`hpcdk: the site is invalid (${n} problem${n === 1 ? "" : "s"}):\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
     } else if (err instanceof DiffInputError) {

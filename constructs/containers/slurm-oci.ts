@@ -25,8 +25,8 @@ export class SlurmOci extends Construct {
     super(scope, id);
     this.runtime = props.runtime ?? "runc";
     this.stateDir = props.stateDir ?? "/run/slurm-oci";
-    if (!/^\/[A-Za-z0-9._/-]+$/.test(this.stateDir)) {
-      throw new Error(`SlurmOci [${this.node.path}]: stateDir must be an absolute path of letters, digits, ".", "_", "-", got "${this.stateDir}"`);
+    if (!/^\/[A-Za-z0-9._/+@~-]+$/.test(this.stateDir)) {
+      throw new Error(`SlurmOci [${this.node.path}]: stateDir must be an absolute path of letters, digits and . _ - + @ ~, got "${this.stateDir}"`);
     }
     props.bundle.addPackage({ debian: this.runtime, rhel: this.runtime });
     new GeneratedFile(this, "oci-conf", {

@@ -281,7 +281,7 @@ export const corosync = plain("corosync", /^[A-Za-z0-9._:-]+$/, "a corosync valu
  * takes `#` as a comment and has no escapes inside quotes: plain values only.
  * @see https://slurm.schedmd.com/slurm.conf.html
  */
-export const slurm = plain("slurm", /^[A-Za-z0-9._,:/@+=()[\]*-]+$/, "a slurm.conf value (no spaces, quotes or #)");
+export const slurm = plain("slurm", /^[A-Za-z0-9._,:/@+=()[\]*~-]+$/, "a slurm.conf value (no spaces, quotes or #)");
 
 /** One `key=value` line of slurm.conf or gres.conf: each value through {@link slurm}. */
 export function slurmLine(pairs: readonly (readonly [string, Value])[]): Written {
@@ -297,16 +297,16 @@ export function slurmLine(pairs: readonly (readonly [string, Value])[]): Written
 }
 
 /** apptainer.conf: `key = value` to the end of the line, no quoting. */
-export const apptainer = plain("apptainer", /^[A-Za-z0-9._/:@+=, -]+$/, "an apptainer.conf value");
+export const apptainer = plain("apptainer", /^[A-Za-z0-9._/:@+=,~ -]+$/, "an apptainer.conf value");
 
 /** Shifter's udiRoot.conf: `key=value` to the end of the line, no quoting. */
-export const udiroot = plain("udiroot", /^[A-Za-z0-9._/:;@+=, -]+$/, "a udiRoot.conf value");
+export const udiroot = plain("udiroot", /^[A-Za-z0-9._/:;@+=,~ -]+$/, "a udiRoot.conf value");
 
 /**
  * oci.conf: Slurm's parser reads `"…"` without escapes, and slurmstepd runs the command with
  * /bin/sh -c: words that need no quoting in either.
  */
-export const oci = plain("oci", /^[A-Za-z0-9._/:=@+-]+$/, "an oci.conf command word");
+export const oci = plain("oci", /^[A-Za-z0-9._/:=@+~-]+$/, "an oci.conf command word");
 
 /** A `#SBATCH --option=value` value: sbatch splits at spaces. */
 export const sbatch = plain("sbatch", /^[A-Za-z0-9._:,=/+-]+$/, "an #SBATCH value");
@@ -317,8 +317,12 @@ export const dockerfile = plain("dockerfile", /^[A-Za-z0-9._:/@+=-]+$/, "a Conta
 /** Text inside a Containerfile `LABEL "…"` or a definition's help: no quotes, `$`, `\` or control characters. */
 export const dockerfileText = plain("dockerfile", /^[A-Za-z0-9._:/@+=, ()'-]+$/, "Containerfile text");
 
-/** limits.conf, modprobe.d, modules-load.d, tmpfiles.d, redis.conf: one plain word. */
-export const word = plain("word", /^[A-Za-z0-9._/:@+=-]+$/, "a plain word (letters, digits, . _ / : @ + = -)");
+/**
+ * One plain word: safe unquoted in shell (no "~" first, where it would expand) and inside double
+ * quotes, and in every configuration language where a word runs to the next space (limits.conf,
+ * redis.conf).
+ */
+export const word = plain("word", /^[A-Za-z0-9._/:@+=-][A-Za-z0-9._/:@+=~-]*$/, "a plain word (letters, digits, . _ / : @ + = ~ -)");
 
 /** systemd-tmpfiles: a path field, `%` written `%%`. */
 export function tmpfiles(value: unknown): Written {

@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
 import type { Bundle } from "./bundle.js";
+import { SECRET_PLACEHOLDER_PREFIX } from "../../schema/common.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 
 /**
@@ -34,7 +35,7 @@ export function checkSecretName(name: string, where: string): void {
  */
 export function secretRef(name: string): string {
   checkSecretName(name, "secretRef");
-  return `@@hpcdk-secret:${name}@@`;
+  return `${SECRET_PLACEHOLDER_PREFIX}${name}@@`;
 }
 
 /** Every placeholder in a text: `@@hpcdk-secret:<name>@@`. */

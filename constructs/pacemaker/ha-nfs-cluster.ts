@@ -214,6 +214,7 @@ export class HaNfsCluster extends Construct {
           devices: d.devices ?? allPoolDevices,
           hosts: nodeNames,
           monitorIntervalSec: d.monitorIntervalSec,
+          randomDelayMaxSec,
         });
       } else {
         new FencePowerman(this, `fence-${d.name}`, {

@@ -266,8 +266,8 @@ describe("deploy.packageVersions: pinned package versions", () => {
       problems = err.problems;
     }
     expect(problems).toEqual([
-      "sites/pinned.yaml: deploy.packageVersions.pacemker: no host of the site installs a package of this name (the bundles' manifests list their packages)",
-      "sites/pinned.yaml: deploy.packageVersions.slurmd: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+      "sites/pinned.yaml:29:5: deploy.packageVersions.pacemker: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+      "sites/pinned.yaml:31:5: deploy.packageVersions.slurmd: no host of the site installs a package of this name (the bundles' manifests list their packages)",
     ]);
   });
 });
