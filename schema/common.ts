@@ -260,11 +260,7 @@ export function named(what: string, re: RegExp, hint: string) {
   return narrowed((v) => (v.length <= 256 && re.test(v) ? undefined : `${what} must match ${hint}, got ${shown(v)}`), re.source);
 }
 
-/**
- * How generated files mark where the deploy fills in a secret (`@@hpcdk-secret:<name>@@`). No
- * site value may hold it: the deploy would fill the secret in wherever the value lands.
- */
-export const SECRET_PLACEHOLDER_PREFIX = "@@hpcdk-secret:";
+export { SECRET_PLACEHOLDER_PREFIX } from "../common/contracts/bundle.js";
 
 // ---------------------------------------------------------------------------------------------
 // Numbers and uniqueness

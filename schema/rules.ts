@@ -3,7 +3,7 @@
  * the field to fix, and every violation is reported, not only the first.
  */
 import type { z } from "zod";
-import { plannedCibIds, subIdClash, XML_ID, type PlannedId } from "./cib-ids.js";
+import { CibId, XML_ID } from "../common/contracts/cib-ids.js";
 import { datasetComponentProblem, shown, uniqueness as unique } from "./common.js";
 import { countHostlist, expandHostlist, MAX_HOSTS } from "./hostlist.js";
 import { hostAddressProblem, networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
@@ -11,6 +11,7 @@ import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";
 import { checkStreaming } from "./streaming.js";
+import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
 
@@ -207,6 +208,12 @@ function checkStorage(site: SiteSpec, report: Report, uniqueness: Uniqueness): v
       }
       vdev.devices.forEach((d, k) => devices(d, ["storage", "pools", i, "vdevs", v, "devices", k]));
     });
+    // An import after a failover waits for MMP's activity check: a start timeout shorter than
+    // that fails every failover start (and then fences the node it ran on).
+    const waitSec = mmpImportWaitSec(site.storage.multihost);
+    if (pool.importTimeoutSec < waitSec + 30) {
+      report(["storage", "pools", i, "importTimeoutSec"], `${pool.importTimeoutSec} s is too short for an import that waits ${waitSec} s for MMP (storage.multihost): give it at least ${Math.ceil(waitSec + 30)}`);
+    }
   });
 }
 
@@ -417,3 +424,91 @@ const EVERYONE = ["*", "0.0.0.0/0", "::/0"];
 const OPEN_NETWORKS = ["0.0.0.0/0", "::/0", "0.0.0.0", "::"];
 /** Export options that are dangerous for a world-wide export. */
 const RISKY_EXPORT_OPTIONS = ["no_root_squash", "insecure"];
+
+// ---------------------------------------------------------------------------------------------
+// The ids of the CIB (common/contracts/cib-ids.ts names them): two objects with one id, or an id
+// that is also the id of another object's attributes (`<resource>-instance_attributes`,
+// `<resource>-monitor-interval-10s`), make a CIB that Pacemaker refuses; the rule reports them as
+// site errors at the fields that made them.
+
+/** What an attribute set, attribute or operation of an object with id `owner` is called: `<owner>-<suffix>`. */
+const SUB_ID = /^(?:(?:instance_attributes|meta_attributes)(?:-.*)?|(?:start|stop|monitor)-interval-[0-9]+s)$/;
+
+/** An id the CIB of a site will hold, what it names, and the site field it comes from. */
+export interface PlannedId {
+  readonly id: string;
+  readonly what: string;
+  readonly path: readonly (string | number)[];
+}
+
+/**
+ * Every id of objects the site's CIB will hold, in the order the constructs make them. The
+ * attribute and operation ids below them are `<id>-…` (see {@link subIdClash}).
+ */
+export function plannedCibIds(site: SiteSpec): PlannedId[] {
+  const ids: PlannedId[] = [
+    { id: CibId.clusterProperties, what: "the cluster properties", path: ["cluster"] },
+    { id: CibId.resourceDefaults, what: "the resource defaults", path: ["cluster"] },
+  ];
+  const add = (id: string, what: string, path: readonly (string | number)[]) => ids.push({ id, what, path });
+  site.storage.pools.forEach((p, i) => add(CibId.pool(p.name), `the pool resource of ${p.name}`, ["storage", "pools", i, "name"]));
+  const ganesha = site.nfs.server === "ganesha";
+  const shared = site.cluster.mode === "active-active" && !ganesha;
+  if (shared) {
+    add(CibId.sharedNfsServer, "the NFS server", ["nfs", "server"]);
+    add(CibId.sharedNfsServerClone, "the NFS server clone", ["nfs", "server"]);
+  }
+  site.nfs.groups.forEach((g, gi) => {
+    const at = (...rest: (string | number)[]) => ["nfs", "groups", gi, ...rest];
+    add(CibId.group(g.name), `the resource group of NFS group ${g.name}`, at("name"));
+    if (ganesha) add(CibId.ganesha(g.name), `the ganesha resource of NFS group ${g.name}`, at("name"));
+    else if (!shared) add(CibId.nfsServer(g.name), `the NFS server of NFS group ${g.name}`, at("name"));
+    if (!ganesha) {
+      g.exports.forEach((ex, ei) =>
+        ex.clients.forEach((c, ci) => add(CibId.export(ex.path, c.spec), `the export of ${ex.path} to ${c.spec}`, at("exports", ei, "clients", ci, "spec"))),
+      );
+    }
+    add(CibId.floatingIp(g.name), `the floating IP of NFS group ${g.name}`, at("name"));
+    if (!ganesha) add(CibId.notify(g.name), `the nfsnotify resource of NFS group ${g.name}`, at("name"));
+    if (shared) {
+      add(CibId.order(CibId.sharedNfsServerClone, CibId.group(g.name)), `the order of NFS group ${g.name} after the NFS server`, at("name"));
+      add(CibId.colocation(CibId.group(g.name), CibId.sharedNfsServerClone), `the colocation of NFS group ${g.name} with the NFS server`, at("name"));
+    }
+    if (g.preferredNode) add(CibId.location(CibId.group(g.name), g.preferredNode), `the preferred node of NFS group ${g.name}`, at("preferredNode"));
+  });
+  site.fencing.devices.forEach((d, i) => add(d.name, `fence device ${d.name}`, ["fencing", "devices", i, "name"]));
+  const nodeNames = site.nodes.map((n) => n.name);
+  site.fencing.levels.forEach((level, l) => {
+    (level.nodes ?? nodeNames).forEach((node, k) =>
+      add(CibId.fencingLevel(node, l + 1), `fencing level ${l + 1} of ${node}`, level.nodes ? ["fencing", "levels", l, "nodes", k] : ["fencing", "levels", l]),
+    );
+  });
+  const slurm = site.slurm;
+  if (slurm?.controllerIp && slurm.stateSave) {
+    const at = ["slurm", "controllerIp"];
+    add(CibId.slurmctldGroup, "the group of the Pacemaker-run slurmctld", at);
+    add(CibId.slurmState, "the mount of slurmctld's state", at);
+    add(CibId.slurmctldIp, "slurmctld's floating IP", at);
+    add(CibId.slurmctld, "the slurmctld resource", at);
+    const nfsGroup = site.nfs.groups.find((g) => g.exports.some((e) => e.path === slurm.stateSave!.export));
+    if (nfsGroup) add(CibId.order(CibId.group(nfsGroup.name), CibId.slurmctldGroup), "the order of slurmctld after its NFS group", at);
+    for (const n of site.nodes) {
+      if (!slurm.controllers.includes(n.name) || n.name === slurm.controllers[0]) {
+        add(CibId.location(CibId.slurmctldGroup, n.name), `where slurmctld may run (${n.name})`, at);
+      }
+    }
+  }
+  return ids;
+}
+
+/**
+ * The planned id whose attribute or operation ids `id` would be (`zfs-tank-instance_attributes`
+ * of `zfs-tank`), or undefined.
+ */
+export function subIdClash(id: string, planned: ReadonlyMap<string, PlannedId>): PlannedId | undefined {
+  for (let k = id.indexOf("-"); k > 0; k = id.indexOf("-", k + 1)) {
+    const owner = planned.get(id.slice(0, k));
+    if (owner && SUB_ID.test(id.slice(k + 1))) return owner;
+  }
+  return undefined;
+}

@@ -28,6 +28,8 @@ import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
 import { LabSchema } from "./lab.js";
+import { MultihostSchema } from "./multihost.js";
+import { DrillSchema } from "./drill.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -387,7 +389,7 @@ export const NodeGroupSchema = z
 export const SiteObjectSchema = z.strictObject({
   cluster: ClusterSchema,
   nodes: z.array(NodeSchema).min(2).max(32).describe("The management nodes: 2 to 32 (the most nodes Pacemaker distributions support in one cluster)."),
-  storage: z.strictObject({ pools: z.array(PoolSchema).min(1).max(64) }),
+  storage: z.strictObject({ pools: z.array(PoolSchema).min(1).max(64), multihost: MultihostSchema.prefault({}) }),
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).max(256).default([]).describe("Login, compute and other hosts, by group. @default none"),
@@ -395,6 +397,7 @@ export const SiteObjectSchema = z.strictObject({
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),
   streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
+  drill: DrillSchema.prefault({}),
   lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });
 

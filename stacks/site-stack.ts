@@ -1,6 +1,7 @@
 import { Lazy, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
+import { bundleMarker } from "../common/contracts/marker.js";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { HaNfsCluster } from "../constructs/pacemaker/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
@@ -113,7 +114,7 @@ export class SiteStack extends TerraformStack {
 
   /** What a host records once it holds a bundle: its sha256 and its secrets' fingerprint. */
   markerOf(bundle: Bundle): string {
-    return `${bundle.sha256}:${this.fingerprintOf(bundle)}`;
+    return bundleMarker(bundle.sha256, this.fingerprintOf(bundle));
   }
 
   private fingerprintOf(bundle: Bundle): string {

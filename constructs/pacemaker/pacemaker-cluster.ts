@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { create } from "xmlbuilder2";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
 import { GeneratedFile, type Bundle } from "../core/index.js";
-import { CibId, XML_ID } from "../../schema/cib-ids.js";
+import { CibId, XML_ID } from "../../common/contracts/cib-ids.js";
 import { appendNvpairs, type Primitive } from "./primitive.js";
 
 /** Feature set and schema the CIB declares: what the target Pacemaker accepts. */

@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, shell, type Bundle } from "../core/index.js";
-import { CibId } from "../../schema/cib-ids.js";
+import { CibId } from "../../common/contracts/cib-ids.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 

@@ -235,6 +235,7 @@ if getent passwd '\''www-data'\'' >/dev/null; then usermod -a -G '\''slurmrestd'
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '4d322d475904cf812a9975c27994781ba21adb12ed02e5ea9c2df3d89c166a5b' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' '3c0843bd23d2696b8e8b00af692d45164e2b723279c4290fa8e0c25519a25177' ''
+install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'bec6e8ccd6ef2ea5436c65d845725985401b709f4980e8a4f4bdef3f2ed51aeb' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 1000 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 10 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
 install_file "$STAGE/files"'/etc/nginx/conf.d/slurmrestd.conf' '/etc/nginx/conf.d/slurmrestd.conf' 'root' 'root' '644' '22677962a04250ccbe650e34e743f013d0b7ee3cf3ea5f72c75ee2f356f2274c' '' 'nginx -t' 'systemctl reload nginx'
 install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' ''
 install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' ''

@@ -227,6 +227,7 @@ fi
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '1578e335792a393a889f299799248ff307189130be2a1cb0d4c1b322c841ff54' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' 'e360f7cb3f175ef61d9b1b8a1e8c5f0424a6a5156d5b60b0b0b3a676147708a2' ''
+install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'bae3a1e14e29dd0f7f1b4d62fbcd9a9d09e9e8c4f92932f7b3d3df97e291590c' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 1000 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 10 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' '1b794c554f9338c2614115117595c3f0526a806285e41a5a155dffc89d1ad5ea' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' '8a751f1af2af9c8f7423a4feb29728b8acaa08e25285bb47830d65f69920b25d' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
