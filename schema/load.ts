@@ -146,7 +146,8 @@ export function validateSite(data: unknown): { spec: SiteSpec } | { issues: { pa
 
 /**
  * Site values that hold a secret's placeholder: the deploy would fill the secret in where the
- * value lands (into a path, a name, a world-readable file), so no value may hold one.
+ * value lands (into a path, a name, a world-readable file), so no value may hold one. And keys
+ * named `__proto__`, which the validator would otherwise drop without a word.
  */
 function secretPlaceholders(data: unknown): { path: PropertyKey[]; message: string }[] {
   const found: { path: PropertyKey[]; message: string }[] = [];
@@ -157,6 +158,8 @@ function secretPlaceholders(data: unknown): { path: PropertyKey[]; message: stri
     } else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
     else if (value && typeof value === "object") {
       for (const [k, v] of Object.entries(value)) {
+        // The validator would drop it silently (a JavaScript object's prototype), so say so.
+        if (k === "__proto__") found.push({ path: [...path, k], message: `"__proto__" cannot be a key of a site file (JavaScript reserves it for an object's prototype)` });
         if (k.includes(SECRET_PLACEHOLDER_PREFIX)) found.push({ path: [...path, k], message });
         walk(v, [...path, k]);
       }
