@@ -9,7 +9,8 @@
  * - the site synthesizes, and the payload is inert in every file it reaches, as the programs that
  *   read them say (test/hostile/readers.ts): shell scripts, steps and handlers run in a throwaway
  *   namespace with stub commands, the apply scripts evaluated against their manifests, crm_verify,
- *   corosync -t, nginx -t, JSON and TOML parsers, and the marker nowhere outside a whole value.
+ *   corosync -t, nginx -t, slurmd -G, JSON and TOML parsers, and the marker nowhere outside a
+ *   whole value. (nfs-ganesha has no parse-only mode: its files get the whole-value check only.)
  *   Payloads that several fields take are put into all of them at once (fewer syntheses), split in
  *   halves when together they make a site that is refused.
  *
@@ -31,6 +32,7 @@ import { SiteObjectSchema } from "../../schema/site.js";
 import { mountUnitName } from "../../constructs/slurm/index.js";
 import { comment, type BundleManifest } from "../../constructs/core/index.js";
 import { SynthError } from "../../stacks/synth.js";
+import { expandHostlist } from "../../schema/hostlist.js";
 import { synthTo } from "../helpers.js";
 import { dotted, fullSites, label, loadCorpus, MARKER, schemaPath, siteText, stringFields, withPayload, type Field } from "./corpus.js";
 import {
@@ -42,6 +44,7 @@ import {
   jsonProblems,
   nginxProblems,
   sandboxShell,
+  slurmdGresProblems,
   textProblems,
   tomlProblems,
   type ShellJob,
@@ -174,6 +177,7 @@ function inertProblems(stack: string, site: LoadedSite, values: string[]): strin
   const files = filesOf(stack);
   const problems: string[] = [];
   const jobs: ShellJob[] = [];
+  const slurmdChecked = new Set<string>();
   const text = (b: Buffer) => b.toString("utf8");
   for (const [path, bytes] of files) {
     const body = text(bytes);
@@ -197,6 +201,18 @@ function inertProblems(stack: string, site: LoadedSite, values: string[]): strin
     } else if (path.endsWith("/cib.xml")) fail(cibProblems(body, values));
     else if (path.endsWith("/etc/corosync/corosync.conf")) fail(corosyncProblems(body, path.split("/")[1]!));
     else if (path.endsWith("/etc/nginx/conf.d/slurmrestd.conf")) fail(nginxProblems(body, site.spec.slurm?.restApi?.nginx.tls));
+    else if (isRoot && /^groups\/[^/]+\/etc\/slurm\/(slurm|gres)\.conf$/.test(path)) {
+      // slurmd -G on the group's first node, once per group (either file may hold the payload).
+      const name = path.split("/")[1]!;
+      const group = site.spec.nodeGroups.find((g) => g.name === name);
+      const gpus = group?.hardware?.gpus;
+      const key = `groups/${name}`;
+      if (group && gpus && !slurmdChecked.has(key)) {
+        slurmdChecked.add(key);
+        const conf = (f: string) => text(files.get(`${key}/etc/slurm/${f}`)!);
+        fail(slurmdGresProblems(conf("slurm.conf"), conf("gres.conf"), expandHostlist(group.hosts)[0]!, gpus.type, gpus.count));
+      }
+    }
     else if (path.endsWith(".json") || path === "cdk.tf.json") fail(jsonProblems(body, values));
     else if (path.endsWith("/etc/containers/containers.conf") || path.endsWith("/etc/containers/storage.conf")) fail(tomlProblems(body, values));
     // Every file, whatever else reads it: the marker only inside whole values.

@@ -14,7 +14,7 @@ import { synthesizeSite } from "../../stacks/synth.js";
 import { diffSites } from "../../operations/diff/index.js";
 import { formatText } from "../../operations/diff/format.js";
 import { FIXTURES, hpcdk, synthTo, tempDir } from "../helpers.js";
-import { filesOf } from "./readers.js";
+import { filesOf, isRoot, slurmdGresProblems } from "./readers.js";
 
 const FULL = readFileSync(join(FIXTURES, "..", "hostile", "full-kernel.yaml"), "utf8");
 const GANESHA = readFileSync(join(FIXTURES, "..", "hostile", "full-ganesha.yaml"), "utf8");
@@ -92,6 +92,14 @@ describe("issue 13, config block escape", () => {
 
   it("a new line in a GPU device list is refused (it added a gres.conf line: slurmd -G listed /dev/mem)", () => {
     refusedAt(edit(FULL, ['devices: "/dev/nvidia[0-3]"', 'devices: "/dev/nvidia[0-3]\\nNodeName=ALL Name=gpu File=/dev/mem"']), "nodeGroups.2.hardware.gpus.devices");
+  });
+
+  it.runIf(isRoot)("the corpus test's slurmd -G reader reads the GPU type back as one value, and fails on a gres.conf that disagrees", () => {
+    const { out } = synthTo([parseSite(edit(FULL, ["type: a100", "type: hpcdkpwn"]), "sites/full.yaml")]);
+    const conf = (f: string) => readFileSync(join(out, "stacks/full/groups/gpu/etc/slurm", f), "utf8");
+    expect(conf("slurm.conf")).toContain("Gres=gpu:hpcdkpwn:4");
+    expect(slurmdGresProblems(conf("slurm.conf"), conf("gres.conf"), "g01", "hpcdkpwn", 4)).toEqual([]);
+    expect(slurmdGresProblems(conf("slurm.conf"), conf("gres.conf").replace("nvidia[0-3]", "nvidia[0-1]"), "g01", "hpcdkpwn", 4).join("\n")).toContain("does not read 4 GPUs");
   });
 
   it("an nginx TLS key path with ;}server{… is refused (it served the REST API over plain HTTP)", () => {

@@ -11,6 +11,8 @@
  * - the CIB: crm_verify, and every attribute with the marker holds a whole value;
  * - corosync.conf: corosync -t on the node it is for;
  * - nginx: nginx -t (a certificate path it cannot open must be the path the site gave);
+ * - slurm.conf and gres.conf: slurmd -G on a node of a GPU group finds exactly the GPUs the site
+ *   gave, of the type it gave (the type read back as one value);
  * - JSON (JSON.parse) and TOML (Python's tomllib): every string with the marker is a whole value;
  * - every other file: each line with the marker holds a whole value, and the marker nowhere else.
  */
@@ -248,6 +250,33 @@ export function nginxProblems(conf: string, tls: { certificate: string; key: str
     const real = conf.split(`ssl_certificate ${quoted(certificate)};`).join(`ssl_certificate "${dir}/c.pem";`).split(`ssl_certificate_key ${quoted(key)};`).join(`ssl_certificate_key "${dir}/k.pem";`);
     const second = test(real);
     if (second.status !== 0 || !second.stderr.includes("test is successful")) problems.push(`nginx -t refuses it: ${second.stderr.slice(0, 400)}`);
+    return problems;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * slurmd -G as node `node` of a GPU group: slurm.conf and gres.conf of the group, the device files
+ * under a directory of its own (made with mknod, as root). Slurm must read `count` GPUs of `type`,
+ * and say nothing of an error.
+ */
+export function slurmdGresProblems(slurmConf: string, gresConf: string, node: string, type: string, count: number): string[] {
+  mkdirSync(SANDBOXES, { recursive: true });
+  const dir = mkdtempSync(join(SANDBOXES, "gres-"));
+  try {
+    mkdirSync(join(dir, "dev"));
+    for (let i = 0; i < Math.max(count, 8); i++) {
+      const made = spawnSync("mknod", [join(dir, "dev", `nvidia${i}`), "c", "1", "3"]);
+      if (made.status !== 0) throw new Error(`mknod failed: ${made.stderr}`);
+    }
+    writeFileSync(join(dir, "slurm.conf"), slurmConf);
+    writeFileSync(join(dir, "gres.conf"), gresConf.replace(/\/dev\/nvidia/g, `${dir}/dev/nvidia`));
+    const r = spawnSync("slurmd", ["-G", "-N", node, "-f", join(dir, "slurm.conf")], { encoding: "utf8", timeout: 20_000 });
+    const problems: string[] = [];
+    if (r.status !== 0) problems.push(`slurmd -G exits ${r.status}: ${r.stderr.slice(0, 400)}`);
+    if (!r.stderr.includes(`Gres Name=gpu Type=${type} Count=${count} `)) problems.push(`slurmd -G does not read ${count} GPUs of type ${JSON.stringify(type).slice(0, 100)}: ${r.stderr.slice(0, 400)}`);
+    for (const line of r.stderr.split("\n")) if (/error|fatal/i.test(line)) problems.push(`slurmd -G: ${line.slice(0, 300)}`);
     return problems;
   } finally {
     rmSync(dir, { recursive: true, force: true });
