@@ -10,11 +10,13 @@ const hostName = hostOrAddress();
 
 /**
  * A file or directory on the deploying machine: absolute, relative (to the site's inventory file
- * or the project) or under the deploying user's home (`~/`), of the characters
- * {@link pathProblem} allows.
+ * or the project, leading "../" parts allowed) or under the deploying user's home (`~/`), of the
+ * characters {@link pathProblem} allows.
  */
 const path = narrowed((p) => {
-  const absolute = p.startsWith("~/") ? p.slice(1) : p.startsWith("/") ? p : `/${p}`;
+  // A relative path may start with "../" parts (a key beside the inventory file's directory);
+  // it is read by the deploying user's hpcdk, never rendered for a host.
+  const absolute = p.startsWith("~/") ? p.slice(1) : p.startsWith("/") ? p : `/${p.replace(/^(?:\.\.\/)+/, "")}`;
   const why = pathProblem(absolute);
   return why === undefined ? undefined : `must be a path (absolute, relative or ~/…) of letters, digits and . _ - + @ ~ separated by single "/" (no spaces, quotes or "$"), got ${shown(p)}`;
 }, "^[A-Za-z0-9._+@~/-]+$");

@@ -277,6 +277,18 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
           if (why) report(at("exports", e, "clients", k, "spec"), why);
         }
       });
+      // nfs-ganesha has no async option: the dataset's sync property stands for every client of
+      // the export (HaNfsCluster sets sync=disabled for async ones), so they must agree.
+      if (site.nfs.server === "ganesha") {
+        const isAsync = (options: string) => options.split(",").includes("async");
+        const first = ex.clients.findIndex((c) => isAsync(c.options) !== isAsync(ex.clients[0]!.options));
+        if (first > 0) {
+          report(
+            at("exports", e, "clients", first, "options"),
+            `${isAsync(ex.clients[first]!.options) ? "async" : "sync"}, but clients.0 of this export is ${isAsync(ex.clients[0]!.options) ? "async" : "sync"}: with nfs-ganesha the dataset's sync property decides for every client of ${quote(ex.path)}, so they must all be sync or all async`,
+          );
+        }
+      }
     });
 
     const ip = group.floatingIp;

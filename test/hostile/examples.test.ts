@@ -214,6 +214,11 @@ describe("issue 13, internal errors that are site errors now (exit 1, file:line,
     refusedAt(edit(FULL, ["nodes: [mgmt1, mgmt2, mgmt3] }", "nodes: [mgmt1, mgmt1, mgmt3] }"]), "fencing.levels.0.nodes.1");
   });
 
+  it("a ganesha export with sync and async clients (was an exception of HaNfsCluster)", () => {
+    const p = refusedAt(edit(GANESHA, ['options: "ro,sync,no_subtree_check,root_squash"', 'options: "ro,async,no_subtree_check,root_squash"']), "nfs.groups.0.exports.0.clients.1.options");
+    expect(p).toContain("must all be sync or all async");
+  });
+
   it("hpcdk synth exits 1, not 2, on each of them", () => {
     const dir = tempDir("hpcdk-hostile-");
     const file = join(dir, "duo.yaml");
