@@ -268,6 +268,22 @@ describe("issue 13, accepted but wrong", () => {
 });
 
 describe("issue 13, dangerous values need intent", () => {
+  it("a REST API open to 0.0.0.0/0 is warned at synth", () => {
+    const site = parseSite(edit(FULL, ["allow: [172.20.0.0/16]", "allow: [0.0.0.0/0]"]), "sites/full.yaml");
+    expect(site.warnings.join("\n")).toMatch(/slurm\.restApi\.nginx: the REST API on mgmt3 port 443 is open to/);
+  });
+
+  it("hpcdk synth prints every warning, with the site file, at every synth", () => {
+    const dir = tempDir("hpcdk-hostile-");
+    const file = join(dir, "duo.yaml");
+    writeFileSync(file, edit(TWO, ["            - spec: 192.168.10.0/24", '            - { spec: "*", options: "rw,sync,no_subtree_check,insecure" }']));
+    for (let i = 0; i < 2; i++) {
+      const r = hpcdk(["synth", "-q", file, "--out", join(dir, "out")]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/hpcdk: warning: .*duo\.yaml: nfs\.groups\.0\.exports\.0\.clients\.0: \/tank\/data is exported to everyone \(\*\) with insecure/);
+    }
+  });
+
   it("hpcdk diff flags a dangerous value the change brings, at the top of its report", async () => {
     const old = parseSite(TWO, "sites/duo.yaml");
     const next = parseSite(edit(TWO, ["            - spec: 192.168.10.0/24", '            - { spec: "*", options: "rw,sync,no_subtree_check,no_root_squash" }']), "sites/duo.yaml");
