@@ -18,7 +18,7 @@
  *
  * `npm test` runs a representative part of the cross product (the suite's time budget): every
  * field with the core payloads (command substitution, a new line, a closing quote, a config block
- * escape, a secret placeholder), alone and after the field's value, and two more payloads per
+ * escape, a secret placeholder, a space, a glob, a leading "-"), alone and after the field's value, and two more payloads per
  * field taken in turn from the whole corpus, so every payload goes into several fields. The whole
  * cross product (every field × every payload × both modes):
  *
@@ -62,6 +62,10 @@ const CORE = [
   "' ; touch /tmp/HPCDKPWN ; '",
   "x;}server{listen 8080;root /HPCDKPWN;}",
   "@@hpcdk-secret:munge-key@@HPCDKPWN",
+  // Taken by the freer fields, harmless only when quoted: a word split, a glob, an option.
+  "x HPCDKPWN",
+  "*HPCDKPWN?[a]",
+  "-HPCDKPWN",
 ];
 /** More payloads per field in the suite's run, taken in turn from the corpus. */
 const TURNS = 2;
