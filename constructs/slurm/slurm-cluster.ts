@@ -2,6 +2,7 @@ import { Construct } from "constructs";
 import { bundleOf, type Bundle } from "../core/index.js";
 import { FloatingIp, Primitive, ResourceAgent, type PacemakerCluster } from "../pacemaker/index.js";
 import { expandHostlist } from "../../schema/hostlist.js";
+import { CibId } from "../../common/contracts/cib-ids.js";
 import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
@@ -241,7 +242,7 @@ export class SlurmCluster extends Construct {
     const members = [
       new Primitive(this, "pcmk-state", {
         cluster: cib,
-        resourceId: "slurm-state",
+        resourceId: CibId.slurmState,
         agent: ResourceAgent.ocf("heartbeat", "Filesystem"),
         params: {
           device: `${server}:${slurm.stateSave.export}`,
@@ -255,10 +256,10 @@ export class SlurmCluster extends Construct {
           { name: "monitor", intervalSec: 20, timeoutSec: 40 },
         ],
       }),
-      new FloatingIp(this, "pcmk-ip", { cluster: cib, resourceId: "slurmctld-ip", address: ip.address, cidr: ip.cidr, nic: ip.nic }),
+      new FloatingIp(this, "pcmk-ip", { cluster: cib, resourceId: CibId.slurmctldIp, address: ip.address, cidr: ip.cidr, nic: ip.nic }),
       new Primitive(this, "pcmk-slurmctld", {
         cluster: cib,
-        resourceId: "slurmctld",
+        resourceId: CibId.slurmctld,
         agent: ResourceAgent.systemd("slurmctld"),
         params: {},
         operations: [
@@ -268,9 +269,9 @@ export class SlurmCluster extends Construct {
         ],
       }),
     ];
-    const group = "group-slurmctld";
+    const group = CibId.slurmctldGroup;
     cib.addGroup(group, members);
-    cib.addOrder(`group-${state.nfsGroup}`, group, "Optional");
+    cib.addOrder(CibId.group(state.nfsGroup), group, "Optional");
     // Only the controllers run it; the primary (the first) when it can.
     for (const n of site.nodes) if (!slurm.controllers.includes(n.name)) cib.addLocation(group, n.name, -1_000_000);
     cib.addLocation(group, slurm.controllers[0]!, site.cluster.preferredNodeScore);
