@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { mmpImportWaitSec } from "../../schema/multihost.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { judgeExpectations, mergeExpectations, parseExpectations } from "./expect.js";
-import { expectedFenced, type FaultPlan, type FaultSpec, type FaultTopology } from "./faults.js";
+import { expectedFenced, NetemFaultInjector, type FaultPlan, type FaultSpec, type FaultTopology } from "./faults.js";
 import { checksumOf, monotonicMs, ProbeSet, seedFile, servedSince, settleNfs, verifyRecords, backAfter, type ProbeTarget } from "./probes.js";
 import { phaseTimes, resourcePhases, roleOf, type MemberRole, type StartOp } from "./timeline.js";
 import { DrillError, PROTOCOLS, type DataLoss, type DrillCheck, type DrillEvent, type DrillMode, type DrillOptions, type DrillReport, type PhaseName, type TimelineSource } from "./types.js";
@@ -227,8 +227,9 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
 
 /** Schedules each fault of a plan in its window; `planStop` ends them all. */
 function startPlan(input: GroupDrillInput, s: Settled, f: Faulted, plan: FaultPlan): void {
-  const injector = input.options.control?.faults;
-  if (!injector) throw new DrillError("a fault plan needs a fault injector (the namespace lab's, or tc netem on real hosts)");
+  // The namespace lab's injector (iptables, ip link) where the drill controls the nodes; tc netem
+  // over the drill's SSH on real hosts.
+  const injector = input.options.control?.faults ?? new NetemFaultInjector((host, command) => input.cluster.runOn(host, command));
   const t = topology(input, s);
   const timers: NodeJS.Timeout[] = [];
   const running = new Set<FaultSpec>();
