@@ -5,6 +5,7 @@
  * operations' run times in the CIB's status (when a start began), the NFS server's log (grace),
  * the lab's zpool stand-in (the MMP wait), and the probes.
  */
+import { shQuote } from "../../common/shell.js";
 import type { DrillEvent, PhaseName, TimelineContext, TimelineSource } from "./types.js";
 
 /** The role of a group member, from its resource agent. */
@@ -135,7 +136,7 @@ export function nfsServerLogSource(logFile = "/var/log/ganesha/ganesha.log"): Ti
     name: "nfs-server log",
     async collect(ctx: TimelineContext): Promise<DrillEvent[]> {
       if (!ctx.newHolder) return [];
-      const out = await ctx.run(ctx.newHolder, `date +%z; echo ---; tail -n 400 ${logFile} 2>/dev/null | grep -E 'GRACE|clid count' || true; echo ---; tail -n 50 /var/log/hpcdk-lab/zpool.log 2>/dev/null || true`);
+      const out = await ctx.run(ctx.newHolder, `date +%z; echo ---; grep -E 'GRACE|clid count' ${shQuote(logFile)} 2>/dev/null | tail -n 200 || true; echo ---; tail -n 50 /var/log/hpcdk-lab/zpool.log 2>/dev/null || true`);
       const [offset = "+0000", grace = "", zpool = ""] = out.split("---\n");
       return [...ganeshaGrace(grace, offset, ctx.faultEpochSec).events, ...standInMmp(zpool, ctx.faultEpochSec)];
     },
