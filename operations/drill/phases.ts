@@ -241,7 +241,7 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
  * drill's span, the cluster's fencing of the node is the same off (the fencer merges the two, or
  * the second finds the node off). Returns what puts the property back as it was.
  */
-async function holdStonithActionOff(cluster: DrillCluster): Promise<() => Promise<void>> {
+export async function holdStonithActionOff(cluster: DrillCluster): Promise<() => Promise<void>> {
   const query = await cluster.exec("crm_attribute --type crm_config --name stonith-action --query --quiet");
   const before = query.code === 0 ? query.stdout.trim() : "";
   await cluster.run("crm_attribute --type crm_config --name stonith-action --update off");

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { create } from "xmlbuilder2";
 import { judgeExpectations, mergeExpectations, parseExpectations } from "../../operations/drill/expect.js";
 import { expectedFenced, flapCommands, iptablesRules, loadFaultPlan, netemCommands, type FaultTopology } from "../../operations/drill/faults.js";
+import { holdStonithActionOff, type DrillCluster } from "../../operations/drill/phases.js";
 import { lockResultOf } from "../../operations/drill/probes.js";
 import { drillHtml, drillMarkdown } from "../../operations/drill/report.js";
 import { ganeshaGrace, phaseTimes, powerSwitchEvents, resourcePhases, standInMmp } from "../../operations/drill/timeline.js";
@@ -251,5 +252,38 @@ describe("the report files", () => {
     expect(svg).toContain("<title>MMP activity check of tank: 5.1 s: 4.7–9.8 s</title>");
     expect(svg).toContain("<title>grace period: 11.0–21.0 s</title>");
     expect(svg).toContain("<title>NFSv4 writes down 22 s</title>");
+  });
+});
+
+describe("power-off drills and the cluster's own fencing", () => {
+  /** A cluster that records the commands and answers crm_attribute's query as told. */
+  const fake = (current?: string) => {
+    const commands: string[] = [];
+    const cluster = {
+      exec: async (command: string) => {
+        commands.push(command);
+        return current === undefined ? { stdout: "", code: 105 } : { stdout: `${current}\n`, code: 0 };
+      },
+      run: async (command: string) => {
+        commands.push(command);
+        return "";
+      },
+    } as unknown as DrillCluster;
+    return { cluster, commands };
+  };
+
+  it("sets stonith-action off for the drill and deletes it again when the site had none (once, however often asked)", async () => {
+    const { cluster, commands } = fake();
+    const restore = await holdStonithActionOff(cluster);
+    expect(commands).toEqual(["crm_attribute --type crm_config --name stonith-action --query --quiet", "crm_attribute --type crm_config --name stonith-action --update off"]);
+    await restore();
+    await restore();
+    expect(commands.slice(2)).toEqual(["crm_attribute --type crm_config --name stonith-action --delete"]);
+  });
+
+  it("puts back the value the cluster had, quoted", async () => {
+    const { cluster, commands } = fake("reboot");
+    await (await holdStonithActionOff(cluster))();
+    expect(commands.at(-1)).toBe("crm_attribute --type crm_config --name stonith-action --update 'reboot'");
   });
 });
