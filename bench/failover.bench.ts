@@ -7,7 +7,10 @@
  *
  * - mmp: as the site renders it (the pool import waits W for MMP's activity check);
  * - no-mmp: the same with the pools' multihost off (the import does not wait);
- * - grace-5: MMP on, NFSv4 lease and grace 5 s instead of 10.
+ * - grace-20: MMP on, NFSv4 grace 20 s instead of 10 (the lease stays 10 s): what each second of
+ *   grace costs NFSv4 clients. (A shorter lease and grace than 10 s cannot be measured: the site
+ *   schema's minimum lease is 10 s, the kernel server's own minimum; the grace-5 series this
+ *   replaces was refused by it and never ran.)
  *
  * Per protocol and per phase rows; the targets (W + 7 s NFSv3 reads, W + 15 s NFSv4 reads and
  * writes, 0 acknowledged writes lost) apply to the mmp series. Every series runs and every drill
@@ -39,7 +42,7 @@ interface Series {
 const SERIES: Series[] = [
   { name: "mmp", what: "MMP on (W as the site renders it)", yaml: (t) => t, lab: {}, targets: true },
   { name: "no-mmp", what: "MMP off (multihost=off)", yaml: (t) => t, lab: { multihost: false }, targets: false },
-  { name: "grace-5", what: "MMP on, NFSv4 lease and grace 5 s", yaml: (t) => t.replace("v4LeaseSec: 10 ", "v4LeaseSec: 5  ").replace("v4GraceSec: 10 ", "v4GraceSec: 5  "), lab: {}, targets: false },
+  { name: "grace-20", what: "MMP on, NFSv4 grace 20 s", yaml: (t) => t.replace("v4GraceSec: 10 ", "v4GraceSec: 20 "), lab: {}, targets: false },
 ];
 
 /** One series: a fresh lab, the site deployed, RUNS power-off drills, each its own `hpcdk drill` (one that fails or hangs loses only itself). */
@@ -79,7 +82,7 @@ async function drills(series: Series): Promise<{ reports: DrillReport[]; failure
 
 export async function run(): Promise<Row[]> {
   requireRoot("failover");
-  const wanted = (process.env.BENCH_FAILOVER_SERIES ?? "mmp,no-mmp,grace-5").split(",");
+  const wanted = (process.env.BENCH_FAILOVER_SERIES ?? "mmp,no-mmp,grace-20").split(",");
   const rows: Row[] = [];
   for (const series of SERIES.filter((s) => wanted.includes(s.name))) {
     const { reports, failures, w } = await drills(series);
