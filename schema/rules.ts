@@ -231,7 +231,7 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
   );
 
   if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {
-    report(["nfs", "server"], "ganesha runs one server for all exports: it needs cluster.mode active-passive (use the kernel server for active-active)");
+    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
   }
   const { v4LeaseSec, v4GraceSec } = site.nfs;
   if (v4LeaseSec !== undefined && v4GraceSec !== undefined && v4GraceSec < v4LeaseSec) {
