@@ -9,6 +9,7 @@ import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";
 import { checkStreaming } from "./streaming.js";
+import { checkMonitoring, monitoringWarnings } from "./monitoring.js";
 
 type Path = (string | number)[];
 
@@ -39,6 +40,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkSlurm(site, report);
   checkContainers(site, report);
   checkStreaming(site, report);
+  checkMonitoring(site, report);
   checkAcrossSections(site, report);
 }
 
@@ -307,5 +309,6 @@ export function siteWarnings(site: SiteSpec): string[] {
       "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
     );
   }
+  warnings.push(...monitoringWarnings(site));
   return warnings;
 }

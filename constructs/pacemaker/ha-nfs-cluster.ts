@@ -22,6 +22,11 @@ export interface HaNfsClusterProps {
   readonly hosts: Readonly<Record<string, Bundle>>;
   /** The bundle that receives the CIB. */
   readonly cluster: Bundle;
+  /**
+   * More datasets to create on pools, by pool name: directories relative to the pool's mountpoint
+   * (the monitoring dataset). @default none
+   */
+  readonly extraDatasets?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Turns a path or clientspec into a piece of a CIB id: `/tank/home` → `tank-home`. */
@@ -97,7 +102,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
-          datasetDirs: exportDirsOnPool(site, p),
+          datasetDirs: [...exportDirsOnPool(site, p), ...(props.extraDatasets?.[p.name] ?? [])],
         }),
       ]),
     );

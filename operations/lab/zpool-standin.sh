@@ -39,14 +39,16 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
 list)
-    health=false
+    # -o takes columns (name, health, and for the monitoring's zpool collector size, allocated,
+    # free, fragmentation, from the pool directory's file system); -H and -p are taken as given.
+    cols=name
     name=""
     while [ $# -gt 0 ]; do
         case $1 in
-        -H) ;;
+        -H | -p | -Hp | -pH) ;;
         -o)
             shift
-            [ "$1" = health ] && health=true
+            cols=$1
             ;;
         *) name=$1 ;;
         esac
@@ -57,12 +59,29 @@ list)
             echo "cannot open '$name': no such pool" >&2
             exit 1
         }
-        if $health; then echo ONLINE; else echo "$name"; fi
+        pools=$name
     else
+        pools=""
         for f in "$STATE"/*; do
-            [ -e "$f" ] && basename "$f"
+            [ -e "$f" ] && pools="$pools $(basename "$f")"
         done
     fi
+    for pool in $pools; do
+        line=""
+        for col in $(echo "$cols" | tr , ' '); do
+            case $col in
+            name) v=$pool ;;
+            health) v=ONLINE ;;
+            size) v=$(df -B1 --output=size "$(cat "$STATE/$pool")" | tail -n 1 | tr -d ' ') ;;
+            allocated | alloc) v=$(df -B1 --output=used "$(cat "$STATE/$pool")" | tail -n 1 | tr -d ' ') ;;
+            free) v=$(df -B1 --output=avail "$(cat "$STATE/$pool")" | tail -n 1 | tr -d ' ') ;;
+            fragmentation | frag) v=0 ;;
+            *) v=- ;;
+            esac
+            line="$line${line:+$(printf '\t')}$v"
+        done
+        echo "$line"
+    done
     ;;
 import)
     name=""
