@@ -385,6 +385,8 @@ export function checkMonitoring(site: SiteSpec, report: Report): void {
   }
   if (s.host !== undefined) {
     if (!nodes.has(s.host)) report(at("server", "host"), `unknown management node ${quoted(s.host)} (nodes: ${nodeList})`);
+  }
+  if (s.host !== undefined && s.pool === undefined) {
     for (const key of ["dataset", "quota", "floatingIp"] as const) {
       if (s[key] !== undefined) report(at("server", key), `is for server.pool (HA); with server.host nothing moves`);
     }

@@ -146,7 +146,7 @@ export function ruleGroups(props: AlertRulesProps): RuleGroup[] {
       severity: "by-role",
       summary: "{{ $labels.instance }} does not answer: check its console or BMC, then whether prometheus-node-exporter runs on it",
       description:
-        "Prometheus has not scraped node_exporter on {{ $labels.instance }} ({{ $labels.node_role }} {{ $labels.node_group }}) for " +
+        "Prometheus has not scraped node_exporter on {{ $labels.instance }} for " +
         `${nodeDown} s. The host is down, cut off from the monitoring network, or its exporter stopped: ping it and ssh to it; ` +
         "if it answers, `systemctl status prometheus-node-exporter`. A management node that is down is fenced and its resources move (see ClusterNodeOffline).",
     },
@@ -207,7 +207,8 @@ export function ruleGroups(props: AlertRulesProps): RuleGroup[] {
     },
     {
       alert: "ClockNotSynchronised",
-      expr: 'min_over_time(node_timex_sync_status{node_role="management"}[5m]) == 0',
+      // Unsynchronised through the whole 5-minute window, for 10 minutes: 15 minutes in all.
+      expr: 'max_over_time(node_timex_sync_status{node_role="management"}[5m]) == 0',
       forSec: 600,
       severity: "warning",
       scope: "host-service",
@@ -353,7 +354,7 @@ export function ruleGroups(props: AlertRulesProps): RuleGroup[] {
     },
     {
       alert: "ZpoolMetricsFailing",
-      expr: "hpcdk_zpool_collector_success == 0",
+      expr: `${scraped("hpcdk_zpool_collector_success")} == 0`,
       forSec: serviceDown,
       severity: "warning",
       scope: "host-service",
@@ -503,7 +504,7 @@ export function ruleGroups(props: AlertRulesProps): RuleGroup[] {
           {
             alert: "RemoteWriteBehind",
             expr:
-              "max by (remote_name, url) (prometheus_remote_storage_highest_timestamp_in_seconds) - ignoring (remote_name, url) group_right " +
+              "max(prometheus_remote_storage_highest_timestamp_in_seconds) - ignoring (remote_name, url) group_right " +
               "max by (remote_name, url) (prometheus_remote_storage_queue_highest_sent_timestamp_seconds) > 300",
             forSec: 900,
             severity: "warning" as const,

@@ -114,20 +114,7 @@ function dashboard(ctx: DashboardContext, kind: string, title: string, descripti
     schemaVersion: SCHEMA_VERSION,
     version: 1,
     links: [{ title: "hpcdk dashboards", type: "dashboards", tags: ["hpcdk", ctx.siteName], asDropdown: true, includeVars: false, keepTime: true, targetBlank: false, icon: "external link", tooltip: "", url: "" }],
-    annotations: {
-      list: [
-        {
-          name: "Alerts",
-          enable: true,
-          iconColor: "red",
-          datasource: { type: "prometheus", uid: ctx.datasourceUid },
-          expr: 'ALERTS{alertstate="firing", severity="critical"}',
-          titleFormat: "{{alertname}}",
-          textFormat: "{{instance}}{{node}}",
-          step: "60s",
-        },
-      ],
-    },
+    annotations: { list: [] },
     templating: { list: [] },
     panels: layout(ctx, specs),
   };

@@ -222,10 +222,10 @@ fi
 install_file "$STAGE/files"'/etc/default/prometheus-node-exporter' '/etc/default/prometheus-node-exporter' 'root' 'root' '644' 'be95600c112b9027010b3d07d22b12c8a6afbd5f5a23a3e40d961eea087a1504' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-node-exporter.service; fi'
 install_file "$STAGE/files"'/etc/grafana/provisioning/dashboards/hpcdk-lab.yaml' '/etc/grafana/provisioning/dashboards/hpcdk-lab.yaml' 'root' 'root' '644' '9b8fe039e9f146784f1912a3a3ef2dd3ac594cb12e2e3a7b0c465795632aaf8a' '' 'if systemctl is-active --quiet grafana-server 2>/dev/null; then systemctl restart grafana-server; fi'
 install_file "$STAGE/files"'/etc/grafana/provisioning/datasources/hpcdk-lab.yaml' '/etc/grafana/provisioning/datasources/hpcdk-lab.yaml' 'root' 'root' '644' '5281c5cb8fb276e8e8c4811d1821976c90eb1957b92b940b991c03d2e5c8d6c0' '' 'if systemctl is-active --quiet grafana-server 2>/dev/null; then systemctl restart grafana-server; fi'
-install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/cluster-health.json' '/var/lib/grafana/dashboards/hpcdk/cluster-health.json' 'root' 'root' '644' 'b79173aaa96fb54c04e84991c49c300c33b624dc39219e329d31bae0c5978911' ''
-install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/nfs.json' '/var/lib/grafana/dashboards/hpcdk/nfs.json' 'root' 'root' '644' '470097499b81f052d4d6ea321d9711aae4a94f464c02afe78de18f6ac3242f00' ''
-install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/slurm.json' '/var/lib/grafana/dashboards/hpcdk/slurm.json' 'root' 'root' '644' '1e097334631a39141244fd7608997d5798355754af167fe4b10dc1a582d5a01b' ''
-install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' '/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' 'root' 'root' '644' 'd27821a076e4ade1b4de04c02a95d00e4c4a0a3f0af3a0a86580f9b2a4988529' ''
+install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/cluster-health.json' '/var/lib/grafana/dashboards/hpcdk/cluster-health.json' 'root' 'root' '644' '71243332b760653b973086792e3be19a228c8ac9c5efd6e7e5260caac5ac8349' ''
+install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/nfs.json' '/var/lib/grafana/dashboards/hpcdk/nfs.json' 'root' 'root' '644' '4e925c108c2b3551ad4032008d1f72c8af5a139fc13dfbcc51a37f1d9118c8de' ''
+install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/slurm.json' '/var/lib/grafana/dashboards/hpcdk/slurm.json' 'root' 'root' '644' '2f24a73471abd36e1f8fe69f94bef99acfec1179babd14b09980e5bcc29b9388' ''
+install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' '/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' 'root' 'root' '644' '50f6719191b1b653de9d74d7b3c58fce89c08b0955b086c73af0c08d6559dc54' ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
