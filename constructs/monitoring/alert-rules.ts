@@ -508,7 +508,7 @@ export function ruleGroups(props: AlertRulesProps): RuleGroup[] {
               "max by (remote_name, url) (prometheus_remote_storage_queue_highest_sent_timestamp_seconds) > 300",
             forSec: 900,
             severity: "warning" as const,
-            summary: "Remote write to {{ $labels.remote_name }} is {{ $value | printf \"%.0f\" }} s behind: the endpoint is slow or down",
+            summary: "Remote write to {{ $labels.remote_name }} is {{ $value | printf \"%.0f\" }} s behind: check the endpoint's load and the network to it",
             description: "The endpoint accepts samples more slowly than Prometheus takes them; check its load and the network.",
           },
         ]
