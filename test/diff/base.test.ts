@@ -26,7 +26,7 @@ beforeAll(() => {
   repo = tempDir("hpcdk-diff-repo-");
   const files = execFileSync("git", ["-C", ROOT, "ls-files", "--cached", "--others", "--exclude-standard"], { encoding: "utf8" })
     .split("\n")
-    .filter((f) => f && /^(cli|constructs|operations|schema|stacks|templates|sites)\/|^(package(-lock)?\.json|tsconfig\.json|\.gitignore)$/.test(f));
+    .filter((f) => f && /^(cli|common|constructs|operations|schema|stacks|templates|sites)\/|^(package(-lock)?\.json|tsconfig\.json|\.gitignore)$/.test(f));
   for (const f of files) {
     mkdirSync(dirname(join(repo, f)), { recursive: true });
     cpSync(join(ROOT, f), join(repo, f));

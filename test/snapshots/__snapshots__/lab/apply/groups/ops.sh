@@ -224,7 +224,7 @@ install_file "$STAGE/files"'/etc/grafana/provisioning/dashboards/hpcdk-lab.yaml'
 install_file "$STAGE/files"'/etc/grafana/provisioning/datasources/hpcdk-lab.yaml' '/etc/grafana/provisioning/datasources/hpcdk-lab.yaml' 'root' 'root' '644' '5281c5cb8fb276e8e8c4811d1821976c90eb1957b92b940b991c03d2e5c8d6c0' '' 'if systemctl is-active --quiet grafana-server 2>/dev/null; then systemctl restart grafana-server; fi'
 install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/cluster-health.json' '/var/lib/grafana/dashboards/hpcdk/cluster-health.json' 'root' 'root' '644' '71243332b760653b973086792e3be19a228c8ac9c5efd6e7e5260caac5ac8349' ''
 install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/nfs.json' '/var/lib/grafana/dashboards/hpcdk/nfs.json' 'root' 'root' '644' '4e925c108c2b3551ad4032008d1f72c8af5a139fc13dfbcc51a37f1d9118c8de' ''
-install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/slurm.json' '/var/lib/grafana/dashboards/hpcdk/slurm.json' 'root' 'root' '644' '2f24a73471abd36e1f8fe69f94bef99acfec1179babd14b09980e5bcc29b9388' ''
+install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/slurm.json' '/var/lib/grafana/dashboards/hpcdk/slurm.json' 'root' 'root' '644' '002900db1b7d61d3aab96743e316c00bd6ccbaa7162fb63e98535b9ae80e4224' ''
 install_file "$STAGE/files"'/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' '/var/lib/grafana/dashboards/hpcdk/zfs-pools.json' 'root' 'root' '644' '50f6719191b1b653de9d74d7b3c58fce89c08b0955b086c73af0c08d6559dc54' ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
