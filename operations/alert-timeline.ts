@@ -16,6 +16,7 @@
  * @see https://github.com/prometheus/alertmanager/blob/v0.25.0/api/v2/openapi.yaml
  */
 import { z } from "zod";
+import { shQuote } from "../common/shell.js";
 
 const AlertSchema = z.object({
   fingerprint: z.string().regex(/^[0-9a-f]{1,32}$/),
@@ -164,6 +165,23 @@ export function httpGet(baseUrl: string, options: { timeoutMs?: number; maxBytes
     const text = await response.text();
     if (text.length > maxBytes) throw new AlertmanagerError(`${path}: answer of ${text.length} bytes, more than ${maxBytes}`);
     return JSON.parse(text) as unknown;
+  };
+}
+
+/**
+ * GET through a command run where Alertmanager is reachable: `curl` on a cluster node over SSH,
+ * which is how a drill reaches the monitoring floating IP from a machine that cannot. `run` runs
+ * one shell command there and returns its stdout (and rejects when it fails).
+ */
+export function commandGet(run: (command: string) => Promise<string>, baseUrl: string, options: { timeoutSec?: number; maxBytes?: number } = {}): AlertmanagerGet {
+  const base = new URL(baseUrl);
+  if (base.protocol !== "http:" && base.protocol !== "https:") throw new AlertmanagerError(`Alertmanager's URL must be http(s), got ${baseUrl}`);
+  const timeoutSec = options.timeoutSec ?? 5;
+  const maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
+  return async (path) => {
+    const out = await run(`curl -fsS --max-time ${timeoutSec} --max-filesize ${maxBytes} ${shQuote(new URL(path, base).href)}`);
+    if (out.length > maxBytes) throw new AlertmanagerError(`${path}: answer of ${out.length} bytes, more than ${maxBytes}`);
+    return JSON.parse(out) as unknown;
   };
 }
 

@@ -80,12 +80,15 @@ export class AlertRules extends Construct {
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice) throw new Error(`AlertRules [${this.node.path}]: alert ${twice} is defined twice`);
     this.files = this.groups.map((g) => `${RULES_DIR}/${g.file}.yml`);
+    // One rendering for every host: the files are the same on each.
+    const bodies = new Map<RuleGroup, string>();
+    const body = (group: RuleGroup) => bodies.get(group) ?? bodies.set(group, yamlFile("", { groups: [renderGroup(group)] })).get(group)!;
     for (const host of props.hosts) {
       for (const group of this.groups) {
         new GeneratedFile(this, `${group.file}-${host.name}`, {
           bundle: host,
           path: `${RULES_DIR}/${group.file}.yml`,
-          content: (header) => yamlFile(header, { groups: [renderGroup(group)] }),
+          content: (header) => header + body(group),
           handlers: [RELOAD_PROMETHEUS],
           impact: { kind: "reload", detail: "promtool check rules, then Prometheus rereads its rules (SIGHUP): no restart, no gap in the data" },
         });

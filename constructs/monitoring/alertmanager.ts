@@ -155,12 +155,13 @@ export class Alertmanager extends Construct {
       receivers,
     };
 
+    let configBody: string | undefined;
     for (const host of props.hosts) {
       host.addPackage({ debian: "prometheus-alertmanager" });
       new GeneratedFile(this, `config-${host.name}`, {
         bundle: host,
         path: CONFIG,
-        content: (header) => yamlFile(header, config),
+        content: (header) => header + (configBody ??= yamlFile("", config)),
         owner: "root",
         group: "prometheus",
         mode: 0o640,

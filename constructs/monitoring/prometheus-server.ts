@@ -3,7 +3,7 @@ import { GeneratedFile, SecretFile, type Bundle } from "../core/index.js";
 import { RELOAD_PROMETHEUS, RULES_DIR } from "./alert-rules.js";
 import { BlackboxExporter } from "./blackbox-exporter.js";
 import { disableNow, enableNow, tryRestart } from "./service-control.js";
-import { seconds, yamlFile } from "./yaml.js";
+import { fileSdYaml, seconds, yamlFile, type TargetGroup } from "./yaml.js";
 
 /** Where Prometheus and Alertmanager run and listen. */
 export type ServerPlacement =
@@ -173,7 +173,7 @@ export class PrometheusServer extends Construct {
     };
 
     const mgmt = [...props.managementNodes].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const sdFiles: Record<string, object[]> = {
+    const sdFiles: Record<string, TargetGroup[]> = {
       "node-management": mgmt.map((n) => ({ targets: [hostPort(n.address, props.ports.nodeExporter)], labels: { instance: n.name, node_role: "management" } })),
       // No node_role here: the exporter has labels of its own (role, group, node) it must keep.
       hacluster: mgmt.map((n) => ({ targets: [hostPort(n.address, props.ports.hacluster)], labels: { instance: n.name } })),
@@ -192,20 +192,24 @@ export class PrometheusServer extends Construct {
         : {}),
     };
 
+    const sdBodies: Record<string, string> = {};
+    let configBody: string | undefined;
     for (const host of props.hosts) {
       host.addPackage({ debian: "prometheus" });
       new GeneratedFile(this, `config-${host.name}`, {
         bundle: host,
         path: CONFIG,
-        content: (header) => yamlFile(header, config),
+        content: (header) => header + (configBody ??= yamlFile("", config)),
         handlers: [RELOAD_PROMETHEUS],
         impact: { kind: "reload", detail: "promtool check config, then Prometheus rereads it (SIGHUP): no restart, no gap in the data" },
       });
       for (const [name, groups] of Object.entries(sdFiles)) {
+        // One rendering for every host: the file is the same on each.
+        const body = (sdBodies[name] ??= fileSdYaml("", groups));
         new GeneratedFile(this, `file-sd-${name}-${host.name}`, {
           bundle: host,
           path: `${FILE_SD}/${name}.yml`,
-          content: (header) => yamlFile(header, groups),
+          content: (header) => header + body,
           impact: { kind: "none", detail: "Prometheus rereads its file_sd files by itself: targets come and go at the next refresh" },
         });
       }

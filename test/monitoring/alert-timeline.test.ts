@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { AlertWatcher, alertEvents, describeEvent, httpGet, parseAlerts, timelineOf, type AlertPoll, type AmAlert } from "../../operations/alert-timeline.js";
+import { execFile } from "node:child_process";
+import { AlertWatcher, alertEvents, commandGet, describeEvent, httpGet, parseAlerts, timelineOf, type AlertPoll, type AmAlert } from "../../operations/alert-timeline.js";
 import { have, tempDir } from "../helpers.js";
 import { alive, waitFor } from "../slurm/lab-env.js";
 
@@ -132,6 +133,10 @@ describe.skipIf(NO_AM)("the alert timeline against a real Alertmanager", () => {
   it("lists what fired and when it resolved, across a restart of Alertmanager", async () => {
     await spawnAm();
     const watcher = new AlertWatcher({ get: httpGet(url), intervalMs: 200 });
+    // The same through curl, as a drill asks from a cluster node over SSH (here: a local shell).
+    const sh = (command: string) => new Promise<string>((resolve, reject) => execFile("sh", ["-c", command], (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    const viaCurl = new AlertWatcher({ get: commandGet(sh, url), intervalMs: 300 });
+    viaCurl.start();
     const firedAt = new Date(Date.now() - 5000).toISOString();
     const fenced = { labels: { alertname: "NodeFenced", node: "m1", target: "m1", severity: "critical" }, startsAt: firedAt };
     const down = { labels: { alertname: "NodeDown", instance: "m1", severity: "critical" }, startsAt: firedAt };
@@ -153,6 +158,7 @@ describe.skipIf(NO_AM)("the alert timeline against a real Alertmanager", () => {
     await waitFor("NodeDown relearnt", 10_000, () => watcher.polls.at(-1)?.answer?.alerts.length === 1);
     const events = await watcher.stop({ resendMs: 60_000 });
     expect(events.map(describeEvent)).toEqual(["alert NodeDown (m1) fired", "alert NodeFenced (m1) fired", "alert NodeFenced (m1) resolved"]);
+    expect((await viaCurl.stop({ resendMs: 60_000 })).map(describeEvent)).toEqual(events.map(describeEvent));
     const [, fired, resolved] = events;
     expect(fired!.atMs).toBe(Date.parse(firedAt));
     // Seen resolved within a poll interval or so (the polls take time on a busy machine).

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { BundleManifest } from "../../constructs/core/index.js";
-import { dashboardUid, hostPort, ruleGroups, yamlFile, JOBS } from "../../constructs/monitoring/index.js";
+import { dashboardUid, fileSdYaml, hostPort, ruleGroups, yamlFile, JOBS } from "../../constructs/monitoring/index.js";
 import { loadSiteFile } from "../../schema/load.js";
 import { FIXTURES, loadExamples, readTree, siteFromText, synthTo } from "../helpers.js";
 
@@ -240,6 +240,18 @@ describe("impacts and helpers", () => {
 
   it("quotes what YAML 1.1 (Prometheus' yaml.v2) would read as something else", () => {
     expect(yamlFile("", { external_labels: { a: "yes", b: "on", c: "1:30", d: "no" } })).toBe('external_labels:\n  a: "yes"\n  b: "on"\n  c: "1:30"\n  d: "no"\n');
+  });
+
+  it("writes file_sd files a YAML reader reads back as written, whatever the strings", () => {
+    const groups: { targets: string[]; labels: Record<string, string> }[] = [
+      { targets: ["c001:9100", "[fd00::1]:9100", "12:30", "yes"], labels: { instance: "on", y: "no", node_group: 'a"b\\c' } },
+      { targets: [], labels: {} },
+    ];
+    const text = fileSdYaml("# header\n", groups);
+    const read = (t: unknown) => (t as { targets: string[]; labels?: Record<string, string> }[]).map((g) => ({ targets: g.targets, labels: g.labels ?? {} }));
+    expect(read(parse(text, { version: "1.1" }))).toEqual(groups);
+    expect(read(parse(text))).toEqual(groups);
+    expect(text).toContain('\n    instance: "on"\n    "y": "no"\n');
   });
 
   it("writes IPv6 listen addresses in brackets and keeps Grafana uids within 40 characters", () => {
