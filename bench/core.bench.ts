@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { simulateCib } from "../operations/simulate.js";
+import { simulateCib } from "../operations/simulate/index.js";
 import { cliWallMs, outDir, RUNS, synthInChild, type Row } from "./harness.js";
 import { largeSiteYaml } from "./large-site.js";
 

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { labDown, labUp, type LabState } from "../operations/lab/lab.js";
+import { labDown, labUp, type LabOptions, type LabState } from "../operations/lab/lab.js";
 import { loadSiteFile } from "../schema/load.js";
 import { outDir, ROOT } from "./harness.js";
 
@@ -33,13 +33,13 @@ export interface LabProject {
 }
 
 /** A project directory with the site, and its lab up (any earlier lab of that name goes first). */
-export async function labProject(site: string, yaml: string): Promise<LabProject> {
+export async function labProject(site: string, yaml: string, options: LabOptions = {}): Promise<LabProject> {
   const dir = outDir(site);
   mkdirSync(join(dir, "sites"), { recursive: true });
   const siteFile = join(dir, "sites", `${site}.yaml`);
   writeFileSync(siteFile, yaml);
   await labDown(site);
-  const lab = await labUp(site, loadSiteFile(siteFile).spec);
+  const lab = await labUp(site, loadSiteFile(siteFile).spec, () => {}, [], options);
   return { dir, site, siteFile, out: join(dir, "cdktf.out"), lab };
 }
 

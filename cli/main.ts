@@ -2,7 +2,7 @@
  * The hpcdk command: synth, simulate, diff, schema. Exit codes: 0 ok, 1 invalid site, 2 internal error.
  */
 import { Command } from "commander";
-import { EXIT } from "../stacks/exit.js";
+import { EXIT, reportError } from "../common/errors.js";
 import type { DiffCommandOptions } from "./commands/diff.js";
 import type { DrillCommandOptions } from "./commands/drill.js";
 
@@ -99,10 +99,14 @@ program
 
 program
   .command("drill")
-  .description("fail a management node on the live cluster and time the failover: fencing, resources, NFS reads and writes; reports in JSON, Markdown and HTML")
+  .description("fail the node holding each NFS group on the live cluster and time the failover in phases: fencing, pool import (MMP), NFS server, grace, NFSv3 and NFSv4 reads and writes, an NFSv4 lock, acknowledged writes; reports in JSON, Markdown and HTML")
   .argument("<site>", "site name (sites/<site>.yaml) or site file")
-  .option("--fail <node>", "the node to fail (default: the node running the first NFS group)")
+  .option("--fail <node>", "the node to fail (default: the node running the group)")
   .option("--mode <mode>", "power-off (fence it off, power it on again), kill or link-down (the lab only), standby", "power-off")
+  .option("--group <name>", "drill this NFS group (repeat for several; default: every group, one after the other)", (v: string, prev: string[] = []) => [...prev, v])
+  .option("--expect <target>", "a target the verdict checks, e.g. nfs4-write-back=15s, nfs3-read-back=mmp+7s, acked-writes-lost=0 (repeatable; adds to the site's drill.expect)", (v: string, prev: string[] = []) => [...prev, v])
+  .option("--plan <file>", "run a fault plan (network faults in time windows, with the outcome expected) instead of failing a node")
+  .option("--no-lock", "no NFSv4 lock probe")
   .option("--repeat <n>", "run N drills and report min/median/max", "1")
   .option("--timeout <seconds>", "give up a drill after this long", "180")
   .option("-o, --out <dir>", "output directory", "cdktf.out")
@@ -139,7 +143,7 @@ lab
   .description("which lab hosts are on, and what their cluster says")
   .action(async (site: string) => {
     const { labStatusCommand } = await import("./commands/lab.js");
-    process.exitCode = labStatusCommand(site);
+    process.exitCode = await labStatusCommand(site);
   });
 lab
   .command("vagrantfile")
@@ -168,8 +172,7 @@ try {
     // Help and version exit 0; usage errors are already printed by commander.
     process.exitCode = code === "commander.helpDisplayed" || code === "commander.version" ? EXIT.ok : EXIT.internal;
   } else {
-    const { reportCliError } = await import("./errors.js");
-    process.exitCode = reportCliError(err);
+    process.exitCode = reportError(err);
   }
 }
 // A command is done when it returns: an SSH connection a failed command left open must not keep

@@ -5,14 +5,15 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { HpcdkError } from "../common/errors.js";
 
 /** Where `terraform providers mirror` puts the null provider, for the messages and the check. */
 export const NULL_PROVIDER = "registry.terraform.io/hashicorp/null";
 
-export class TerraformError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TerraformError";
+/** Terraform could not run, or init failed: the message says what it printed. */
+export class TerraformError extends HpcdkError {
+  override get topic(): string {
+    return "terraform";
   }
 }
 

@@ -10,6 +10,7 @@
  *
  * @see https://www.w3.org/TR/xml/ (well-formed documents without a DOCTYPE)
  */
+import { EXIT, HpcdkError } from "../common/errors.js";
 
 /** An element: its name, attributes in document order, child elements, and where it is in the text. */
 export class XmlElement {
@@ -17,6 +18,8 @@ export class XmlElement {
   readonly children: XmlElement[] = [];
   /** Offset past the element's end tag (set when it is read). */
   end = -1;
+  /** Offset past the element's start tag: where its content begins (its end, when it closes itself). */
+  startTagEnd = -1;
 
   constructor(
     /** The name as written, prefix included (`crm_event`, `d:e`). */
@@ -37,6 +40,16 @@ export class XmlElement {
 
   get firstElementChild(): XmlElement | null {
     return this.children[0] ?? null;
+  }
+
+  /** Whether the element was written as `<name .../>`. */
+  get selfClosing(): boolean {
+    return this.startTagEnd === this.end;
+  }
+
+  /** The first child element with this name (and this id, when given). */
+  child(tagName: string, id?: string): XmlElement | undefined {
+    return this.children.find((c) => c.tagName === tagName && (id === undefined || c.getAttribute("id") === id));
   }
 
   getAttribute(name: string): string | null {
@@ -64,10 +77,9 @@ export interface XmlAttribute {
 }
 
 /** The XML cannot be read: not well-formed, or a construct this reader does not take (a DOCTYPE). */
-export class XmlReadError extends Error {
+export class XmlReadError extends HpcdkError {
   constructor(message: string) {
-    super(message);
-    this.name = "XmlReadError";
+    super(message, { exitCode: EXIT.internal });
   }
 }
 
@@ -112,6 +124,7 @@ export function readXml(xml: string): XmlElement {
       if (open) open.children.push(el);
       else root = el;
       i = START_TAG.lastIndex;
+      el.startTagEnd = i;
       if (m[3] === "/") el.end = i;
       else open = el;
     }

@@ -12,7 +12,7 @@
  * `test/diff/setting-impacts.test.ts` enumerates the site schema and fails for every setting
  * that has none.
  */
-import type { Impact } from "../constructs/core/impact.js";
+import type { Impact } from "../common/contracts/impact.js";
 
 export interface SettingImpact extends Impact {
   /**
@@ -33,6 +33,7 @@ const reload = (detail: string): SettingImpact => ({ kind: "reload", detail });
 const none = (detail: string): SettingImpact => ({ kind: "none", detail });
 
 const COROSYNC_TOGETHER = "nodes with different settings cannot talk: stop and start corosync and pacemaker on every node together";
+const MMP_SETTINGS = "the zfs module's MMP parameters (/etc/modprobe.d/hpcdk-zfs.conf, and /sys/module/zfs/parameters at once): the next import of a pool waits as they say";
 const CREATION_ONLY = "only the pool creation script changes: an existing pool is changed by hand (zpool/zfs)";
 
 /** The HA NFS core's settings. */
@@ -69,6 +70,9 @@ const CORE_IMPACTS: SettingImpactTable = {
     "pools[].ashift": none(CREATION_ONLY),
     "pools[].properties": none(CREATION_ONLY),
     "pools[].importTimeoutSec": viaCib("start/stop timeouts of the ZFS resource"),
+    "multihost.intervalMs": reload(MMP_SETTINGS),
+    "multihost.importIntervals": reload(MMP_SETTINGS),
+    "multihost.failIntervals": reload(MMP_SETTINGS),
   },
   nfs: {
     server: outage("the NFS server is replaced (kernel nfsd and exportfs resources, or nfs-ganesha): every client must remount"),
@@ -371,6 +375,7 @@ export const SETTING_IMPACTS: SettingImpactTable = {
   streaming: STREAMING_IMPACTS,
   monitoring: MONITORING_IMPACTS,
   lab: LAB_IMPACTS,
+  drill: { expect: none("only what hpcdk drill checks: nothing on the hosts changes") },
 };
 
 /** The impact of a setting no table declares: the most cautious one. */

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, isAbsolute, join, relative } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
+import { HpcdkError } from "../common/errors.js";
 import { siteWarnings } from "./rules.js";
 import { SiteSchema, type SiteSpec } from "./site.js";
 
@@ -21,11 +22,15 @@ export interface LoadedSite {
 }
 
 /** A site file that failed validation; `problems` holds one line per problem. */
-export class SiteError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "SiteError";
+export class SiteError extends HpcdkError {
+  override get heading(): string {
+    return invalidSiteHeading(this.problems.length);
   }
+}
+
+/** How the command introduces the problems of an invalid site. */
+export function invalidSiteHeading(problems: number): string {
+  return `the site is invalid (${problems} problem${problems === 1 ? "" : "s"}); nothing was written`;
 }
 
 const SITE_NAME = /^[a-z][a-z0-9-]{0,62}$/;

@@ -10,6 +10,7 @@ import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";
 import { checkStreaming } from "./streaming.js";
 import { checkMonitoring, monitoringWarnings } from "./monitoring.js";
+import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
 
@@ -149,6 +150,12 @@ function checkStorage(site: SiteSpec, report: Report, uniqueness: Uniqueness): v
       }
       vdev.devices.forEach((d, k) => devices(d, ["storage", "pools", i, "vdevs", v, "devices", k]));
     });
+    // An import after a failover waits for MMP's activity check: a start timeout shorter than
+    // that fails every failover start (and then fences the node it ran on).
+    const waitSec = mmpImportWaitSec(site.storage.multihost);
+    if (pool.importTimeoutSec < waitSec + 30) {
+      report(["storage", "pools", i, "importTimeoutSec"], `${pool.importTimeoutSec} s is too short for an import that waits ${waitSec} s for MMP (storage.multihost): give it at least ${Math.ceil(waitSec + 30)}`);
+    }
   });
 }
 

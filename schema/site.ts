@@ -18,6 +18,8 @@ import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
 import { LabSchema } from "./lab.js";
 import { MonitoringSchema } from "./monitoring.js";
+import { MultihostSchema } from "./multihost.js";
+import { DrillSchema } from "./drill.js";
 
 /**
  * The hostid a node gets when the site names none: stable for the node's name (renaming the
@@ -298,7 +300,7 @@ export const NodeGroupSchema = z
 export const SiteObjectSchema = z.strictObject({
   cluster: ClusterSchema,
   nodes: z.array(NodeSchema).min(2),
-  storage: z.strictObject({ pools: z.array(PoolSchema).min(1) }),
+  storage: z.strictObject({ pools: z.array(PoolSchema).min(1), multihost: MultihostSchema.prefault({}) }),
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
   nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
@@ -309,6 +311,7 @@ export const SiteObjectSchema = z.strictObject({
   monitoring: MonitoringSchema.optional().describe(
     "Prometheus and Alertmanager (HA on a site pool, or on one host), exporters on every host, tested alert rules, remote write, Grafana dashboards. @default no monitoring",
   ),
+  drill: DrillSchema.prefault({}),
   lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });
 

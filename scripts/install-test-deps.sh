@@ -26,7 +26,10 @@ install_cdktf() {
     fi
     echo "install-test-deps: installing cdktf-cli $CDKTF_VERSION into $CDKTF_DIR"
     $SUDO mkdir -p "$CDKTF_DIR"
-    $SUDO env CHECKPOINT_DISABLE=1 npm install --prefix "$CDKTF_DIR" --no-save --no-audit --no-fund --loglevel=error "cdktf-cli@$CDKTF_VERSION"
+    [ -f "$CDKTF_DIR/package.json" ] || echo '{ "private": true, "description": "the cdktf CLI for hpcdk'"'"'s tests" }' | $SUDO tee "$CDKTF_DIR/package.json" >/dev/null
+    # Run in the directory rather than with --prefix: --prefix also moves npm's global config
+    # ($PREFIX/etc/npmrc), where a machine keeps its registry, proxy and CA settings.
+    (cd "$CDKTF_DIR" && $SUDO env CHECKPOINT_DISABLE=1 npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error "cdktf-cli@$CDKTF_VERSION")
 }
 
 missing=""

@@ -2,7 +2,7 @@
  * The cdktf app entry (`cdktf.json` runs it): synthesizes every site in `sites/`, or the files
  * listed in HPCDK_SITES (comma-separated), into cdktf's output directory.
  */
-import { reportError } from "./report.js";
+import { reportError } from "../common/errors.js";
 import { synthSiteFiles } from "./synth.js";
 
 process.env.CHECKPOINT_DISABLE ??= "1";

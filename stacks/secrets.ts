@@ -6,14 +6,14 @@
  * while neither state nor plan reveals anything about the value.
  */
 import { execFileSync } from "node:child_process";
-import { createHmac, randomBytes, randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FINGERPRINT_KEY } from "../common/contracts/marker.js";
 import type { SecretSpec } from "../constructs/core/index.js";
 
-/** Key of the fingerprints: random, per site, never leaves the secrets folder. */
-const FINGERPRINT_KEY = ".fingerprint-key";
+export { secretsFingerprint } from "../common/contracts/marker.js";
 const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /** Where a site's secrets live for an output directory: `<out>/../secrets/<site>`. */
@@ -79,15 +79,4 @@ function selfSigned(commonName: string, days: number, existingKey?: Buffer): { k
 /** Names of the specs whose file is missing. */
 export function missingSecrets(dir: string, names: readonly string[]): string[] {
   return names.filter((n) => !existsSync(join(dir, n)));
-}
-
-/**
- * A keyed fingerprint of some secrets: HMAC-SHA256 under the site's fingerprint key. Changes when
- * any of them changes; reveals nothing about the values without the key.
- */
-export function secretsFingerprint(dir: string, names: readonly string[]): string {
-  if (names.length === 0) return "none";
-  const mac = createHmac("sha256", readFileSync(join(dir, FINGERPRINT_KEY)));
-  for (const name of [...names].sort()) mac.update(`${name}\u0000`).update(readFileSync(join(dir, name))).update("\u0000");
-  return mac.digest("hex");
 }

@@ -1,10 +1,11 @@
 import { Lazy, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
+import { bundleMarker } from "../common/contracts/marker.js";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { FloatingIp, HaNfsCluster, Primitive, ResourceAgent } from "../constructs/pacemaker/index.js";
 import { DAEMON_AGENT, daemonParams, MonitoringService, type MonitoredGroup, type MonitoredNode } from "../constructs/monitoring/index.js";
-import { monitoringServer, scrapeAddresses } from "../schema/monitoring.js";
+import { externalLabels, MONITORING_IDS, monitoringServer, scrapeAddresses } from "../schema/monitoring.js";
 import type { SiteSpec } from "../schema/site.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { findExport } from "../schema/slurm.js";
@@ -166,6 +167,8 @@ export class SiteStack extends TerraformStack {
       siteName,
       monitoring: m,
       server,
+      externalLabels: externalLabels(siteName, m),
+      ids: MONITORING_IDS,
       managementNodes,
       nodeGroups,
       nfsGroups: spec.nfs.groups.map((g) => ({ name: g.name, address: g.floatingIp.address })),
@@ -210,7 +213,7 @@ export class SiteStack extends TerraformStack {
 
   /** What a host records once it holds a bundle: its sha256 and its secrets' fingerprint. */
   markerOf(bundle: Bundle): string {
-    return `${bundle.sha256}:${this.fingerprintOf(bundle)}`;
+    return bundleMarker(bundle.sha256, this.fingerprintOf(bundle));
   }
 
   private fingerprintOf(bundle: Bundle): string {

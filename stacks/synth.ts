@@ -6,17 +6,17 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { App } from "cdktf";
 import type { IConstruct } from "constructs";
-import { defaultSiteFiles, loadSiteFiles, SiteError, type LoadedSite } from "../schema/load.js";
+import { HpcdkError } from "../common/errors.js";
+import { defaultSiteFiles, invalidSiteHeading, loadSiteFiles, SiteError, type LoadedSite } from "../schema/load.js";
 import { collectSecrets } from "../constructs/core/index.js";
 import { inventoryOf } from "./inventory.js";
 import { ensureSecrets, secretsDirFor, secretsFingerprint } from "./secrets.js";
 import { SiteStack } from "./site-stack.js";
 
 /** The construct tree refused a site: one message per problem. */
-export class SynthError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "SynthError";
+export class SynthError extends HpcdkError {
+  override get heading(): string {
+    return invalidSiteHeading(this.problems.length);
   }
 }
 
@@ -71,6 +71,11 @@ export function synthesize(sites: readonly LoadedSite[], outdir: string, log: (l
     writeFileSync(join(dir, "deploy.json"), JSON.stringify(inventoryOf(stack.site.name, stack.site.file, stack.site.spec), null, 2) + "\n");
   }
   return built;
+}
+
+/** Synthesizes one site into `outdir`: what an operation that synthesizes (hpcdk diff) is handed. */
+export function synthesizeSite(site: LoadedSite, outdir: string): void {
+  synthesize([site], outdir);
 }
 
 /** The stack directory of a site in an output tree. */

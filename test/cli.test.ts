@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIXTURES, hpcdk, ROOT, tempDir } from "./helpers.js";
+import { copyOfHpcdk, FIXTURES, hpcdk, ROOT, tempDir } from "./helpers.js";
 
 describe("hpcdk synth", () => {
   it("synthesizes every site in sites/ and exits 0", () => {
@@ -77,19 +77,11 @@ describe("hpcdk schema", () => {
 });
 
 describe("the hpcdk command's compiled build (cli/bin/compiled.js)", () => {
-  /** A copy of hpcdk's sources in a temporary directory, with the checkout's dependencies. */
-  function copyOfHpcdk(): string {
-    const dir = tempDir("hpcdk-compiled-");
-    for (const d of ["cli", "common", "constructs", "operations", "schema", "stacks", "templates"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
-    for (const f of ["package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
-    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
-    return dir;
-  }
   const run = (dir: string, ...args: string[]) => spawnSync(process.execPath, [join(dir, "cli", "bin", "hpcdk.js"), ...args], { cwd: dir, encoding: "utf8" });
   const build = (dir: string) => JSON.parse(readFileSync(join(dir, ".cache", "cli", "current.json"), "utf8")).build as string;
 
   it("follows an edit of the sources: the next command runs a new build", () => {
-    const dir = copyOfHpcdk();
+    const dir = copyOfHpcdk({ prefix: "hpcdk-compiled-" });
     const first = run(dir, "--help");
     expect(first.stderr).toBe("");
     expect(first.stdout).toMatch(/^Usage: hpcdk \[options\]/);
@@ -104,7 +96,7 @@ describe("the hpcdk command's compiled build (cli/bin/compiled.js)", () => {
   });
 
   it("runs the sources through tsx when it cannot write a build", () => {
-    const dir = copyOfHpcdk();
+    const dir = copyOfHpcdk({ prefix: "hpcdk-compiled-" });
     writeFileSync(join(dir, ".cache"), "not a directory");
     const r = run(dir, "synth", "-q", "--out", join(dir, "out"), join(ROOT, "sites", "radon.yaml"));
     expect(r.stderr).toMatch(/^hpcdk: warning: .*radon.yaml: monitoring.server.host: .*\n(hpcdk: generated secret .*\n)+$/);

@@ -3,7 +3,7 @@
  * running the hpcdk and cdktf CLIs.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll } from "vitest";
@@ -16,10 +16,40 @@ export const ROOT = join(import.meta.dirname, "..");
 export const FIXTURES = join(ROOT, "test", "fixtures", "sites");
 export const EXAMPLES = ["lab", "minilab", "radon"] as const;
 
+/**
+ * The top-level folders hpcdk runs from: the TypeScript folders of tsconfig.json's `include`
+ * (without the tests and benchmarks) and the templates. Tests that copy hpcdk somewhere use this,
+ * so a new folder is copied too.
+ */
+export const SOURCE_DIRS: readonly string[] = [
+  ...(JSON.parse(readFileSync(join(ROOT, "tsconfig.json"), "utf8")).include as string[]).filter((d) => !/\.|^(test|bench)$/.test(d)),
+  "templates",
+];
+
 const made: string[] = [];
 afterAll(() => {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+/**
+ * A copy of hpcdk's sources in a temporary directory that runs as the checkout does.
+ * `node_modules` is a link to the checkout's, or with `readableByAll` a copy of it made of hard
+ * links (a copy where they cannot be made), so that any user can run the copy even when the
+ * checkout is not theirs to read (a clone in root's 0700 home directory).
+ */
+export function copyOfHpcdk(options: { prefix?: string; readableByAll?: boolean } = {}): string {
+  const dir = tempDir(options.prefix ?? "hpcdk-copy-");
+  chmodSync(dir, 0o755);
+  for (const d of SOURCE_DIRS) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+  for (const f of ["package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
+  if (!options.readableByAll) {
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
+  } else if (spawnSync("cp", ["-al", join(ROOT, "node_modules"), join(dir, "node_modules")]).status !== 0) {
+    rmSync(join(dir, "node_modules"), { recursive: true, force: true });
+    cpSync(join(ROOT, "node_modules"), join(dir, "node_modules"), { recursive: true });
+  }
+  return dir;
+}
 
 /** A temporary directory removed after the test file. */
 export function tempDir(prefix = "hpcdk-test-"): string {

@@ -2,9 +2,10 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { applyBundle, preflightBundle, PreflightError, readInventory, readMarkers, readOverride, type BundleResult } from "../../operations/deploy.js";
+import { shQuote } from "../../common/shell.js";
+import { applyBundle, preflightBundle, readMarkers, type BundleResult } from "../../operations/deploy/index.js";
+import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
-import { shQuote } from "../../constructs/core/index.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";
 

@@ -1,8 +1,9 @@
-import type { ImpactKind } from "../../constructs/core/index.js";
+import type { ImpactKind } from "../../common/contracts/impact.js";
+import { errorReport, HpcdkError } from "../../common/errors.js";
 import { SiteError } from "../../schema/load.js";
-import { SynthError } from "../../stacks/synth.js";
-import type { InventoryOverride } from "../../stacks/inventory.js";
-import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff.js";
+import { SynthError, synthesizeSite } from "../../stacks/synth.js";
+import type { InventoryOverride } from "../../common/contracts/inventory.js";
+import { DIFF_EXIT, diffExitCode, diffSite, FAIL_ON_KINDS, DiffInputError } from "../../operations/diff/index.js";
 import { formatJson, formatMarkdown, formatText, type DiffFormat } from "../../operations/diff/format.js";
 import { siteFileOf } from "./simulate.js";
 
@@ -47,6 +48,7 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
     const report = opts.live
       ? await (await import("../../operations/diff/live.js")).diffLive({
           siteFile: siteFileOf(site),
+          synthesize: synthesizeSite,
           ...(opts.inventory !== undefined ? { inventory: await readInventoryFile(opts.inventory) } : {}),
           ...(opts.liveHosts !== undefined ? { hosts: opts.liveHosts } : {}),
           ...(opts.secrets !== undefined ? { secrets: opts.secrets } : {}),
@@ -54,6 +56,7 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
         })
       : await diffSite({
           siteFile: siteFileOf(site),
+          synthesize: synthesizeSite,
           ...(opts.base !== undefined ? { base: opts.base } : {}),
           ...(opts.baseCode !== undefined ? { baseCode: opts.baseCode as "base" | "current" } : {}),
           ...(opts.against !== undefined ? { against: opts.against } : {}),
@@ -68,8 +71,8 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
     if (err instanceof SiteError || err instanceof SynthError) {
       const n = err.problems.length;
       process.stderr.write(`hpcdk: the site is invalid (${n} problem${n === 1 ? "" : "s"}):\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
-    } else if (err instanceof DiffInputError) {
-      process.stderr.write(`hpcdk: diff: ${err.message}\n`);
+    } else if (err instanceof HpcdkError) {
+      process.stderr.write(errorReport(err));
     } else {
       process.stderr.write(`hpcdk: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     }
@@ -78,7 +81,7 @@ export async function diffCommand(site: string, opts: DiffCommandOptions): Promi
 }
 
 async function readInventoryFile(file: string): Promise<InventoryOverride> {
-  const { readOverride } = await import("../../operations/deploy.js");
+  const { readOverride } = await import("../../operations/remote/inventory.js");
   try {
     return readOverride(file);
   } catch (err) {

@@ -1,11 +1,15 @@
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { buildApp } from "../../stacks/synth.js";
-import { labDown, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
-import { renderVagrantfile } from "../../operations/lab/vagrantfile.js";
+import type { Inventory } from "../../common/contracts/inventory.js";
+import { labDown, labInventory, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
+import { hostText } from "../../operations/remote/answer.js";
+import { connect } from "../../operations/remote/connect.js";
+import type { SshSession } from "../../operations/remote/ssh.js";
+import { renderTemplate } from "../../constructs/core/index.js";
+import { vagrantfileContext, VAGRANTFILE_TEMPLATE } from "../../operations/lab/vagrantfile.js";
 import { siteFileOf } from "./simulate.js";
 
 /** The Debian packages the site's bundles install on its management nodes (the lab's hosts). */
@@ -42,21 +46,45 @@ export async function labDownCommand(site: string): Promise<number> {
   return 0;
 }
 
-export function labStatusCommand(site: string): number {
+export async function labStatusCommand(site: string): Promise<number> {
   const name = site.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
   const state = readLabState(name);
   if (!state) {
     process.stdout.write(`no lab for ${name}\n`);
     return 3;
   }
+  const inventory = labInventory(state);
   for (const node of state.nodes) {
     const pid = nodeInitPid(node);
-    const cluster = pid
-      ? spawnSync("ssh", ["-i", `${state.dir}/id_ed25519`, "-o", `UserKnownHostsFile=${state.dir}/known_hosts`, "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", `root@${node.sshAddress}`, "crm_mon -1 -s 2>/dev/null || echo 'cluster not running'"], { encoding: "utf8" }).stdout.trim()
-      : "";
+    const cluster = pid ? await clusterSummary(inventory, node.name) : "";
     process.stdout.write(`${node.name}: ${pid ? `on (init pid ${pid})` : "off"} ${node.sshAddress}${cluster ? `: ${cluster}` : ""}\n`);
   }
   return 0;
+}
+
+/** What the node's cluster says in one line (`crm_mon -1 -s`), over the SSH layer; its error when it cannot say. */
+async function clusterSummary(inventory: Inventory, node: string): Promise<string> {
+  let session: SshSession | undefined;
+  try {
+    session = await connect(inventory, node);
+    const r = await session.exec("crm_mon -1 -s 2>/dev/null || echo 'cluster not running'", { timeoutMs: 10_000, maxOutputBytes: 64 * 1024 });
+    // Its lines as crm_mon prints them, each shown safely.
+    return r.stdout
+      .trim()
+      .split("\n")
+      .slice(0, 10)
+      .map((line) => hostText(line, 200))
+      .join("\n");
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    session?.close();
+  }
+}
+
+/** The Vagrantfile for a site: the lab's plan (operations/lab/vagrantfile.ts) rendered by the core's template renderer. */
+export function renderVagrantfile(site: string, source: string, spec: LoadedSite["spec"]): string {
+  return renderTemplate(VAGRANTFILE_TEMPLATE, vagrantfileContext(site, source, spec));
 }
 
 /**

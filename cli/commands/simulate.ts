@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXIT } from "../../stacks/report.js";
+import { EXIT } from "../../common/errors.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
-import { formatSimulation, simulateCib } from "../../operations/simulate.js";
+import { formatSimulation, simulateCib } from "../../operations/simulate/index.js";
 
 /** A site argument: a file path as given, or a site name looked up as `sites/<name>.yaml`. */
 export function siteFileOf(site: string): string {
@@ -17,5 +17,5 @@ export async function simulateCommand(site: string, opts: { fail?: string; out: 
   const report = await simulateCib(cib, { fail: opts.fail ? [opts.fail] : undefined });
   process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatSimulation(stack.site.name, report));
   // A failover that breaks a rule is a finding, not a crash: exit 1 like an invalid site.
-  return report.ok ? EXIT.ok : EXIT.invalidSite;
+  return report.ok ? EXIT.ok : EXIT.badInput;
 }

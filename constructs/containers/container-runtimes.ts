@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { bundleOf, type Bundle } from "../core/index.js";
 import { expandHostlist } from "../../schema/hostlist.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { Apptainer } from "./apptainer.js";
@@ -44,11 +44,7 @@ export class ContainerRuntimes extends Construct {
     const c = site.containers;
     if (!c) throw new Error(`ContainerRuntimes [${this.node.path}]: the site has no containers section`);
     const groupSpec = new Map(site.nodeGroups.map((g) => [g.name, g]));
-    const bundleOf = (name: string) => {
-      const bundle = props.groups[name];
-      if (!bundle) throw new Error(`ContainerRuntimes [${this.node.path}]: no bundle for node group ${name}`);
-      return bundle;
-    };
+    const groupOf = (name: string) => bundleOf(props.groups, name, "node group", `ContainerRuntimes [${this.node.path}]`);
     const ib = (name: string) => groupSpec.get(name)?.infiniband ?? false;
     const settings = this.slurmSettings;
 
@@ -56,7 +52,7 @@ export class ContainerRuntimes extends Construct {
       const a = c.apptainer;
       for (const g of a.groups) {
         (this.apptainer as Record<string, Apptainer>)[g] = new Apptainer(this, `apptainer-${g}`, {
-          bundle: bundleOf(g),
+          bundle: groupOf(g),
           packages: a.packages,
           mode: a.mode,
           infiniband: ib(g),
@@ -74,7 +70,7 @@ export class ContainerRuntimes extends Construct {
     if (c.charliecloud) {
       for (const g of c.charliecloud.groups) {
         (this.charliecloud as Record<string, Charliecloud>)[g] = new Charliecloud(this, `charliecloud-${g}`, {
-          bundle: bundleOf(g),
+          bundle: groupOf(g),
           storageDir: c.charliecloud.storageDir,
         });
       }
@@ -84,7 +80,7 @@ export class ContainerRuntimes extends Construct {
       const p = c.podman;
       for (const g of p.groups) {
         const podman = new Podman(this, `podman-${g}`, {
-          bundle: bundleOf(g),
+          bundle: groupOf(g),
           subordinateIds: p.subordinateIds,
           runtime: p.runtime,
           storageDriver: p.storageDriver,
@@ -104,7 +100,7 @@ export class ContainerRuntimes extends Construct {
       const s = c.sarus;
       for (const g of s.groups) {
         (this.sarus as Record<string, Sarus>)[g] = new Sarus(this, `sarus-${g}`, {
-          bundle: bundleOf(g),
+          bundle: groupOf(g),
           version: s.version,
           package: s.package,
           ...(s.prefixDir ? { prefixDir: s.prefixDir } : {}),
@@ -127,7 +123,7 @@ export class ContainerRuntimes extends Construct {
       const gwGroup = groupSpec.get(s.gateway.group);
       if (!gwGroup) throw new Error(`ContainerRuntimes [${this.node.path}]: no node group ${s.gateway.group} for the Shifter gateway`);
       const gateway = new ShifterGateway(this, "shifter-gateway", {
-        bundle: bundleOf(s.gateway.group),
+        bundle: groupOf(s.gateway.group),
         host: expandHostlist(gwGroup.hosts)[0]!,
         system,
         packages: s.gateway.packages,
@@ -149,7 +145,7 @@ export class ContainerRuntimes extends Construct {
       const siteFs = s.siteFs ?? c.sharedPaths.map((p) => ({ from: p }));
       for (const g of s.groups) {
         (this.shifter as Record<string, ShifterRuntime>)[g] = new ShifterRuntime(this, `shifter-${g}`, {
-          bundle: bundleOf(g),
+          bundle: groupOf(g),
           packages: s.packages,
           system,
           imageGateways: gateway.urls,
@@ -171,7 +167,7 @@ export class ContainerRuntimes extends Construct {
 
     if (c.slurm) {
       for (const g of c.slurm.groups) {
-        const bundle = bundleOf(g);
+        const bundle = groupOf(g);
         (this.slurmOci as Record<string, SlurmOci>)[g] = new SlurmOci(this, `slurm-oci-${g}`, {
           bundle,
           runtime: c.slurm.ociRuntime,

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Construct } from "constructs";
@@ -6,56 +5,25 @@ import { compressHostlist } from "../../schema/hostlist.js";
 import { managedHeader, type GeneratedFile, type RenderedFile } from "./generated-file.js";
 import { renderTemplate } from "./renderer.js";
 import { shQuote } from "../../common/shell.js";
-import type { Impact } from "./impact.js";
-import type { SecretEntry, SecretFile, SecretGenerator, SecretSpec } from "./secret-file.js";
+import {
+  applyScriptPath,
+  bundleDir,
+  CIB_PATH,
+  manifestPath,
+  stateName,
+  STEP_PHASES,
+  type BundleKind,
+  type BundleManifest,
+  type PackageSpec,
+  type SecretGenerator,
+  type SecretSpec,
+  type Step,
+} from "../../common/contracts/bundle.js";
+import { manifestSha256 } from "../../common/contracts/marker.js";
+import type { SecretFile } from "./secret-file.js";
 
-/** When a step runs relative to installing the bundle's files. */
-/**
- * When a step runs: on its host before or after the files, or `after-cib`: a step of the cluster
- * bundle that runs on the hosts it names once the CIB step has applied the CIB and the cluster
- * has settled (what needs the cluster's services, such as a mount from the HA NFS).
- */
-export type StepPhase = "before-files" | "after-files" | "after-cib";
-
-/** A command the deploy runs on the host, e.g. disabling a unit that Pacemaker owns. */
-/** The one file of the cluster bundle: the Pacemaker configuration the CIB step applies. */
-export const CIB_PATH = "/cib.xml";
-
-const PHASES: readonly StepPhase[] = ["before-files", "after-files", "after-cib"];
-
-export interface Step {
-  /** Unique in the bundle; steps run sorted by phase, then id. */
-  readonly id: string;
-  readonly phase: StepPhase;
-  /** Hosts an `after-cib` step runs on, in this order (the cluster bundle's steps only). */
-  readonly hosts?: readonly string[];
-  /** Resources (CIB ids) an `after-cib` step waits for: running somewhere in the cluster. @default none */
-  readonly waitFor?: readonly string[];
-  /** One line for progress output. */
-  readonly description: string;
-  /** POSIX shell, idempotent: running it twice must be harmless. */
-  readonly run: string;
-  /** What adding or changing the step does to a running site. @default the most cautious: "outage" */
-  readonly impact?: Impact;
-}
-
-/** A distribution package a construct needs, by its name in each family. */
-export interface PackageSpec {
-  /** Name on Debian and Ubuntu (apt). */
-  readonly debian: string;
-  /** Name on RHEL, Rocky, Alma (dnf); omit when the family has no such package. */
-  readonly rhel?: string;
-  /** Exact version to pin (`apt-get install name=version`, `dnf install name-version`). @default the repository's */
-  readonly version?: string;
-}
-
-/**
- * What a bundle holds files for:
- * - `host`: one management node;
- * - `group`: every host of a node group (login, compute): one rendering, many hosts;
- * - `cluster`: cluster-wide artifacts (the CIB), applied from one management node.
- */
-export type BundleKind = "host" | "group" | "cluster";
+export type { BundleKind, BundleManifest, PackageSpec, Step, StepPhase } from "../../common/contracts/bundle.js";
+export { CIB_PATH } from "../../common/contracts/bundle.js";
 
 export interface BundleProps {
   readonly kind: BundleKind;
@@ -73,35 +41,6 @@ export interface BundleProps {
    * @default none (the repository's version, or the one a construct pins)
    */
   readonly packageVersions?: Readonly<Record<string, string>>;
-}
-
-/** Manifest of a bundle: what the deploy installs, with a sha256 per file. */
-export interface BundleManifest {
-  readonly kind: BundleKind;
-  readonly name: string;
-  readonly source: string;
-  /** Where the files are, relative to the stack directory. */
-  readonly dir: string;
-  /** Hosts of a group bundle, as a hostlist expression. */
-  readonly hosts?: string;
-  readonly packages: readonly PackageSpec[];
-  /** Packages the constructs need that the site provides otherwise (not installed by the deploy). */
-  readonly packagesSkipped: readonly PackageSpec[];
-  readonly files: readonly {
-    path: string;
-    owner: string;
-    group: string;
-    mode: string;
-    sha256: string;
-    handlers: readonly string[];
-    impact: Impact;
-    /** Secrets filled into the file on the host. */
-    secrets: readonly string[];
-  }[];
-  readonly secretFiles: readonly (Omit<SecretEntry, "mode"> & { mode: string })[];
-  /** Every secret the bundle needs (files and placeholders), with how to make it. */
-  readonly secrets: readonly SecretSpec[];
-  readonly steps: readonly Step[];
 }
 
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
@@ -123,7 +62,7 @@ function renderApplyScript(manifest: BundleManifest): string {
   return renderTemplate("core/apply.sh", {
     header: managedHeader("hash", manifest.source),
     bundle: `${manifest.kind} ${manifest.name}`,
-    stateName: `${manifest.kind}-${manifest.name}`,
+    stateName: stateName(manifest),
     packages: manifest.packages.map((p) => ({ debian: shQuote(p.debian), rhel: shQuote(p.rhel ?? ""), version: shQuote(p.version ?? "") })),
     // apt-get needs leave to install a pinned version older than the installed one (dnf does not).
     pinned: manifest.packages.some((p) => p.version !== undefined),
@@ -161,6 +100,17 @@ export function collectSecrets(where: string, specs: readonly SecretSpec[]): Sec
   }
   return [...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, generate]) => ({ name, generate }));
 }
+/**
+ * The bundle of a management node or a node group by name, for a domain construct that the stack
+ * hands its bundles. The schema checked every name a site uses, so a name without a bundle is a
+ * bug of the stack: it is reported with the construct that asked (`where`).
+ */
+export function bundleOf(bundles: Readonly<Record<string, Bundle>>, name: string, what: "management node" | "node group", where: string): Bundle {
+  const bundle = Object.hasOwn(bundles, name) ? bundles[name] : undefined;
+  if (!bundle) throw new Error(`${where}: no bundle for ${what} ${name}`);
+  return bundle;
+}
+
 const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
@@ -195,8 +145,8 @@ export class Bundle extends Construct {
     this.skipPackages = new Set(props.skipPackages ?? []);
     this.packageVersions = { ...props.packageVersions };
     if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);
-    this.dir = props.kind === "cluster" ? "cluster" : `${props.kind}s/${props.name}`;
-    this.manifestPath = props.kind === "cluster" ? "manifests/cluster.json" : `manifests/${props.kind}s/${props.name}.json`;
+    this.dir = bundleDir(props);
+    this.manifestPath = manifestPath(props);
   }
 
   /** Called by GeneratedFile: claims its path. */
@@ -294,10 +244,10 @@ export class Bundle extends Construct {
         ...[...this.files.values()].flatMap((f) => f.secrets),
       ]),
       steps: [...this.steps.values()].sort((a, b) =>
-        a.phase !== b.phase ? PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+        a.phase !== b.phase ? STEP_PHASES.indexOf(a.phase) - STEP_PHASES.indexOf(b.phase) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
       ),
     };
-    const sha256 = createHash("sha256").update(JSON.stringify(manifest)).digest("hex");
+    const sha256 = manifestSha256(manifest);
     const applyScript = this.kind === "cluster" ? undefined : renderApplyScript(manifest);
     this.rendered = { files, manifest, sha256, applyScript };
     return this.rendered;
@@ -309,7 +259,7 @@ export class Bundle extends Construct {
 
   /** The apply script's path, relative to the stack directory (host and group bundles). */
   get applyScriptPath(): string {
-    return `apply/${this.kind}s/${this.name}.sh`;
+    return applyScriptPath(this);
   }
 
   /** sha256 of the manifest: changes exactly when a file, a mode, an owner, a handler or a step changes. */

@@ -1,25 +1,10 @@
 import { Construct } from "constructs";
 import type { Bundle } from "./bundle.js";
+import { SECRET_REF, type SecretGenerator } from "../../common/contracts/bundle.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 
-/**
- * How a secret comes to be when the site has none yet (the deploy generates it once, into the
- * git-ignored `secrets/<site>/<name>`, and reuses it from then on):
- * - `randomBytes`: that many random bytes (corosync authkey 256, munge key 1024, JWT key 32);
- * - `password`: that many random letters and digits (database, Redis, MongoDB passwords);
- * - `selfSignedTls`: a self-signed certificate for `commonName` and its key, for labs; `part`
- *   says which of the two files this secret is (both come from one generation).
- */
-export type SecretGenerator =
-  | { readonly randomBytes: number }
-  | { readonly password: number }
-  | { readonly selfSignedTls: { readonly commonName: string; readonly days: number; readonly part: "key" | "cert" } };
-
-/** A secret of the site: its name (the file under `secrets/<site>/`) and how to make it. */
-export interface SecretSpec {
-  readonly name: string;
-  readonly generate: SecretGenerator;
-}
+export type { SecretGenerator, SecretSpec } from "../../common/contracts/bundle.js";
+export { SECRET_REF } from "../../common/contracts/bundle.js";
 
 const SECRET_NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -36,9 +21,6 @@ export function secretRef(name: string): string {
   checkSecretName(name, "secretRef");
   return `@@hpcdk-secret:${name}@@`;
 }
-
-/** Every placeholder in a text: `@@hpcdk-secret:<name>@@`. */
-export const SECRET_REF = /@@hpcdk-secret:([a-z][a-z0-9-]*)@@/g;
 
 /** Replaces every placeholder with its secret's value (what the deploy does on the host). */
 export function fillSecrets(text: string, values: Readonly<Record<string, string>>): string {

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
 import type { Bundle } from "../core/index.js";
 import { shQuote } from "../../common/shell.js";
-import { externalLabels, MONITORING_IDS, type MonitoringServer, type MonitoringSpec } from "../../schema/monitoring.js";
+import type { MONITORING_IDS, MonitoringServer, MonitoringSpec } from "../../schema/monitoring.js";
 import { AlertRules } from "./alert-rules.js";
 import { ALERTMANAGER_PIDFILE, Alertmanager } from "./alertmanager.js";
 import { BlackboxExporter } from "./blackbox-exporter.js";
@@ -41,6 +41,10 @@ export interface MonitoringServiceProps {
   readonly monitoring: MonitoringSpec;
   /** Where Prometheus and Alertmanager run (schema/monitoring.ts monitoringServer). */
   readonly server: MonitoringServer;
+  /** The labels Prometheus attaches to what it sends (schema/monitoring.ts externalLabels). */
+  readonly externalLabels: Readonly<Record<string, string>>;
+  /** The CIB ids of the monitoring group, its resources and the Pacemaker alert (schema/monitoring.ts MONITORING_IDS). */
+  readonly ids: typeof MONITORING_IDS;
   readonly managementNodes: readonly MonitoredNode[];
   readonly nodeGroups: readonly MonitoredGroup[];
   /** The NFS groups and their floating IPs, probed from every management node. */
@@ -112,7 +116,7 @@ export class MonitoringService extends Construct {
     const zpool = new ZpoolCollector(this, "zpool-collector", { hosts: mgmtHosts });
     const hacluster = new HaclusterExporter(this, "hacluster-exporter", { hosts: mgmtHosts, port: m.exporters.haclusterExporterPort });
     const blackbox = new BlackboxExporter(this, "blackbox-exporter", { hosts: mgmtHosts, port: m.exporters.blackboxExporterPort });
-    const alertAgent = new PacemakerAlertAgent(this, "pacemaker-alert-agent", { hosts: mgmtHosts, alertId: MONITORING_IDS.alert });
+    const alertAgent = new PacemakerAlertAgent(this, "pacemaker-alert-agent", { hosts: mgmtHosts, alertId: props.ids.alert });
     this.pacemakerAlert = alertAgent.alert;
     const slurmHosts = (props.slurm?.controllers ?? []).map((c) => hostOf(c).bundle);
     const slurm = props.slurm
@@ -195,7 +199,7 @@ export class MonitoringService extends Construct {
       evaluationIntervalSec: m.prometheus.evaluationIntervalSec,
       retentionTime: m.prometheus.retention.time,
       retentionSize: m.prometheus.retention.size,
-      externalLabels: externalLabels(props.siteName, m),
+      externalLabels: props.externalLabels,
       alertmanager: this.alertmanager.target,
       managementNodes: mgmt.map((n) => ({ name: n.name, address: n.address })),
       nodeGroups: props.nodeGroups.filter((g) => g.scraped).map((g) => ({ name: g.name, hosts: g.hosts })),
@@ -218,12 +222,12 @@ export class MonitoringService extends Construct {
     if (server.kind === "ha") {
       new DaemonAgent(this, "daemon-agent", { hosts: mgmtHosts });
       this.haGroup = {
-        groupId: MONITORING_IDS.group,
-        ip: { resourceId: MONITORING_IDS.ip, address: server.floatingIp.address, cidr: server.floatingIp.cidr, ...(server.floatingIp.nic ? { nic: server.floatingIp.nic } : {}) },
+        groupId: props.ids.group,
+        ip: { resourceId: props.ids.ip, address: server.floatingIp.address, cidr: server.floatingIp.cidr, ...(server.floatingIp.nic ? { nic: server.floatingIp.nic } : {}) },
         pool: server.pool,
         daemons: [
           {
-            id: MONITORING_IDS.prometheus,
+            id: props.ids.prometheus,
             binary: "/usr/bin/prometheus",
             options: this.prometheus.args,
             user: "prometheus",
@@ -237,7 +241,7 @@ export class MonitoringService extends Construct {
             monitorIntervalSec: 15,
           },
           {
-            id: MONITORING_IDS.alertmanager,
+            id: props.ids.alertmanager,
             binary: "/usr/bin/prometheus-alertmanager",
             options: this.alertmanager.args,
             user: "prometheus",

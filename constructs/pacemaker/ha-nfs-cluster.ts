@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { bundleOf, GeneratedFile, type Bundle } from "../core/index.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
 import { CorosyncCluster } from "./corosync-cluster.js";
@@ -35,6 +35,24 @@ export function idPart(text: string): string {
 }
 
 /**
+ * Exports of a pool that some client mounts `async`, as directories relative to its mountpoint.
+ * nfs-ganesha has no async option (it always honours stable writes and COMMIT): the dataset's
+ * `sync=disabled` gives the same acknowledged-before-stable writes. Every client of such an
+ * export must agree: one dataset cannot be both.
+ */
+function asyncExportDirs(site: SiteSpec, pool: SiteSpec["storage"]["pools"][number]): string[] {
+  const root = `${pool.mountpoint.replace(/\/+$/, "")}/`;
+  const out: string[] = [];
+  for (const e of site.nfs.groups.flatMap((g) => g.exports)) {
+    if (!e.path.startsWith(root)) continue;
+    const modes = new Set(e.clients.map((c) => (c.options.split(",").includes("async") ? "async" : "sync")));
+    if (modes.size > 1) throw new Error(`HaNfsCluster: export ${e.path} has sync and async clients: with nfs-ganesha the dataset's sync property decides for every client, got "${e.clients.map((c) => c.options).join('", "')}"`);
+    if (modes.has("async")) out.push(e.path.slice(root.length).replace(/\/+$/, ""));
+  }
+  return out;
+}
+
+/**
  * The highly available NFS service on ZFS: corosync membership, the Pacemaker CIB and the
  * per-node files both need. One resource group per NFS group of the site, started in the order
  * pool → NFS server → exports → floating IP → nfsnotify, so an export never outlives its pool
@@ -56,11 +74,7 @@ export class HaNfsCluster extends Construct {
     super(scope, id);
     const site = props.site;
     this.hosts = props.hosts;
-    const hostOf = (name: string) => {
-      const host = props.hosts[name];
-      if (!host) throw new Error(`HaNfsCluster [${this.node.path}]: no bundle for node ${name}`);
-      return host;
-    };
+    const hostOf = (name: string) => bundleOf(props.hosts, name, "management node", `HaNfsCluster [${this.node.path}]`);
     const allHosts = site.nodes.map((n) => hostOf(n.name));
 
     this.corosync = new CorosyncCluster(this, "corosync", {
@@ -76,7 +90,7 @@ export class HaNfsCluster extends Construct {
       })),
     });
 
-    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid });
+    for (const n of site.nodes) new ZfsHost(this, `zfs-host-${n.name}`, { host: hostOf(n.name), hostid: n.hostid, multihost: site.storage.multihost });
 
     const pacemaker = (this.pacemaker = new PacemakerCluster(this, "pacemaker", {
       bundle: props.cluster,
@@ -103,6 +117,7 @@ export class HaNfsCluster extends Construct {
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
           datasetDirs: [...exportDirsOnPool(site, p), ...(props.extraDatasets?.[p.name] ?? [])],
+          ...(site.nfs.server === "ganesha" ? { syncDisabledDirs: asyncExportDirs(site, p) } : {}),
         }),
       ]),
     );

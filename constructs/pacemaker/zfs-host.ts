@@ -1,10 +1,13 @@
 import { Construct } from "constructs";
 import { GeneratedFile, type Bundle } from "../core/index.js";
+import { mmpImportWaitSec, multihostModprobeOptions, type MultihostSettings } from "../../common/contracts/multihost.js";
 
 export interface ZfsHostProps {
   readonly host: Bundle;
   /** 32-bit hostid, "0x" and 8 hex digits, unique in the cluster and not zero. */
   readonly hostid: string;
+  /** The zfs module's multihost (MMP) settings. @default OpenZFS' (1000 ms, 20, 10) */
+  readonly multihost?: MultihostSettings;
 }
 
 /**
@@ -33,6 +36,20 @@ export class ZfsHost extends Construct {
       header: "none",
       content: () => bytes,
       impact: { kind: "resource-move", detail: "ZFS uses the new hostid at the next pool import: move the node's groups away and back" },
+    });
+    // MMP's settings: how often the holder writes, and how long an import of a pool another
+    // host held waits. They are module parameters, writable while the module is loaded.
+    const mmp = props.multihost ?? { intervalMs: 1000, importIntervals: 20, failIntervals: 10 };
+    const params = { zfs_multihost_interval: mmp.intervalMs, zfs_multihost_import_intervals: mmp.importIntervals, zfs_multihost_fail_intervals: mmp.failIntervals };
+    new GeneratedFile(this, "modprobe", {
+      bundle: props.host,
+      path: "/etc/modprobe.d/hpcdk-zfs.conf",
+      content: (header) =>
+        `${header}# ZFS multihost protection (MMP): an import of a pool another host held waits ${mmpImportWaitSec(mmp)} s for its\n# activity check (storage.multihost).\n${multihostModprobeOptions(mmp)}\n`,
+      handlers: [
+        `if [ -d /sys/module/zfs/parameters ]; then ${Object.entries(params).map(([k, v]) => `echo ${v} > /sys/module/zfs/parameters/${k}`).join("; ")}; fi`,
+      ],
+      impact: { kind: "reload", detail: "the loaded zfs module takes the new MMP settings at once (/sys/module/zfs/parameters); the next import of a pool waits as they say" },
     });
     props.host.addStep({
       id: "zfs-no-import-at-boot",

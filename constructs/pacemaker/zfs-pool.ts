@@ -31,6 +31,13 @@ export interface ZfsPoolProps {
   readonly hosts: readonly Bundle[];
   /** Directories relative to the mountpoint that the script creates as datasets (the exports). @default none */
   readonly datasetDirs?: readonly string[];
+  /**
+   * Datasets (directories relative to the mountpoint) whose writes are acknowledged before they
+   * are on stable storage: `zfs set sync=disabled`, what an `async` export asks of an NFS server
+   * that has no such option (nfs-ganesha). A power cut loses up to a transaction group of them.
+   * @default none
+   */
+  readonly syncDisabledDirs?: readonly string[];
 }
 
 /**
@@ -91,6 +98,11 @@ export class ZfsPool extends Primitive {
           devices,
           importDirs,
           datasets: this.datasets.join(" "),
+          // With an NFS server that has no async option, the datasets' sync property is hpcdk's:
+          // sync=disabled for async exports, inherited (standard) for the others, so dropping
+          // async from the site makes the writes stable again.
+          syncManaged: props.syncDisabledDirs !== undefined,
+          syncDisabled: [...new Set((props.syncDisabledDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort().join(" "),
         },
       });
       // Before the CIB step (it waits for every host): a new export's directory exists when its

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { bundleOf, type Bundle } from "../core/index.js";
 import { FloatingIp, Primitive, ResourceAgent, type PacemakerCluster } from "../pacemaker/index.js";
 import { expandHostlist } from "../../schema/hostlist.js";
 import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
@@ -63,16 +63,8 @@ export class SlurmCluster extends Construct {
     const site = props.site;
     const slurm = site.slurm;
     if (!slurm) throw new Error(`${where}: the site has no slurm section`);
-    const hostOf = (name: string) => {
-      const b = props.hosts[name];
-      if (!b) throw new Error(`${where}: no bundle for management node ${name}`);
-      return b;
-    };
-    const groupOf = (name: string) => {
-      const b = props.groups[name];
-      if (!b) throw new Error(`${where}: no bundle for node group ${name}`);
-      return b;
-    };
+    const hostOf = (name: string) => bundleOf(props.hosts, name, "management node", where);
+    const groupOf = (name: string) => bundleOf(props.groups, name, "node group", where);
     if (slurm.stateSave && !props.stateSaveServer) throw new Error(`${where}: slurm.stateSave needs the NFS group's address (stateSaveServer)`);
 
     // Controllers and the dbd are written with their address on slurm.network when the site names one.

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { bundleOf, type Bundle } from "../core/index.js";
 import { expandHostlist } from "../../schema/hostlist.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { groupCores, staticBrokerMemoryMB } from "../../schema/streaming.js";
@@ -40,8 +40,8 @@ export class StreamingService extends Construct {
     if (!s) throw new Error(`StreamingService [${this.node.path}]: the site has no streaming section`);
     const where = `StreamingService [${this.node.path}]`;
     const group = site.nodeGroups.find((g) => g.name === s.launch.nodeGroup);
-    const bundle = props.groups[s.launch.nodeGroup];
-    if (!group || !bundle) throw new Error(`${where}: no bundle for node group ${s.launch.nodeGroup}`);
+    const bundle = bundleOf(props.groups, s.launch.nodeGroup, "node group", where);
+    if (!group) throw new Error(`${where}: the site has no node group ${s.launch.nodeGroup}`);
     const runtime = ContainerRuntime.of(s.runtime);
 
     this.store = new StorageDaemon(this, "plasma", { socket: s.plasma.socket, memoryBytes: s.plasma.memoryBytes });
@@ -70,8 +70,7 @@ export class StreamingService extends Construct {
       coordinatorExtraArgs: s.coordinator.extraArgs,
     });
 
-    const buildBundle = props.groups[s.build.nodeGroup ?? s.launch.nodeGroup];
-    if (!buildBundle) throw new Error(`${where}: no bundle for node group ${s.build.nodeGroup}`);
+    const buildBundle = bundleOf(props.groups, s.build.nodeGroup ?? s.launch.nodeGroup, "node group", where);
     this.image = new StreamImage(this, "image", {
       bundle: buildBundle,
       clusterName: s.clusterName,

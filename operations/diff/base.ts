@@ -15,8 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { promisify } from "node:util";
 import { parseSite, type LoadedSite } from "../../schema/load.js";
-import { synthesize } from "../../stacks/synth.js";
-import { DiffInputError } from "./tree.js";
+import { DiffInputError, type SynthesizeSite } from "./tree.js";
 
 const run = promisify(execFile);
 
@@ -48,6 +47,8 @@ export interface BaseOptions {
   readonly displayName: string;
   /** Progress and notes (npm ci in the worktree). @default stderr */
   readonly log?: (line: string) => void;
+  /** How the running hpcdk synthesizes a site (for `code: "current"`). */
+  readonly synthesize: SynthesizeSite;
 }
 
 async function git(cwd: string, args: string[]): Promise<string> {
@@ -89,8 +90,8 @@ export async function synthesizeBase(options: BaseOptions): Promise<BaseSide> {
 
   if (code === "current") {
     if ("error" in site!) throw new DiffInputError(`${options.ref}:${rel} is not a valid site: ${site.error}`);
-    const built = synthesize([site], options.outDir);
-    return { stackDir: join(options.outDir, "stacks", built.stacks[0]!.site.name), site, ref: options.ref, commit, code, description };
+    options.synthesize(site, options.outDir);
+    return { stackDir: join(options.outDir, "stacks", site.name), site, ref: options.ref, commit, code, description };
   }
 
   const tmp = mkdtempSync(join(tmpdir(), "hpcdk-diff-base-"));

@@ -9,9 +9,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { structuredPatch } from "diff";
-import { IMPACT_KINDS, MANAGED_MARKER, SECRET_REF, type BundleManifest, type Impact, type ImpactKind } from "../../constructs/core/index.js";
+import { CIB_PATH, MANAGED_MARKER, SECRET_REF, type BundleManifest } from "../../common/contracts/bundle.js";
+import { IMPACT_KINDS, worstImpact, type Impact, type ImpactKind } from "../../common/contracts/impact.js";
 import { expandHostlist, compressHostlist } from "../../schema/hostlist.js";
-import { cibTransition, type CibTransition, type SteadyState } from "../simulate.js";
+import { cibTransition, type CibTransition, type SteadyState } from "../simulate/index.js";
 import type { StackTree, TerraformResource } from "./tree.js";
 
 type ManifestFile = BundleManifest["files"][number];
@@ -116,13 +117,8 @@ export interface StackDiff {
   readonly notes: string[];
 }
 
-/** Where a bundle holds the CIB: `cluster/cib.xml` in a stack directory. */
-export const CIB_PATH = "/cib.xml";
-
 /** The worse of two impacts (the first on a tie). */
-export function worse(a: Impact, b: Impact): Impact {
-  return IMPACT_KINDS.indexOf(b.kind) > IMPACT_KINDS.indexOf(a.kind) ? b : a;
-}
+export const worse = worstImpact;
 
 export function impactRank(kind: ImpactKind): number {
   return IMPACT_KINDS.indexOf(kind);

@@ -4,10 +4,9 @@
  * No format ever holds a secret's value or a hash of it: the report has none to give.
  */
 import { createColors } from "picocolors";
-import type { ImpactKind } from "../../constructs/core/index.js";
-import type { DiffReport } from "../diff.js";
+import type { ImpactKind } from "../../common/contracts/impact.js";
 import { hostsText, type BundleDiff, type FileDiff } from "./compare.js";
-import type { LiveHost, LiveReport } from "./live.js";
+import type { DiffReport, LiveHost, LiveReport } from "./report.js";
 
 export type DiffFormat = "text" | "markdown" | "json";
 

@@ -9,7 +9,18 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UNDECLARED_IMPACT, type BundleManifest } from "../../constructs/core/index.js";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
+import type { LoadedSite } from "../../schema/load.js";
+import { UNDECLARED_IMPACT } from "../../common/contracts/impact.js";
+import { EXIT, HpcdkError } from "../../common/errors.js";
+
+/**
+ * Synthesizes one validated site into `outDir` (its stack directory is `outDir/stacks/<site>`),
+ * with the site's secrets in `outDir/../secrets/<site>`, generated there when missing: what
+ * `hpcdk synth` does (stacks/synth.ts). The command hands it to the operation, which never
+ * imports the synthesis itself.
+ */
+export type SynthesizeSite = (site: LoadedSite, outDir: string) => void;
 
 /** A Terraform resource of `cdk.tf.json`, without cdktf's metadata. */
 export interface TerraformResource {
@@ -124,9 +135,12 @@ function readTerraform(file: string): StackTree["terraform"] {
 }
 
 /** The input of a diff is wrong (a missing directory, an unknown git ref): exit 2 with this message. */
-export class DiffInputError extends Error {
+export class DiffInputError extends HpcdkError {
   constructor(message: string) {
-    super(message);
-    this.name = "DiffInputError";
+    super(message, { exitCode: EXIT.internal });
+  }
+
+  override get topic(): string {
+    return "diff";
   }
 }

@@ -12,17 +12,20 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { InventoryOverride } from "../../stacks/inventory.js";
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { applyOverride, type Inventory, type InventoryOverride } from "../../common/contracts/inventory.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
+import { HpcdkError } from "../../common/errors.js";
+import { sleep } from "../../common/async.js";
+import { LabAddresses } from "./addresses.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const LAB_ROOT = "/var/tmp/hpcdk-lab";
 
-export class LabError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "LabError";
+/** The lab cannot be built, reached or taken down: every problem, with what to do. */
+export class LabError extends HpcdkError {
+  override get topic(): string {
+    return "lab";
   }
 }
 
@@ -61,6 +64,18 @@ export interface LabState {
   readonly powerman?: { address: string; port: number };
   /** The pools the lab provides (directories every node shares) and their mountpoints. */
   readonly pools: { name: string; mountpoint: string; dirs: string[] }[];
+  /** ZFS multihost protection of the pools' stand-in (the pool property multihost). @default true */
+  readonly multihost?: boolean;
+}
+
+/** How a lab differs from the site's real hosts; nothing of it is deployed. */
+export interface LabOptions {
+  /**
+   * The pools' multihost property: on (hpcdk creates every pool with multihost=on, and the
+   * stand-in waits as the site's zfs module settings say) or off, to measure what MMP costs.
+   * @default true
+   */
+  readonly multihost?: boolean;
 }
 
 /** The programs a lab needs, with the Debian package of each. */
@@ -75,7 +90,13 @@ const REQUIRED: Record<string, string> = {
   corosync: "corosync",
   pacemakerd: "pacemaker",
   crm_mon: "pacemaker-cli-utils",
+  // The pool stand-in is a FUSE file system the lab compiles at lab up (operations/lab/poolfs.c).
+  cc: "gcc",
+  "pkg-config": "pkg-config",
 };
+
+/** Debian packages the lab needs that no single program shows: libfuse3's headers for the pool stand-in. */
+const REQUIRED_PACKAGES = ["libfuse3-dev", "fuse3"];
 
 function run(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input ? { input } : {}) });
@@ -119,6 +140,8 @@ export function labPreflight(sitePackages: readonly string[] = []): string[] {
   if (packages.length > 0) {
     problems.push(`the site installs ${packages.join(", ")} on its nodes, and the lab's nodes run this machine's programs: apt-get install -y ${packages.join(" ")}`);
   }
+  const own = missingPackages(REQUIRED_PACKAGES);
+  if (own.length > 0) problems.push(`the lab's pool stand-in (a FUSE file system it compiles) needs ${own.join(", ")}: apt-get install -y ${own.join(" ")}`);
   if (problems.length === 0) {
     const probe = `hpcdk-probe-${process.pid}`;
     if (!tryRun("ip", ["netns", "add", probe])) problems.push("cannot create network namespaces here (ip netns add failed): the lab needs CAP_SYS_ADMIN and CAP_NET_ADMIN");
@@ -142,46 +165,28 @@ function labMac(...parts: string[]): string {
 /** The lab's plan for a site: namespaces, bridges and addresses. */
 export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)): LabState {
   const prefix = `hpcdk-${shortName(site)}`;
-  const networks = new Map<string, Cidr>();
-  for (const n of spec.nodes) {
-    for (const a of [...n.addresses, ...n.serviceAddresses]) {
-      const c = parseCidr(a) as Cidr;
-      networks.set(networkOf(c), c);
-    }
-  }
-  const used = new Set<string>([
-    ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
-    ...spec.nfs.groups.map((g) => g.floatingIp.address),
-  ]);
-  // fence_powerman talks to powermand at the site's address: the hub takes it on that network.
+  const addresses = new LabAddresses(spec);
+  const networks = addresses.networks;
+  const powermanAddress = addresses.powerman;
   const pm = spec.fencing.devices.find((d) => d.agent === "fence_powerman");
-  const powermanAddress = pm && pm.agent === "fence_powerman" ? pm.ip : undefined;
-  if (powermanAddress) used.add(powermanAddress);
-  /** The highest free host address of a network, going down. */
-  const free = (net: Cidr): string => {
-    if (net.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${networkOf(net)}`]);
-    const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
-    for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n; host--) {
-      const v = base + host;
-      const text = [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
-      if (!used.has(text)) {
-        used.add(text);
-        return `${text}/${net.prefix}`;
-      }
-    }
-    throw new LabError([`no free address left in ${networkOf(net)} for the lab`]);
-  };
+  for (const network of networks.keys()) {
+    if (networks.get(network)!.family !== 4) throw new LabError([`the lab supports IPv4 networks only, got ${network}`]);
+  }
   const bridgeNames = [...networks.keys()];
   const bridges = bridgeNames.map((network, i) => {
     const net = networks.get(network)!;
-    const hubAddress = powermanAddress && networkContains(net, powermanAddress) ? `${powermanAddress}/${net.prefix}` : free(net);
-    return { name: `br${i}`, network, hubAddress, mac: labMac(site, `br${i}`) };
+    // fence_powerman talks to powermand at the site's address: the hub takes it on that network.
+    const address = addresses.hostSide(net);
+    if (address === undefined) throw new LabError([`no free address left in ${network} for the lab`]);
+    return { name: `br${i}`, network, hubAddress: `${address}/${net.prefix}`, mac: labMac(site, `br${i}`) };
   });
   if (powermanAddress && !bridges.some((b) => b.hubAddress.startsWith(`${powermanAddress}/`))) {
     throw new LabError([`fence_powerman's ip ${powermanAddress} is on none of the nodes' networks: the lab's powermand could not be reached`]);
   }
   const link0 = parseCidr(spec.nodes[0]!.addresses[0]!) as Cidr;
-  const rootVeth = { name: `${prefix}`.slice(0, 15), address: free(link0) };
+  const rootAddress = addresses.take(link0);
+  if (rootAddress === undefined) throw new LabError([`no free address left in ${networkOf(link0)} for the lab`]);
+  const rootVeth = { name: `${prefix}`.slice(0, 15), address: `${rootAddress}/${link0.prefix}` };
   const nodes = spec.nodes.map((n, i) => {
     const interfaces = [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
       const c = parseCidr(cidr) as Cidr;
@@ -239,11 +244,11 @@ export function readLabState(site: string): LabState | undefined {
 }
 
 /** Brings the lab up; on any failure everything built so far is taken down again. */
-export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = []): Promise<LabState> {
+export async function labUp(site: string, spec: SiteSpec, log: (line: string) => void = () => {}, sitePackages: readonly string[] = [], options: LabOptions = {}): Promise<LabState> {
   const problems = labPreflight(sitePackages);
   if (problems.length > 0) throw new LabError(problems);
   if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
-  const state = planLab(site, spec);
+  const state: LabState = { ...planLab(site, spec), multihost: options.multihost ?? true };
   const overlaps = overlappingRoutes(state);
   if (overlaps.length > 0) throw new LabError(overlaps);
   mkdirSync(state.dir, { recursive: true, mode: 0o700 });
@@ -255,7 +260,15 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
       mkdirSync(join(state.dir, "shared", "pools", p.name), { recursive: true });
       for (const d of p.dirs) mkdirSync(join(state.dir, "shared", "pools", p.name, d), { recursive: true });
       writeFileSync(join(state.dir, "shared", "pools", `${p.name}.mountpoint`), `${p.mountpoint}\n`);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.multihost`), `${state.multihost === false ? "off" : "on"}\n`);
+      // A loop device per pool: the pool stand-in mounts as fuseblk on it, so its device number
+      // (the file system id in NFS file handles) is the same on every node.
+      const image = join(state.dir, "shared", "pools", `${p.name}.img`);
+      writeFileSync(image, Buffer.alloc(0));
+      run("truncate", ["-s", "1M", image]);
+      writeFileSync(join(state.dir, "shared", "pools", `${p.name}.blkdev`), `${run("losetup", ["--find", "--show", image]).trim()}\n`);
     }
+    buildPoolfs(state);
     const key = join(state.dir, "id_ed25519");
     run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `hpcdk-lab-${site}`, "-f", key]);
     const knownHosts: string[] = [];
@@ -265,11 +278,7 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     }
     if (state.powerman) startPowerman(state);
     writeFileSync(join(state.dir, "known_hosts"), knownHosts.join(""));
-    const inventory: InventoryOverride = {
-      ssh: { user: "root", privateKey: key, knownHosts: join(state.dir, "known_hosts") },
-      hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
-    };
-    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(inventory, null, 2)}\n`);
+    writeFileSync(state.inventoryFile, `# hpcdk lab inventory for ${site}: hpcdk deploy ${site} --inventory ${state.inventoryFile}\n${JSON.stringify(labOverride(state), null, 2)}\n`);
     for (const node of state.nodes) {
       await waitForPort(node.sshAddress, 22, 20_000);
       log(`${node.name}: up, ssh root@${node.sshAddress}`);
@@ -279,6 +288,30 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
     await labDown(site);
     throw err;
   }
+}
+
+/** How to reach the lab's nodes over the site's settings: the inventory file `lab up` writes. */
+export function labOverride(state: LabState): InventoryOverride {
+  return {
+    ssh: { user: "root", privateKey: join(state.dir, "id_ed25519"), knownHosts: join(state.dir, "known_hosts") },
+    hosts: Object.fromEntries(state.nodes.map((n) => [n.name, { address: n.sshAddress, port: 22 }])),
+  };
+}
+
+/** The lab's nodes as an inventory of their own, for the lab's own commands (`hpcdk lab status`). */
+export function labInventory(state: LabState): Inventory {
+  const nodes = state.nodes.map((n) => n.name);
+  const base: Inventory = {
+    site: state.site,
+    source: "",
+    secretsDir: "",
+    ssh: { user: "root", port: 22, knownHosts: join(state.dir, "known_hosts"), connectTimeoutSec: 3 },
+    hosts: {},
+    groupConcurrency: nodes.length,
+    clusterWaitSec: 10,
+    managementNodes: nodes,
+  };
+  return applyOverride(base, labOverride(state));
 }
 
 function buildNetwork(state: LabState): void {
@@ -295,6 +328,19 @@ function buildNetwork(state: LabState): void {
   hub("link", "set", "root0", "master", state.bridges[0]!.name, "up");
   run("ip", ["addr", "add", state.rootVeth.address, "dev", state.rootVeth.name]);
   run("ip", ["link", "set", state.rootVeth.name, "up"]);
+}
+
+/**
+ * Compiles the pool stand-in (operations/lab/poolfs.c, a FUSE file system that keeps unflushed
+ * writes in the node's memory) into the lab's directory.
+ */
+export function buildPoolfs(state: { dir: string }): string {
+  const out = join(state.dir, "bin", "hpcdk-lab-poolfs");
+  mkdirSync(dirname(out), { recursive: true });
+  const flags = run("pkg-config", ["--cflags", "--libs", "fuse3"]).trim().split(/\s+/).filter(Boolean);
+  const r = spawnSync("cc", ["-O2", "-Wall", "-o", out, join(HERE, "poolfs.c"), ...flags, "-lpthread"], { encoding: "utf8" });
+  if (r.status !== 0) throw new LabError([`cannot build the pool stand-in (cc ${join(HERE, "poolfs.c")}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`]);
+  return out;
 }
 
 /** powermand in the hub, with the lab's power controller as its device: fence_powerman fences for real. */
@@ -403,6 +449,8 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
     copyFileSync(join(HERE, "zpool-standin.sh"), join(upper, "usr/local/sbin", name));
     chmodSync(join(upper, "usr/local/sbin", name), 0o755);
   }
+  copyFileSync(join(state.dir, "bin", "hpcdk-lab-poolfs"), join(upper, "usr/local/sbin/hpcdk-lab-poolfs"));
+  chmodSync(join(upper, "usr/local/sbin/hpcdk-lab-poolfs"), 0o755);
   writeFileSync(
     join(node.dir, "node.env"),
     [
@@ -480,13 +528,13 @@ export async function labDown(site: string): Promise<void> {
   }
   for (const node of state.nodes) await powerOff(node);
   for (const node of state.nodes) tryRun("ip", ["netns", "del", node.netns]);
+  for (const p of state.pools) {
+    const file = join(state.dir, "shared", "pools", `${p.name}.blkdev`);
+    if (existsSync(file)) tryRun("losetup", ["-d", readFileSync(file, "utf8").trim()]);
+  }
   tryRun("ip", ["link", "del", state.rootVeth.name]);
   tryRun("ip", ["netns", "del", state.hub]);
   rmSync(state.dir, { recursive: true, force: true });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Waits until something listens on address:port (bounded). */

@@ -32,6 +32,8 @@ import { spawnSync } from "node:child_process";
 import { domainsOf, ensureBox, inLab, inLabStreaming, labEnv, namespacePids, planVagrantRun, REPO, sshConfigOf, startLibvirt, teardown, vagrantLabPreflight, type VagrantLab } from "./vagrant-lab.js";
 import { planVagrantLab } from "./vagrantfile.js";
 import type { DrillReport } from "../drill.js";
+import { sleep } from "../../common/async.js";
+import { resourceStatus } from "../pacemaker/crm-mon.js";
 
 const CLI = join(REPO, "cli", "bin", "hpcdk.js");
 const args = process.argv.slice(2);
@@ -201,7 +203,7 @@ async function main(): Promise<number> {
         query = answers.map((q) => `${q.stdout}${q.stderr}`.trim().split("\n")[0]).join("; ");
         if (answers.every((q, i) => q.status === 0 && new RegExp(`^on:\\s+${loaded.spec.nodes[i]!.power.plug}$`, "m").test(q.stdout))) break;
         if (Date.now() > until) throw new LabError([`powermand (pid ${pid}) on ${powerman.ip}:${powerman.ipport} does not report every VM on after 30 s: ${query} (see ${lab.dir}/powerman/powermand.log)`]);
-        await new Promise((r2) => setTimeout(r2, 1000));
+        await sleep(1000);
       }
       result.powerman = { pid, listen: `${powerman.ip}:${powerman.ipport}`, plugs: Object.fromEntries(domains), query };
       log(`powermand (pid ${pid}) on ${powerman.ip}:${powerman.ipport}: ${query}`);
@@ -226,7 +228,7 @@ async function main(): Promise<number> {
       const online = /Online: \[ ([^\]]*) \]/.exec(crm)?.[1]?.split(/\s+/) ?? [];
       if (/partition with quorum/.test(crm) && names.every((n) => online.includes(n))) break;
       if (Date.now() > deadline) throw new LabError([`the cluster did not come up within 15 minutes; crm_mon -1 said:\n${crm}${r2.stderr}`]);
-      await new Promise((r3) => setTimeout(r3, 5_000));
+      await sleep(5_000);
     }
     lap("clusterUp");
     // The first NFS group started (unless the site keeps the cluster in maintenance mode).
@@ -234,17 +236,13 @@ async function main(): Promise<number> {
     if (group && !loaded.spec.cluster.maintenanceMode) {
       deadline = Date.now() + 10 * 60_000;
       for (;;) {
-        const r2 = ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml");
-        const stopped = [...r2.stdout.matchAll(/<resource id="([^"]+)"[^>]*role="([^"]+)"/g)].filter((m) => m[2] !== "Started");
-        const groupXml = new RegExp(`<group id="group-${group.name}"[\\s\\S]*?</group>`).exec(r2.stdout)?.[0] ?? "";
-        const members = [...groupXml.matchAll(/<resource id="([^"]+)"[^>]*role="Started"/g)].length;
-        const all = [...groupXml.matchAll(/<resource id=/g)].length;
-        if (all > 0 && members === all) break;
+        const { started, notStarted } = groupStarted(ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml").stdout, `group-${group.name}`);
+        if (started) break;
         if (Date.now() > deadline) {
           const full = ssh(addresses[names[0]!]!, "crm_mon -1 --show-detail --failcounts 2>&1; zpool status 2>&1");
-          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${stopped.map((m) => `${m[1]} ${m[2]}`).join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
+          throw new LabError([`the NFS group ${group.name} did not start within 10 minutes (not started: ${notStarted.join(", ") || "?"}); crm_mon -1 said:\n${full.stdout}`]);
         }
-        await new Promise((r3) => setTimeout(r3, 5_000));
+        await sleep(5_000);
       }
       crm = ssh(addresses[names[0]!]!, "crm_mon -1").stdout;
       lap("nfsGroupStarted");
@@ -320,4 +318,17 @@ try {
 } catch (err) {
   process.stderr.write(`lab:vagrant: ${err instanceof LabError ? err.problems.join("\n  ") : String((err as Error).stack ?? err)}\n`);
   process.exitCode = 1;
+}
+
+/** Whether every resource of the group runs, from crm_mon's XML (not XML yet: pacemaker is still starting), and what does not. */
+function groupStarted(crmMonXml: string, groupId: string): { started: boolean; notStarted: string[] } {
+  try {
+    const members = resourceStatus(crmMonXml, groupId);
+    const notStarted = resourceStatus(crmMonXml)
+      .filter((r) => r.role !== "Started")
+      .map((r) => `${r.id} ${r.role}`);
+    return { started: members.length > 0 && members.every((r) => r.role === "Started"), notStarted };
+  } catch {
+    return { started: false, notStarted: [] };
+  }
 }

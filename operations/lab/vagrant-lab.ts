@@ -13,6 +13,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, rmdirSy
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LabError, processAlive } from "./lab.js";
+import { sleep } from "../../common/async.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = join(HERE, "..", "..");
@@ -168,10 +169,6 @@ export function ensureBox(lab: VagrantLab, log: (line: string) => void): number 
     if (r.status !== 0) throw new LabError([`vagrant box add failed: ${(r.stderr || r.stdout).trim()}`]);
   }
   return seconds;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Creates the namespace and starts libvirtd (and virtlogd) in it. */

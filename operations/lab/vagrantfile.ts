@@ -10,17 +10,17 @@
  * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
  */
 import { readFileSync } from "node:fs";
-import { MANAGED_MARKER } from "../../constructs/core/generated-file.js";
-import { renderTemplate } from "../../constructs/core/renderer.js";
+import { MANAGED_MARKER } from "../../common/contracts/bundle.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
+import { HpcdkError } from "../../common/errors.js";
+import { ipv4Text, LabAddresses } from "./addresses.js";
 
 /** A site the Vagrant lab cannot express; every problem is listed. */
-export class VagrantfileError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "VagrantfileError";
+export class VagrantfileError extends HpcdkError {
+  override get heading(): string {
+    return "the Vagrant lab cannot be made for this site; nothing was written";
   }
 }
 
@@ -97,36 +97,25 @@ export interface VagrantStandInPool {
 /** The zpool stand-in the VMs get with lab.vagrant.zpoolStandIn. */
 export const ZPOOL_STANDIN_SCRIPT = new URL("./zpool-disk-standin.sh", import.meta.url);
 
-const ipv4Text = (v: bigint) => [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 0xffn).toString()).join(".");
 const netmaskOf = (prefix: number) => ipv4Text(prefix === 0 ? 0n : ((1n << 32n) - 1n) ^ ((1n << BigInt(32 - prefix)) - 1n));
 
 /** Resolves the lab from a validated site: networks, host addresses, disks, per-node interfaces. */
 export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
   const lab = (spec.lab ?? LabSchema.parse({})).vagrant;
   const problems: string[] = [];
-  const networks = new Map<string, Cidr>();
   for (const [i, n] of spec.nodes.entries()) {
     for (const [field, list] of [["addresses", n.addresses], ["serviceAddresses", n.serviceAddresses]] as const) {
       for (const [k, text] of list.entries()) {
-        const c = parseCidr(text) as Cidr;
-        if (c.family !== 4) problems.push(`nodes.${i}.${field}.${k}: the Vagrant lab supports IPv4 networks only (vagrant-libvirt private networks), got "${text}"`);
-        else if (!networks.has(networkOf(c))) networks.set(networkOf(c), c);
+        if ((parseCidr(text) as Cidr).family !== 4) problems.push(`nodes.${i}.${field}.${k}: the Vagrant lab supports IPv4 networks only (vagrant-libvirt private networks), got "${text}"`);
       }
     }
   }
-  const used = new Set<string>([
-    ...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)),
-    ...spec.nfs.groups.map((g) => g.floatingIp.address),
-  ]);
   // fence_powerman reaches powermand at the site's address: the lab runs it on the host bridge.
-  const powerman = spec.fencing.devices.flatMap((d) => (d.agent === "fence_powerman" ? [d.ip] : []))[0];
+  const addresses = new LabAddresses(spec);
+  const networks = new Map([...addresses.networks].filter(([, net]) => net.family === 4));
   const planned: VagrantNetwork[] = [];
   for (const [cidr, net] of networks) {
-    const base = (addressToBigInt(net.address) >> BigInt(32 - net.prefix)) << BigInt(32 - net.prefix);
-    let hostIp: string | undefined = powerman !== undefined && !powerman.includes(":") && networkContains(net, powerman) && !used.has(powerman) ? powerman : undefined;
-    for (let host = (1n << BigInt(32 - net.prefix)) - 2n; host > 0n && hostIp === undefined; host--) {
-      if (!used.has(ipv4Text(base + host))) hostIp = ipv4Text(base + host);
-    }
+    const hostIp = addresses.hostSide(net);
     if (hostIp === undefined) {
       problems.push(`${cidr}: no address is left for the lab host's bridge (every address is a node's or a floating IP)`);
       continue;
@@ -199,15 +188,21 @@ function assertRubySafe(value: unknown, where: string): void {
   else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) assertRubySafe(v, `${where}.${k}`);
 }
 
-/** The Vagrantfile for a site; `source` is the site file as named in the managed header. */
-export function renderVagrantfile(site: string, source: string, spec: SiteSpec): string {
+/** The template of the Vagrantfile (templates/lab/Vagrantfile.hbs), rendered by the core's template renderer. */
+export const VAGRANTFILE_TEMPLATE = "lab/Vagrantfile";
+
+/**
+ * What the Vagrantfile template renders for a site (`source` is the site file as named in the
+ * managed header); the command renders it with the core's renderer (cli/commands/lab.ts).
+ */
+export function vagrantfileContext(site: string, source: string, spec: SiteSpec): object {
   const plan = planVagrantLab(site, spec);
   assertRubySafe(plan, "plan");
   const header = [`# ${MANAGED_MARKER} from ${source} (hpcdk lab vagrantfile). Do not edit by hand:`, "# run hpcdk lab vagrantfile again after changing the site.", ""].join("\n");
   // The stand-in goes into a Ruby heredoc (<<~ strips the two spaces again).
   const standIn = plan.lab.zpoolStandIn ? readFileSync(ZPOOL_STANDIN_SCRIPT, "utf8").replace(/^(?=.)/gm, "  ") : "";
   if (/^\s*(SHELL|ZPOOL)$/m.test(standIn)) throw new Error("Vagrantfile: the zpool stand-in has a line that would end its heredoc");
-  return renderTemplate("lab/Vagrantfile", {
+  return {
     ...plan,
     header,
     zpoolStandIn: plan.lab.zpoolStandIn,
@@ -215,5 +210,5 @@ export function renderVagrantfile(site: string, source: string, spec: SiteSpec):
     softwareEmulation: plan.lab.driver === "qemu",
     sharedDiskSize: `${plan.lab.sharedDiskGiB}G`,
     devices: plan.disks.map((d) => d.path).join(" "),
-  });
+  };
 }

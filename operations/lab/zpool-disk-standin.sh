@@ -29,6 +29,12 @@ die() {
     exit 1
 }
 
+# A zfs module parameter from /etc/modprobe.d (hpcdk renders hpcdk-zfs.conf), or its default.
+param() {
+    v=$(cat /etc/modprobe.d/*.conf 2> /dev/null | sed -n "s/^options zfs .*\\b$1=\\([0-9][0-9]*\\).*/\\1/p" | tail -n 1)
+    echo "${v:-$2}"
+}
+
 # The kernel's name of a device (what /proc/mounts shows).
 real() {
     readlink -f "$1"
@@ -195,8 +201,26 @@ import)
     mountpoint=$(props_of "$device" | prop mountpoint)
     [ -n "$mountpoint" ] || die "import '$pool': $device has no mountpoint in /$PROPS"
     mkdir -p "$mountpoint" "$STATE"
+    # A disk another VM held and did not unmount cleanly (e2mmpstatus: in use) is what ZFS' MMP
+    # activity check waits for: as long as the zfs module settings in /etc/modprobe.d say (twice
+    # zfs_multihost_fail_intervals x zfs_multihost_interval, or zfs_multihost_import_intervals x
+    # the interval when fail intervals are 0), and at least as long as ext4's own MMP wait.
+    begin=$(date +%s.%N)
+    begin_ms=$(date +%s%3N)
+    unclean=false
+    if [ "$(props_of "$device" | prop multihost)" = on ] && ! e2mmpstatus "$device" > /dev/null 2>&1; then unclean=true; fi
     # With MMP the kernel waits here, and refuses a disk another VM keeps mounted.
     mount -t ext4 "$device" "$mountpoint" || die "import '$pool': mounting $device on $mountpoint failed"
+    if $unclean; then
+        interval=$(param zfs_multihost_interval 1000)
+        fail=$(param zfs_multihost_fail_intervals 10)
+        intervals=$(param zfs_multihost_import_intervals 20)
+        wait_ms=$(awk -v f="$fail" -v i="$interval" -v n="$intervals" 'BEGIN { if (f > 0) w = f * i * 2; else w = n * i; if (w < 1000) w = 1000; print int(w) }')
+        left=$((begin_ms + wait_ms - $(date +%s%3N)))
+        [ "$left" -le 0 ] || sleep "$(awk -v l="$left" 'BEGIN { printf "%.3f", l / 1000 }')"
+        mkdir -p /var/log/hpcdk-lab
+        echo "$(date +%s.%N) import $pool mmp-wait $begin $(date +%s.%N) not exported cleanly, ${wait_ms} ms" >> /var/log/hpcdk-lab/zpool.log
+    fi
     echo "$device $mountpoint" > "$STATE/$pool"
     ;;
 export)

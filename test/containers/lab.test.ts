@@ -65,6 +65,8 @@ function inNamespace(script: string, timeoutMs = 90_000): SpawnSyncReturns<strin
     `mount --bind '${dir}/group' /etc/group`,
   ].join("\n");
   return spawnSync("unshare", ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "sh", "-c", `${prelude}\n${script}`], {
+    // The test user's commands start here too: not in the checkout, which may be root's alone.
+    cwd: "/",
     encoding: "utf8",
     timeout: timeoutMs,
     killSignal: "SIGKILL",

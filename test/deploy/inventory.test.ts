@@ -7,8 +7,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { PreflightError, readInventory, readOverride } from "../../operations/deploy.js";
-import type { Inventory } from "../../stacks/inventory.js";
+import { applyOverride, type Inventory } from "../../common/contracts/inventory.js";
+import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { tempDir } from "../helpers.js";
 
 const base: Inventory = {
@@ -80,5 +80,31 @@ describe("inventory files", () => {
     vi.stubEnv("HPCDK_INVENTORY", "nowhere.yaml");
     expect(() => readInventory(stack)).toThrow(PreflightError);
     expect(() => readInventory(stack)).toThrow(`HPCDK_INVENTORY=nowhere.yaml: ${join(dir, "nowhere.yaml")} does not exist`);
+  });
+
+  it("fails if an inventory file has an unknown key or a wrong type, naming the file and the field", () => {
+    const { dir } = project({ ssh: { privatekey: "id", port: "22" }, hosts: { h1: { adress: "10.0.0.11" } } });
+    const file = join(dir, "lab", "inventory.yaml");
+    const err = (() => {
+      try {
+        return readOverride(file);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(PreflightError);
+    expect((err as PreflightError).problems).toEqual([
+      `${file}: ssh.port: Invalid input: expected number, received string`,
+      `${file}: ssh: Unrecognized key: "privatekey"`,
+      `${file}: hosts.h1: Unrecognized key: "adress"`,
+    ]);
+  });
+
+  it("merges an inventory file's bastion over the site's field by field, with port 22 and user root where neither says", () => {
+    const { dir, stack } = project({ ssh: { bastion: { address: "10.0.0.1" } } });
+    const inventory = readInventory(stack, readOverride(join(dir, "lab", "inventory.yaml")));
+    expect(inventory.ssh.bastion).toEqual({ address: "10.0.0.1", port: 22, user: "root" });
+    const withSite = applyOverride({ ...base, ssh: { ...base.ssh, bastion: { address: "jump", port: 2222, user: "ops", privateKey: "/k" } } }, { ssh: { bastion: { address: "jump2" } } });
+    expect(withSite.ssh.bastion).toEqual({ address: "jump2", port: 2222, user: "ops", privateKey: "/k" });
   });
 });

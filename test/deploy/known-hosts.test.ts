@@ -1,6 +1,6 @@
 import { createHmac, generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { knownHostsAccepts } from "../../operations/ssh.js";
+import { knownHostsAccepts } from "../../operations/remote/ssh.js";
 
 const key = (seed: number) => Buffer.from(`ssh-ed25519-blob-${seed}`);
 const line = (names: string, k: Buffer) => `${names} ssh-ed25519 ${k.toString("base64")}`;

@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bundle, GeneratedFile, type BundleManifest } from "../../constructs/core/index.js";
-import { applyBundle, readOverride } from "../../operations/deploy.js";
+import { applyBundle } from "../../operations/deploy/index.js";
+import { connect } from "../../operations/remote/connect.js";
+import { readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
-import { SshSession } from "../../operations/ssh.js";
 import { loadSiteFile } from "../../schema/load.js";
 import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
 
@@ -319,18 +320,16 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
     onHost("dl1", `crm_attribute --type crm_config --set-name hpcdk-deploy --name hpcdk-applied ${before ? `--update '${before}'` : "--delete"}`);
   }, 120_000);
 
-  it("reaches a host through a bastion", async () => {
-    const session = await SshSession.connect({
-      host: "dl2",
-      address: "10.77.0.12",
-      port: 22,
-      user: "root",
-      privateKey: join(lab.dir, "id_ed25519"),
-      knownHosts: join(lab.dir, "known_hosts"),
-      bastion: { address: "10.77.0.11", port: 22, user: "root", privateKey: join(lab.dir, "id_ed25519") },
-    });
+  it("reaches a host through a bastion that names no key of its own: the hosts' key opens it (the schema's default)", async () => {
+    // The lab's inventory with dl1 as the bastion, named by its address only (port 22, root, the hosts' key).
+    const labInventory = readOverride(lab.inventoryFile);
+    const inventory = readInventory(stack, { ...labInventory, ssh: { ...labInventory.ssh, bastion: { address: "10.77.0.11" } } });
+    expect(inventory.ssh.bastion).toEqual({ address: "10.77.0.11", port: 22, user: "root" });
+    const session = await connect(inventory, "dl2");
     try {
       expect((await session.run("hostname")).trim()).toBe("dl2");
+      // dl2 saw the connection come from the bastion, not from this machine.
+      expect((await session.run("echo $SSH_CONNECTION")).split(" ")[0]).toBe("10.77.0.11");
     } finally {
       session.close();
     }

@@ -11,9 +11,10 @@ import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { BundleManifest } from "../../constructs/core/index.js";
-import { applyBundle, PreflightError, preflightBundle, readInventory } from "../../operations/deploy.js";
-import { SshSession } from "../../operations/ssh.js";
-import type { InventoryOverride } from "../../stacks/inventory.js";
+import { applyBundle, preflightBundle } from "../../operations/deploy/index.js";
+import { PreflightError, readInventory } from "../../operations/remote/inventory.js";
+import { SshSession } from "../../operations/remote/ssh.js";
+import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { loadExamples, synthTo, tempDir } from "../helpers.js";
 
 const SITE = "minilab";

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { rootCommand } from "../../operations/ssh.js";
+import { rootCommand } from "../../operations/remote/ssh.js";
 import { tempDir } from "../helpers.js";
 
 const bin = tempDir();

@@ -8,7 +8,7 @@ import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSy
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { FIXTURES, ROOT, tempDir } from "../helpers.js";
+import { FIXTURES, ROOT, SOURCE_DIRS, tempDir } from "../helpers.js";
 
 let repo: string;
 const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org", ...args], { encoding: "utf8" });
@@ -26,7 +26,7 @@ beforeAll(() => {
   repo = tempDir("hpcdk-diff-repo-");
   const files = execFileSync("git", ["-C", ROOT, "ls-files", "--cached", "--others", "--exclude-standard"], { encoding: "utf8" })
     .split("\n")
-    .filter((f) => f && /^(cli|common|constructs|operations|schema|stacks|templates|sites)\/|^(package(-lock)?\.json|tsconfig\.json|\.gitignore)$/.test(f));
+    .filter((f) => f && ([...SOURCE_DIRS, "sites"].includes(f.split("/")[0]!) && f.includes("/") || /^(package(-lock)?\.json|tsconfig\.json|\.gitignore)$/.test(f)));
   for (const f of files) {
     mkdirSync(dirname(join(repo, f)), { recursive: true });
     cpSync(join(ROOT, f), join(repo, f));

@@ -1,12 +1,12 @@
 /**
  * What Pacemaker's scheduler does when a running cluster takes a new CIB (cibTransition in
- * operations/simulate.ts), asked of the installed crm_simulate.
+ * operations/simulate/transition.ts), asked of the installed crm_simulate.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { transitionImpact } from "../../operations/diff/compare.js";
-import { cibTransition } from "../../operations/simulate.js";
+import { cibTransition } from "../../operations/simulate/index.js";
 import { parseSite } from "../../schema/load.js";
 import { ROOT, synthTo } from "../helpers.js";
 

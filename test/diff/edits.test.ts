@@ -6,9 +6,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { diffExitCode, diffSites, type DiffReport } from "../../operations/diff.js";
+import { diffExitCode, diffSites, type DiffReport } from "../../operations/diff/index.js";
 import { formatJson, formatMarkdown, formatText } from "../../operations/diff/format.js";
 import { parseSite, type LoadedSite } from "../../schema/load.js";
+import { synthesizeSite } from "../../stacks/synth.js";
 import { ROOT, tempDir } from "../helpers.js";
 
 const text = (site: string) => readFileSync(join(ROOT, "test", "fixtures", "diff", `${site}.yaml`), "utf8");
@@ -24,7 +25,7 @@ function edited(site: string, ...edits: [string, string][]): LoadedSite {
   return load(site, yaml);
 }
 
-const noSecrets = { secrets: "/nonexistent/secrets" };
+const noSecrets = { secrets: "/nonexistent/secrets", synthesize: synthesizeSite };
 const diff = (site: string, next: LoadedSite, options = noSecrets) => diffSites(load(site, text(site)), next, options);
 const fileChanges = (r: DiffReport) => r.stack.bundles.flatMap((b) => b.files.map((f) => `${b.dir}:${f.path}:${f.status}:${f.impact.kind}`));
 const settingRows = (r: DiffReport) => r.summary.filter((s) => s.kind === "setting").map((s) => [s.what, s.impact.kind]);
@@ -147,7 +148,7 @@ describe("edits to the example sites", () => {
       mkdirSync(join(dir, side));
       writeFileSync(join(dir, side, "corosync-authkey"), key);
     }
-    const r = await diffSites(load("lab", text("lab")), load("lab", text("lab")), { secrets: join(dir, "new"), oldSecrets: join(dir, "old") });
+    const r = await diffSites(load("lab", text("lab")), load("lab", text("lab")), { secrets: join(dir, "new"), oldSecrets: join(dir, "old"), synthesize: synthesizeSite });
     expect(r.stack.bundles.map((b) => `${b.dir}: ${b.secrets.map((s) => `${s.name} ${s.status} ${s.paths.join()}`).join()}`)).toEqual(
       ["stc1", "stc2", "stc3", "stc4"].map((h) => `hosts/${h}: corosync-authkey changed /etc/corosync/authkey`),
     );
@@ -165,7 +166,7 @@ describe("edits to the example sites", () => {
       }
     }
     // The same value on both sides is unchanged and not listed.
-    const same = await diffSites(load("lab", text("lab")), load("lab", text("lab")), { secrets: join(dir, "new"), oldSecrets: join(dir, "new") });
+    const same = await diffSites(load("lab", text("lab")), load("lab", text("lab")), { secrets: join(dir, "new"), oldSecrets: join(dir, "new"), synthesize: synthesizeSite });
     expect(same.changed).toBe(false);
   });
 

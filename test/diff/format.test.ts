@@ -6,9 +6,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { diffSites } from "../../operations/diff.js";
+import { diffSites } from "../../operations/diff/index.js";
 import { formatJson, formatMarkdown, formatText } from "../../operations/diff/format.js";
 import { parseSite } from "../../schema/load.js";
+import { synthesizeSite } from "../../stacks/synth.js";
 import { ROOT } from "../helpers.js";
 
 const lab = readFileSync(join(ROOT, "test", "fixtures", "diff", "lab.yaml"), "utf8");
@@ -22,7 +23,7 @@ for (const [from, to] of edits) {
   expect(next).toContain(from);
   next = next.replace(from, to);
 }
-const report = await diffSites(parseSite(lab, "sites/lab.yaml"), parseSite(next, "sites/lab.yaml"), { secrets: "/nonexistent" });
+const report = await diffSites(parseSite(lab, "sites/lab.yaml"), parseSite(next, "sites/lab.yaml"), { secrets: "/nonexistent", synthesize: synthesizeSite });
 
 describe("the diff report", () => {
   it("renders Markdown for a pull request: impact summary first, one collapsible section per host", async () => {

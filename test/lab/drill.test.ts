@@ -5,8 +5,12 @@
  * floating IP, then one drill of each mode, each judged by its own report: power-off
  * (fence_powerman through the lab's powermand), kill (the node dies unannounced; the cluster
  * fences it), link-down (the node's cluster link goes down; the cluster fences it) and standby
- * (the group moves, nobody is fenced); and `hpcdk lab down` leaving nothing behind. Needs root
- * (namespaces); CI runs as root.
+ * (the group moves, nobody is fenced); every drill with NFSv3 and NFSv4 clients, an NFSv4 lock
+ * held across the failover, and a steady writer whose acknowledged writes must survive; the pool
+ * import waits for MMP as the site's settings say, shown in the timeline. Then the test of the
+ * test: an export mounted `async` loses acknowledged writes in a power-off drill, and the drill
+ * says so; and each shipped fault plan (drill-plans/) meets its expectation. `hpcdk lab down`
+ * leaves nothing behind. Needs root (namespaces); CI runs as root.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -50,8 +54,8 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const onHost = (host: string, command: string): string => onLabNode(lab, host, command);
-  const drill = (mode: string): { code: number; report: DrillReport; dir: string } => {
-    const r = hpcdk(["drill", SITE, "--mode", mode, "--out", out, "--inventory", lab.inventoryFile, "--report-dir", reports, "--json"]);
+  const drill = (mode: string, extra: string[] = []): { code: number; report: DrillReport; dir: string } => {
+    const r = hpcdk(["drill", SITE, ...(mode.startsWith("plan-") ? ["--plan", join(ROOT, "drill-plans", `${mode.slice(5)}.yaml`)] : ["--mode", mode]), "--out", out, "--inventory", lab.inventoryFile, "--report-dir", reports, "--json", ...extra]);
     if (!r.stdout.trim().startsWith("{")) throw new Error(`hpcdk drill printed no report (exit ${r.code}): ${r.stderr}`);
     const dir = readdirSync(reports).find((d) => d.startsWith(`${SITE}-${mode}-`) && !seen.has(d))!;
     seen.add(dir);
@@ -67,6 +71,7 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
    * What every drill must show: the victim fenced (standby: nobody), the whole group where the
    * scheduler said, the data intact, NFS back, the node back, report files that parse.
    */
+  const LOCK_CHECK = "NFSv4 lock kept (held, or reclaimed from the new server)";
   const expectGoodDrill = (code: number, report: DrillReport, dir: string, victim: string) => {
     const fences = report.mode !== "standby";
     // A failed check shows the whole report: pcs status before and after, the timeline.
@@ -81,7 +86,13 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
       "no data lost",
       "NFS serves reads and writes again",
       `${victim} rejoined`,
+      ...(report.lock.state === "none" ? [] : [LOCK_CHECK]),
     ]);
+    // Acknowledged stable writes went on through the failover and every one reads back.
+    expect(report.dataLoss.acknowledged).toBeGreaterThan(20);
+    expect(report.dataLoss).toMatchObject({ lost: 0, seedIntact: true });
+    // Each protocol has its own figures.
+    for (const p of ["nfs3", "nfs4"] as const) expect(report.metrics.protocols[p]!.samples.reads).toBeGreaterThan(5);
     // The whole group moved to one surviving node, the one the scheduler predicted.
     const placed = Object.values(report.failover!);
     expect(new Set(placed.map((p) => p.join(","))).size).toBe(1);
@@ -92,7 +103,7 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     // The timeline in order, every milestone there.
     const whats = report.timeline.map((e) => e.what);
     const milestones = fences
-      ? [`fault: ${report.mode} ${victim}`, `${victim} lost`, `${victim} fenced`, "NFS reads back", "NFS writes back", `${victim} rejoined`]
+      ? [`fault: ${report.mode} ${victim}`, `${victim} lost`, `${victim} fenced`, "NFSv3 writes back", "NFSv4 reads back", "NFSv4 writes back", `${victim} rejoined`]
       : [`fault: standby ${victim}`, `${victim} in standby`, `${victim} out of standby`, `${victim} rejoined`];
     for (const m of milestones) expect(whats).toContain(m);
     const at = (what: string) => report.timeline.find((e) => e.what === what)!.atMs;
@@ -105,6 +116,20 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
       expect(report.metrics.readsBackSec).toBeGreaterThan(report.metrics.nodeLostSec!);
       expect(report.metrics.readOutageSec).toBeGreaterThan(0);
       expect(report.metrics.writeOutageSec).toBeGreaterThan(0);
+      // The pool was last held by the dead node: the import waited for MMP as the site says
+      // (minilab: 5 s), shown apart inside the pool import; the phases in their order.
+      expect(report.metrics.mmpModelSec).toBe(5);
+      expect(report.metrics.mmpWaitSec).toBeGreaterThanOrEqual(5);
+      expect(report.metrics.mmpWaitSec).toBeLessThan(7);
+      const ph = report.metrics.phases;
+      expect(ph["fence-confirmed"]).toBeLessThanOrEqual(ph["mmp-wait"]!);
+      expect(ph["mmp-wait"]).toBeLessThanOrEqual(ph["pool-imported"]!);
+      expect(ph["pool-imported"]).toBeLessThanOrEqual(ph["nfs-server-up"]!);
+      expect(ph["nfs-server-up"]).toBeLessThanOrEqual(ph["ip-up"]!);
+      // An NFSv4 client holds state, so ganesha holds its grace period (10 s) and ends it.
+      expect(report.metrics.graceSec).toBe(10);
+      expect(ph["grace-ended"]! - ph["grace-started"]!).toBeGreaterThanOrEqual(9);
+
     } else {
       // Standby moves the group in an orderly way: a client may see only a slow read, no failure.
       expect(whats.filter((w) => w.includes("fenced"))).toEqual([]);
@@ -130,6 +155,14 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     expect(Object.keys(svgDoc)).toEqual(["svg"]);
     expect(svg!.match(/<circle /g)).toHaveLength(report.timeline.length);
     expect(html).toContain('<span class="ok">PASSED</span>');
+    if (fences) expect(svg).toMatch(/<title>MMP activity check of tank: [\d.]+ s/);
+  };
+
+  /** Deploys the site with the export's options changed (the same lab). */
+  const deployWithOptions = (options: string) => {
+    writeFileSync(siteFile, readFileSync(siteFile, "utf8").replace(/options: rw,\w+,no_subtree_check,no_root_squash/, `options: ${options}`));
+    const r = hpcdk(["deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
   };
 
   beforeAll(async () => {
@@ -189,15 +222,22 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     expect(Date.now() - t0).toBeLessThan(30_000);
   }, 60_000);
 
-  it("power-off drill: fence_powerman cuts the NFS node, the group moves, no data is lost", () => {
+  it("power-off drill: fence_powerman cuts the NFS node, the group moves after the MMP wait, no acknowledged write is lost, the NFSv4 lock is reclaimed", () => {
     const { code, report, dir } = drill("power-off");
     expectGoodDrill(code, report, dir, "m1");
     expect(report.timeline.map((e) => e.what)).toContain("power on m1");
+    // The lock holder took its OPEN and LOCK before the fault; the new server (its recovery
+    // database on the pool) let it reclaim both in its grace period, and a second client's
+    // LOCKT found the lock held at the end.
+    expect(report.lock, report.lock.detail).toMatchObject({ state: "reclaimed", heldAtEnd: true });
+    expect(report.lock.reclaimedSec!).toBeLessThan(report.metrics.phases["grace-ended"]!);
+    expect(report.timeline.map((e) => e.phase)).toContain("lock-reclaimed");
+    expect(code).toBe(0);
   }, 240_000);
 
   it("kill drill: the node dies unannounced, the cluster fences it through powerman", () => {
     const holder = holderOfGroup();
-    const { code, report, dir } = drill("kill");
+    const { code, report, dir } = drill("kill", ["--no-lock"]);
     expectGoodDrill(code, report, dir, holder);
     // The cluster, not the drill, fenced it: a reboot in the fence history.
     expect(onHost(report.survivor, `stonith_admin --history ${holder} --verbose`)).toMatch(new RegExp(`reboot of ${holder} successful: delegate=\\w+, client=pacemaker-controld`));
@@ -206,7 +246,7 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   it("link-down drill: the node's cluster link goes down, the cluster fences it and only it", () => {
     const holder = holderOfGroup();
     const before = initPids();
-    const { code, report, dir } = drill("link-down");
+    const { code, report, dir } = drill("link-down", ["--no-lock"]);
     expectGoodDrill(code, report, dir, holder);
     // Power-cycled by the fence device: a new init; the others kept theirs.
     const after = initPids();
@@ -219,10 +259,34 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
   it("standby drill: the group moves away without fencing anybody, the node comes out of standby", () => {
     const holder = holderOfGroup();
     const before = initPids();
-    const { code, report, dir } = drill("standby");
+    const { code, report, dir } = drill("standby", ["--no-lock"]);
     expectGoodDrill(code, report, dir, holder);
     // Nobody was power-cycled, and the node is out of standby again.
     expect(initPids()).toEqual(before);
     expect(onHost(holder, `crm_attribute --node ${holder} --name standby --query --quiet`).trim()).toBe("off");
   }, 240_000);
+
+  it("test of the test: an export mounted async loses acknowledged writes at a power cut, and the drill says so", () => {
+    // GIVEN the export async: ganesha has no async option, so hpcdk sets the dataset's sync=disabled
+    deployWithOptions("rw,async,no_subtree_check,no_root_squash");
+    expect(onHost(holderOfGroup(), "zfs get -H -o value sync tank/data").trim()).toBe("disabled");
+    const { code, report } = drill("power-off", ["--no-lock"]);
+    // THEN the records acknowledged in the last transaction group before the cut are gone
+    expect(report.dataLoss.lost).toBeGreaterThan(0);
+    expect(report.checks.find((c) => c.name === "no data lost")).toMatchObject({ ok: false });
+    expect(code).toBe(3);
+    // AND with the site's sync export again, nothing acknowledged is lost (the drills above)
+    deployWithOptions("rw,sync,no_subtree_check,no_root_squash");
+    expect(onHost(holderOfGroup(), "zfs get -H -o value sync tank/data").trim()).toBe("standard");
+  }, 300_000);
+
+  for (const plan of ["cluster-loss-30", "client-partition", "flapping-link", "partition-holder-one-way"]) {
+    it(`fault plan ${plan}: the outcome it expects, under load, no acknowledged write lost`, () => {
+      const { code, report, dir } = drill(`plan-${plan}`, ["--no-lock"]);
+      expect(report.checks.filter((c) => !c.ok), readFileSync(join(dir, "report.md"), "utf8")).toEqual([]);
+      expect(code).toBe(0);
+      expect(report.plan!.applied.every((a) => a.startedMs !== undefined && a.endedMs !== undefined)).toBe(true);
+      expect(report.dataLoss.acknowledged).toBeGreaterThan(20);
+    }, 300_000);
+  }
 });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { labPreflight, missingPackages, planLab } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { ROOT, tempDir } from "../helpers.js";
+import { copyOfHpcdk, ROOT, tempDir } from "../helpers.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -28,7 +28,9 @@ describe("lab preflight", () => {
     mkdirSync(join(project, "sites"), { mode: 0o755 });
     const site = join(project, "sites", "pf-lab.yaml");
     writeFileSync(site, readFileSync(join(ROOT, "sites", "minilab.yaml"), "utf8").replaceAll("10.30.0.", "10.32.0."), { mode: 0o644 });
-    const r = spawnSync("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, join(ROOT, "cli/bin/hpcdk.js"), "lab", "up", "pf-lab"], {
+    // hpcdk as nobody can run it, wherever the checkout is (root's home is not readable by others).
+    const hpcdkCopy = copyOfHpcdk({ readableByAll: true });
+    const r = spawnSync("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, join(hpcdkCopy, "cli/bin/hpcdk.js"), "lab", "up", "pf-lab"], {
       cwd: project,
       encoding: "utf8",
     });

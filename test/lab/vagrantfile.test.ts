@@ -8,7 +8,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { planVagrantLab, renderVagrantfile, VagrantfileError } from "../../operations/lab/vagrantfile.js";
+import { renderVagrantfile } from "../../cli/commands/lab.js";
+import { planVagrantLab, VagrantfileError } from "../../operations/lab/vagrantfile.js";
 import type { SiteError } from "../../schema/load.js";
 import { EXAMPLES, FIXTURES, have, hpcdk, loadExamples, ROOT, siteFromText, tempDir } from "../helpers.js";
 

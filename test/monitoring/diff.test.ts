@@ -9,8 +9,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { diffSites, type DiffReport } from "../../operations/diff.js";
+import { diffSites, type DiffReport } from "../../operations/diff/index.js";
 import { parseSite, type LoadedSite } from "../../schema/load.js";
+import { synthesizeSite } from "../../stacks/synth.js";
 import { ROOT } from "../helpers.js";
 
 const LAB = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
@@ -23,7 +24,7 @@ function edited(...edits: [string, string][]): LoadedSite {
   }
   return load(yaml);
 }
-const diff = (next: LoadedSite) => diffSites(load(LAB), next, { secrets: "/nonexistent/secrets" });
+const diff = (next: LoadedSite) => diffSites(load(LAB), next, { secrets: "/nonexistent/secrets", synthesize: synthesizeSite });
 const settings = (r: DiffReport) => r.summary.filter((s) => s.kind === "setting").map((s) => [s.what, s.impact.kind]);
 const files = (r: DiffReport) => r.stack.bundles.flatMap((b) => b.files.map((f) => `${b.dir}:${f.path}:${f.status}:${f.impact.kind}`));
 const MGMT = ["stc1", "stc2", "stc3", "stc4"];

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { simulateCib } from "../../operations/simulate.js";
+import { simulateCib } from "../../operations/simulate/index.js";
 import { loadSiteFile } from "../../schema/load.js";
 import { FIXTURES, loadExamples, synthTo } from "../helpers.js";
 

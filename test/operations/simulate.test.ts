@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { simulateCib } from "../../operations/simulate.js";
+import { simulateCib, SimulationError } from "../../operations/simulate/index.js";
 import { EXAMPLES, FIXTURES, hpcdk, loadExamples, siteFromText, synthTo } from "../helpers.js";
 
 const { out, built } = synthTo(loadExamples());
@@ -55,7 +55,9 @@ describe("the failover rules", () => {
   });
 
   it("refuses to fail a node the site does not have", async () => {
-    await expect(simulateCib(cibOf(out, "lab"), { fail: ["stc9"] })).rejects.toThrow("simulate: unknown node stc9 (nodes: stc1, stc2, stc3, stc4)");
+    const err = await simulateCib(cibOf(out, "lab"), { fail: ["stc9"] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SimulationError);
+    expect((err as SimulationError).message).toBe("unknown node stc9 (nodes: stc1, stc2, stc3, stc4)");
   });
 });
 
@@ -68,13 +70,20 @@ describe("hpcdk simulate", () => {
     expect(result.stdout).toMatch(/  zfs-stc2_pool: stc2 -> stc[134]\n/);
     expect(result.stdout).toContain("every failover is safe\n");
   });
+
+  it("fails with exit 1 and no stack if the node to fail is not in the site", () => {
+    const result = hpcdk(["simulate", "lab", "--fail", "stc9", "--out", synthTo([]).out]);
+    expect(result.stderr).toMatch(/^(hpcdk: generated secret .*\n)*hpcdk: simulate: unknown node stc9 \(nodes: stc1, stc2, stc3, stc4\)\n$/);
+    expect(result.stdout).toBe("");
+    expect(result.status).toBe(1);
+  });
 });
 
 describe("operation digests", () => {
   it("match what the installed Pacemaker records when it runs the resources (crm_simulate -S)", async () => {
     const { execFileSync } = await import("node:child_process");
     const { writeFileSync } = await import("node:fs");
-    const { operationDigest, withOnlineStatus, cibNodes } = await import("../../operations/simulate.js");
+    const { operationDigest, withOnlineStatus, cibNodes } = await import("../../operations/simulate/index.js");
     const { tempDir } = await import("../helpers.js");
     const cib = cibOf(out, "radon");
     const dir = tempDir();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { create } from "xmlbuilder2";
 import { readXml, type XmlElement } from "../../operations/xml.js";
-import { withOnlineStatus, cibNodes } from "../../operations/simulate.js";
+import { withOnlineStatus, cibNodes } from "../../operations/simulate/index.js";
 import { loadExamples, synthTo, tempDir } from "../helpers.js";
 
 interface Shape {

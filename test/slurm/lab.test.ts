@@ -181,6 +181,7 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
     let bundle: string;
     let root: string;
     const sruns: Srun[] = [];
+    const allocations: string[] = [];
 
     beforeAll(() => {
       root = lab.ociRoot!;
@@ -188,15 +189,37 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
       ensureAssociation(USER);
     });
 
-    // A failed test may leave a container or an srun behind: end them by id and PID.
+    // A failed test may leave a container, an srun or an allocation behind: end them by id and PID.
     afterAll(() => {
       for (const id of containers(root)) lab.run("runc", ["--root", root, "delete", "--force", id]);
       for (const s of sruns) if (alive(s.pid)) process.kill(s.pid, "SIGKILL");
+      for (const job of allocations) lab.run("scancel", [job]);
       expect(containers(root)).toEqual([]);
     });
 
-    /** srun as the job user, with the bundle. */
-    const srunArgs = (name: string, cmd: string[]) => [`--reuid=${USER}`, "--regid=nogroup", "--clear-groups", "srun", `--container=${bundle}`, "-N1", "-w", "c001", "-J", name, ...cmd];
+    const asUser = [`--reuid=${USER}`, "--regid=nogroup", "--clear-groups"];
+
+    /**
+     * A job allocation on c001, as the job user (`salloc --no-shell`), for one step; released by
+     * `release`. Each step runs in an allocation that outlives it, so that only the step's own
+     * completion can end its accounting record. When srun makes the allocation itself, it ends the
+     * job as soon as its task has exited, and that can reach slurmdbd before the step's own
+     * completion, which slurmstepd sends only after oci.conf's RunTimeQuery/Kill/Delete cleanup:
+     * slurmdbd then closes the still-open step with the job's state and no exit code
+     * (`FAILED|0:0`), and the step's real record (`FAILED|7:0`, its CPU time) follows a moment
+     * later. That was the race of this test (seen in about half of the runs).
+     */
+    const allocate = (name: string): string => {
+      const r = lab.run("setpriv", [...asUser, "salloc", "--no-shell", "-N1", "-w", "c001", "-J", name], { timeoutMs: 60_000 });
+      const job = /Granted job allocation (\d+)/.exec(r.stderr)?.[1];
+      if (r.status !== 0 || job === undefined) throw new Error(`salloc failed (${r.status}): ${r.stderr}`);
+      allocations.push(job);
+      return job;
+    };
+    const release = (job: string) => expect(lab.run("scancel", [job]).status).toBe(0);
+
+    /** srun as the job user, with the bundle, in the allocation. */
+    const srunArgs = (job: string, cmd: string[]) => [...asUser, "srun", `--jobid=${job}`, `--container=${bundle}`, "-N1", "-w", "c001", ...cmd];
 
     /** The step's State|ExitCode in sacct once it has ended (bounded). */
     const stepEnd = (job: string) =>
@@ -209,25 +232,28 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
     it("runs the command in the bundle with runc, as the job user, and the step completes", async () => {
       // The bundle has no /usr: the host's files are not there, the bundle's /etc/os-release is.
       const cmd = 'cat /etc/os-release; [ -e /usr ] || echo "no /usr"; echo "uid=$(id -u) job=$SLURM_JOB_ID step=$SLURM_STEP_ID"';
-      const r = lab.run("setpriv", srunArgs("hpcdk-oci", ["/bin/busybox", "sh", "-c", cmd]), { timeoutMs: 60_000 });
+      const job = allocate("hpcdk-oci");
+      const r = lab.run("setpriv", srunArgs(job, ["/bin/busybox", "sh", "-c", cmd]), { timeoutMs: 60_000 });
       expect(r.stderr).toBe("");
       expect(r.status).toBe(0);
       expect(r.stdout.slice(0, OS_RELEASE.length)).toBe(OS_RELEASE);
       // Container root is the job user (the bundle maps uid 0 to nobody, runc --rootless).
-      const rest = /^no \/usr\nuid=0 job=(\d+) step=0\n$/.exec(r.stdout.slice(OS_RELEASE.length));
-      expect(rest, r.stdout).not.toBeNull();
-      expect(await stepEnd(rest![1]!)).toBe("COMPLETED|0:0");
+      expect(r.stdout.slice(OS_RELEASE.length)).toBe(`no /usr\nuid=0 job=${job} step=0\n`);
+      expect(await stepEnd(job)).toBe("COMPLETED|0:0");
       // runc run removed its container from the state directory oci.conf names.
       expect(containers(root)).toEqual([]);
+      release(job);
     });
 
     it("passes a signal sent to the step on to the container, and the step ends with the container's exit code", async () => {
       // `wait` returns at once for a trapped signal. Slurm signals every process of the step: the
       // idle sleep ignores USR1, or the shell would report its death on stderr.
       const cmd = "trap 'echo got USR1; exit 7' USR1; echo \"ready $SLURM_JOB_ID\"; while :; do (trap '' USR1; exec sleep 1) & wait $!; done";
-      const s = srun(srunArgs("hpcdk-oci-signal", ["/bin/busybox", "sh", "-c", cmd]), lab.env);
+      const job = allocate("hpcdk-oci-signal");
+      const s = srun(srunArgs(job, ["/bin/busybox", "sh", "-c", cmd]), lab.env);
       sruns.push(s);
-      const job = await waitFor("the container to start", 30_000, () => /^ready (\d+)$/m.exec(s.stdout())?.[1] ?? (s.exit === undefined ? undefined : fail(`srun exited: ${s.stderr()}`)));
+      await waitFor("the container to start", 30_000, () => new RegExp(`^ready ${job}$`, "m").test(s.stdout()) || (s.exit === undefined ? undefined : fail(`srun exited: ${s.stderr()}`)));
+      // Signals the job's steps (not the allocation itself, which has no process here).
       expect(lab.run("scancel", ["--signal=USR1", job]).status).toBe(0);
       const exit = await s.exited;
       // A subshell caught between its fork and its `trap ''` still has the container's trap: it
@@ -236,14 +262,16 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
       expect(s.stderr()).toBe("srun: error: c001: task 0: Exited with exit code 7\n");
       expect(exit).toEqual({ code: 7, signal: null });
       expect(await stepEnd(job)).toBe("FAILED|7:0");
+      release(job);
     });
 
     it("removes the container of a step whose runtime died, with RunTimeQuery, RunTimeKill and RunTimeDelete", async () => {
-      const s = srun(srunArgs("hpcdk-oci-orphan", ["/bin/busybox", "sh", "-c", "exec sleep 600 </dev/null >/dev/null 2>&1"]), lab.env);
+      const job = allocate("hpcdk-oci-orphan");
+      const s = srun(srunArgs(job, ["/bin/busybox", "sh", "-c", "exec sleep 600 </dev/null >/dev/null 2>&1"]), lab.env);
       sruns.push(s);
       // The container id is oci.conf's %n.%u.%j.%s.%t: node, user, job, step, task.
       const [id, init] = await waitFor("the container to run", 30_000, () => {
-        const m = new RegExp(`^(c001\\.${USER}\\.\\d+\\.0\\.0)\\s+(\\d+)\\s+running\\s`, "m").exec(lab.run("runc", ["--root", root, "list"]).stdout);
+        const m = new RegExp(`^(c001\\.${USER}\\.${job}\\.0\\.0)\\s+(\\d+)\\s+running\\s`, "m").exec(lab.run("runc", ["--root", root, "list"]).stdout);
         return m ? ([m[1]!, Number(m[2])] as const) : s.exit === undefined ? undefined : fail(`srun exited: ${s.stderr()}`);
       });
       // runc is the step's task (oci.conf's RunTimeRun execs it) and the container init's parent.
@@ -254,6 +282,7 @@ describe("Slurm from sites/lab.yaml, started for real", () => {
       expect(s.stderr()).toContain("srun: error: c001: task 0: Killed\n");
       // The container outlived runc; slurmstepd's cleanup finds it (query), kills and deletes it.
       await waitFor(`slurmstepd to remove container ${id}`, 20_000, () => !containers(root).includes(id) && !alive(init));
+      release(job);
     });
   });
 

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cibNodes, simulateCib, withOnlineStatus } from "../../operations/simulate.js";
+import { cibNodes, simulateCib, withOnlineStatus } from "../../operations/simulate/index.js";
 import { parseSite } from "../../schema/load.js";
 import { FIXTURES, have, siteFromText, synthTo, tempDir } from "../helpers.js";
 

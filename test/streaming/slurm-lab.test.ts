@@ -134,10 +134,13 @@ streaming:
     expect(state(job)).toBe("FAILED");
     const out = output(job);
     expect(out).toMatch(/stream job \d+: broker 0 did not enlist with the coordinator/);
-    // The job shows the end of the broker's logs itself (srun may drop a killed task's last lines).
-    expect(out).toContain(`stream job ${job}: last lines of ${runDir(job)}/server-0.out:`);
-    const servers = ["server-0.out", "server-1.out"].filter((f) => existsSync(join(runDir(job), f))).map((f) => log(job, f));
-    expect(servers.some((s) => s.includes("ERROR[1]: stand-in told to fail"))).toBe(true);
+    // The job shows the end of the broker's logs itself (srun may drop a killed task's last lines),
+    // of the brokers whose server had started by then: the one that failed, at least. Both brokers
+    // are told to fail and the first failure ends the step, so the other may be stopped before,
+    // while or after its server starts.
+    const shown = [...out.matchAll(new RegExp(`^stream job ${job}: last lines of ${runDir(job)}/(server-\\d\\.out):$`, "gm"))].map((m) => m[1]!);
+    expect(shown.length, out).toBeGreaterThan(0);
+    expect(shown.map((f) => log(job, f)).some((s) => s.includes("ERROR[1]: stand-in told to fail")), out).toBe(true);
     expect(await waitFor(() => leftovers().length === 0, 20_000, 250), String(leftovers())).toBe(true);
   });
 

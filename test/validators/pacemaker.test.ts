@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BundleManifest } from "../../constructs/core/index.js";
-import { cibNodes, withOnlineStatus } from "../../operations/simulate.js";
+import { cibNodes, withOnlineStatus } from "../../operations/simulate/index.js";
 import { EXAMPLES, loadExamples, readTree, synthTo, tempDir } from "../helpers.js";
 
 const { out } = synthTo(loadExamples());

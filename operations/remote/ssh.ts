@@ -1,14 +1,21 @@
 /**
  * The one way hpcdk talks to live hosts (deploy, drill, lab, diff --live): ssh2, with the key
  * from a file or the agent, an optional jump host, host keys always checked against a
- * known_hosts file, and every connection and command bounded in time. Errors name the host, what
- * was being done, and what the remote side said.
+ * known_hosts file, and every connection and command bounded in time and in the size of what it
+ * answers. Errors name the host, what was being done, and what the remote side said (cut short
+ * and with control characters shown as escapes: a host's words never steer the terminal).
+ *
+ * Operations connect through {@link connect} in ./connect.ts, which takes every SSH setting from
+ * the inventory.
  */
 import { createHmac } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { Readable } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { HpcdkError } from "../../common/errors.js";
+import { shQuote } from "../../common/shell.js";
+import { hostText } from "./answer.js";
 
 export interface SshEndpoint {
   readonly address: string;
@@ -29,16 +36,16 @@ export interface SshOptions extends SshEndpoint {
   readonly bastion?: SshEndpoint;
 }
 
-export type SshStage = "connect" | "host-key" | "auth" | "exec" | "timeout";
+/** What failed: the connection, the host key, the login, running the command, its time, or what it answered. */
+export type SshStage = "connect" | "host-key" | "auth" | "exec" | "timeout" | "answer";
 
-export class SshError extends Error {
+export class SshError extends HpcdkError {
   constructor(
     readonly host: string,
     readonly stage: SshStage,
     message: string,
   ) {
     super(`${host}: ${message}`);
-    this.name = "SshError";
   }
 }
 
@@ -46,6 +53,27 @@ export interface ExecResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+export interface ExecOptions {
+  /** Written to the command's standard input, then closed. @default nothing (closed at once) */
+  readonly stdin?: Buffer | string | Readable;
+  /** @default 600000 */
+  readonly timeoutMs?: number;
+  /**
+   * The most the command may print on stdout and on stderr, each: a host that answers more is
+   * confused or compromised, and its answer is refused (the channel is closed) rather than read
+   * into memory. @default 16 MiB
+   */
+  readonly maxOutputBytes?: number;
+}
+
+/** What a command may print by default, on each of stdout and stderr. */
+export const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/** The last lines of what a failed command printed (stderr, else stdout), fit for a message. */
+export function lastLines(r: ExecResult, lines: number): string {
+  return hostText((r.stderr || r.stdout).trim().split("\n").slice(-lines).join(" | "));
 }
 
 export function expandHome(path: string): string {
@@ -99,12 +127,12 @@ function privateKeyOf(host: string, endpoint: SshEndpoint): Pick<ConnectConfig, 
   return { agent: process.env.SSH_AUTH_SOCK };
 }
 
-/** An open SSH connection to one host. */
 /** `command` as root for a login as `user`: itself for root, else through passwordless sudo (in a shell, for its && and redirections). */
 export function rootCommand(user: string, command: string): string {
-  return user === "root" ? command : `sudo -n sh -c '${command.replace(/'/g, `'\\''`)}'`;
+  return user === "root" ? command : `sudo -n sh -c ${shQuote(command)}`;
 }
 
+/** An open SSH connection to one host. */
 export class SshSession {
   private constructor(
     readonly host: string,
@@ -149,32 +177,57 @@ export class SshSession {
     }
   }
 
-  /** Runs a command; `stdin` is written to it. Rejects only when the command cannot run or times out. */
-  exec(command: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number } = {}): Promise<ExecResult> {
+  /**
+   * Runs a command; `stdin` is written to it. Rejects only when the command cannot run, times
+   * out, or prints more than it may.
+   */
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? 600_000;
+    const maxBytes = opts.maxOutputBytes ?? MAX_OUTPUT_BYTES;
+    const shown = hostText(command, 200);
     return new Promise((resolve, reject) => {
       // The clock runs from the request: a channel the server never opens must time out too.
       let channel: ClientChannel | undefined;
-      const timer = setTimeout(() => {
+      let settled = false;
+      const fail = (err: SshError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         channel?.close();
-        reject(new SshError(this.host, "timeout", `"${command}" did not finish in ${Math.round(timeoutMs / 1000)} s`));
-      }, timeoutMs);
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new SshError(this.host, "timeout", `"${shown}" did not finish in ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       this.client.exec(command, (err, opened) => {
-        if (err) {
-          clearTimeout(timer);
-          return reject(new SshError(this.host, "exec", `cannot run "${command}": ${err.message}`));
+        if (err) return fail(new SshError(this.host, "exec", `cannot run "${shown}": ${err.message}`));
+        if (settled) {
+          opened.close();
+          return;
         }
         channel = opened;
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        channel.on("data", (d: Buffer) => out.push(d));
-        channel.stderr.on("data", (d: Buffer) => errOut.push(d));
+        const collect = (what: "stdout" | "stderr") => {
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          return {
+            chunks,
+            take: (d: Buffer) => {
+              bytes += d.length;
+              if (bytes > maxBytes) fail(new SshError(this.host, "answer", `"${shown}" printed more than ${maxBytes} bytes on ${what}: refused`));
+              else chunks.push(d);
+            },
+          };
+        };
+        const out = collect("stdout");
+        const errOut = collect("stderr");
+        channel.on("data", out.take);
+        channel.stderr.on("data", errOut.take);
         channel.on("close", (code: number | null, signal?: string) => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
           resolve({
             code: code ?? (signal ? 128 : 255),
-            stdout: Buffer.concat(out).toString("utf8"),
-            stderr: Buffer.concat(errOut).toString("utf8"),
+            stdout: Buffer.concat(out.chunks).toString("utf8"),
+            stderr: Buffer.concat(errOut.chunks).toString("utf8"),
           });
         });
         if (opts.stdin === undefined) channel.end();
@@ -185,19 +238,32 @@ export class SshSession {
   }
 
   /** Runs a command and fails with its stderr when it exits non-zero. */
-  async run(command: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number } = {}): Promise<string> {
+  async run(command: string, opts: ExecOptions = {}): Promise<string> {
     const r = await this.exec(command, opts);
-    if (r.code !== 0) throw new SshError(this.host, "exec", `"${command}" exited ${r.code}: ${(r.stderr || r.stdout).trim().split("\n").slice(-5).join(" | ")}`);
+    if (r.code !== 0) throw new SshError(this.host, "exec", `"${hostText(command, 200)}" exited ${r.code}: ${lastLines(r, 5)}`);
     return r.stdout;
   }
 
-  /** A remote file, or undefined when it does not exist. */
-  async readFile(path: string): Promise<Buffer | undefined> {
-    const quoted = `'${path.replace(/'/g, `'\\''`)}'`;
-    const r = await this.exec(this.asRoot(`if [ -f ${quoted} ]; then base64 < ${quoted}; else exit 3; fi`));
+  /**
+   * A remote file (as root), or undefined when it is not a regular file there. At most
+   * `maxBytes` are read: a longer file is the host's error, never read into memory.
+   */
+  async readFile(path: string, maxBytes = 1024 * 1024): Promise<Buffer | undefined> {
+    const quoted = shQuote(path);
+    const tooLong = () => new SshError(this.host, "answer", `${path} is longer than ${maxBytes} bytes: refused`);
+    const r = await this.exec(this.asRoot(`if [ -f ${quoted} ]; then head -c ${maxBytes + 1} -- ${quoted} | base64; else exit 3; fi`), {
+      // base64 of maxBytes + 1 bytes in lines of 76 characters: one more byte than that is the host's error.
+      maxOutputBytes: Math.ceil((maxBytes + 1) / 3) * 4 + Math.ceil(maxBytes / 57) + 64,
+    }).catch((err: unknown) => {
+      throw err instanceof SshError && err.stage === "answer" ? tooLong() : err;
+    });
     if (r.code === 3) return undefined;
-    if (r.code !== 0) throw new SshError(this.host, "exec", `cannot read ${path}: ${r.stderr.trim()}`);
-    return Buffer.from(r.stdout.replace(/\s+/g, ""), "base64");
+    if (r.code !== 0) throw new SshError(this.host, "exec", `cannot read ${path}: ${hostText(r.stderr.trim())}`);
+    const text = r.stdout.replace(/\n/g, "");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new SshError(this.host, "answer", `cannot read ${path}: the host answered something that is not base64`);
+    const bytes = Buffer.from(text, "base64");
+    if (bytes.length > maxBytes) throw tooLong();
+    return bytes;
   }
 
   close(): void {
