@@ -11,6 +11,7 @@ import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";
 import { checkStreaming } from "./streaming.js";
+import { checkMonitoring, monitoringWarnings } from "./monitoring.js";
 import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
@@ -39,6 +40,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkSlurm(site, report);
   checkContainers(site, report);
   checkStreaming(site, report);
+  checkMonitoring(site, report);
   checkAcrossSections(site, report);
   checkCibIds(site, report);
 }
@@ -427,6 +429,7 @@ export function siteWarnings(site: SiteSpec): string[] {
   if (site.containers?.apptainer?.mountHostfs) {
     warnings.push("containers.apptainer.mountHostfs is true: every container sees every file system of the host");
   }
+  warnings.push(...monitoringWarnings(site));
   return warnings;
 }
 

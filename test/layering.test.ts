@@ -128,7 +128,8 @@ const ALLOWED: readonly Allowed[] = [
   })),
   {
     rule: "no-cycle",
-    cycle: ["schema/site.ts", "schema/rules.ts", "schema/containers.ts", "schema/slurm.ts", "schema/streaming.ts"],
+    // schema/monitoring.ts joined it on the monitoring branch (issue 18): its checks take SiteSpec as the other domains' do.
+    cycle: ["schema/site.ts", "schema/rules.ts", "schema/containers.ts", "schema/slurm.ts", "schema/streaming.ts", "schema/monitoring.ts"],
     why: "issue 14, parse once: the per-domain rule files are composed in one place, with no circle through site.ts",
   },
   {

@@ -23,6 +23,11 @@ export interface HaNfsClusterProps {
   readonly hosts: Readonly<Record<string, Bundle>>;
   /** The bundle that receives the CIB. */
   readonly cluster: Bundle;
+  /**
+   * More datasets to create on pools, by pool name: directories relative to the pool's mountpoint
+   * (the monitoring dataset). @default none
+   */
+  readonly extraDatasets?: Readonly<Record<string, readonly string[]>>;
 }
 
 export { idPart } from "../../common/contracts/cib-ids.js";
@@ -109,7 +114,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
-          datasetDirs: exportDirsOnPool(site, p),
+          datasetDirs: [...exportDirsOnPool(site, p), ...(props.extraDatasets?.[p.name] ?? [])],
           ...(site.nfs.server === "ganesha" ? { syncDisabledDirs: asyncExportDirs(site, p) } : {}),
         }),
       ]),
