@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { shQuote } from "../../common/shell.js";
-import { applyBundle, preflightBundle, readMarkers, type BundleResult } from "../../operations/deploy/index.js";
+import { applyBundle, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
@@ -63,10 +63,11 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // they should hold get their resource replaced, so this deploy finishes the job.
   const inState = new Set(terraformStateList(dir));
   const markers = await readMarkers(dir, bundles, override);
-  const replace = stack.deployments
-    .filter((d) => inState.has(d.address))
-    .filter((d) => (markers.get(d.bundle.dir) ?? []).some((m) => m !== undefined && m !== stack.markerOf(d.bundle)))
-    .map((d) => d.address);
+  const replace = resourcesToReplace(
+    stack.deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
+    inState,
+    markers,
+  );
   for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
   lap("hostCheckMs");
   const run = await terraformApply(dir, {
