@@ -1,0 +1,3 @@
+export * from "./corosync.js";
+export * from "./format.js";
+export * from "./plan.js";
