@@ -127,7 +127,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
         );
         packages = pinned.filter((p) => versions.get(p.debian) !== p.version).map((p) => ({ name: p.debian, from: versions.get(p.debian) ?? null, to: p.version! }));
       }
-      return { host, bundle, state: "changed", files: fileChanges(stackDir, manifest, fetched, options.secretsDir), packages };
+      return { host, bundle, state: fetched.deployed === null ? "new" : "changed", files: fileChanges(stackDir, manifest, fetched, options.secretsDir), packages };
     } catch (err) {
       return { host, bundle, state: "unreachable", files: [], packages: [], error: hostError(host, err) };
     } finally {

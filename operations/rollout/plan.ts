@@ -44,9 +44,10 @@ export interface HostDelta {
   /**
    * - `current`: its marker is the new synthesis's: nothing to do;
    * - `changed`: it holds another (or no) bundle: `files` and `packages` say what differs;
+   * - `new`: it holds no bundle of the site yet (a first deploy, or a node that joins);
    * - `unreachable`: it did not answer (the plan cannot say what it needs).
    */
-  readonly state: "current" | "changed" | "unreachable";
+  readonly state: "current" | "changed" | "new" | "unreachable";
   readonly files: readonly FileChange[];
   readonly packages: readonly PackageChange[];
   /** Why it did not answer. */
@@ -73,7 +74,7 @@ export interface RolloutInput {
 
 export type Strategy = "files" | "maintenance" | "standby";
 
-export type WaveKind = "outage" | "together" | "membership" | "rolling" | "cib" | "group";
+export type WaveKind = "first" | "outage" | "together" | "membership" | "rolling" | "cib" | "group";
 
 export interface Wave {
   /** 1-based, in the order the waves run. */
@@ -169,8 +170,21 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const maxUnavailable = Math.min(input.maxUnavailable ?? 1, quorumSafeUnavailable(input.managementNodes.length));
   const unreachable = input.hosts.filter((h) => h.state === "unreachable").map((h) => ({ host: h.host, error: h.error ?? "did not answer" }));
   const changed = input.hosts.filter((h) => h.state === "changed");
+  const fresh = input.hosts.filter((h) => h.state === "new");
   const waves: Omit<Wave, "index">[] = [];
   const outages: OutageChange[] = [];
+  // Hosts that hold nothing of the site yet run no cluster: they get everything at once.
+  const joining = corosyncJoining(input);
+  const firstDeploy = fresh.filter((h) => !joining.has(h.host));
+  if (firstDeploy.length > 0) {
+    waves.push({
+      kind: "first",
+      hosts: firstDeploy.map((h) => h.host),
+      actions: ["packages, files and handlers on every host at once (nothing of the site runs there yet)"],
+      reasons: firstDeploy.map((h) => `${h.host}: holds no bundle of the site (${h.bundle})`),
+      nfs: "none (not serving yet)",
+    });
+  }
 
   // corosync.conf: what changes in corosync's terms (every node shares one file).
   let corosync: CorosyncChange[] = [];
@@ -333,6 +347,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
   const upToDate = waves.length === 0 && unreachable.length === 0;
   return { site: input.site, waves: waves.map((w, i) => ({ index: i + 1, ...w })), outages, unreachable, maxUnavailable, upToDate };
+}
+
+/** Nodes the corosync node list gains: they go in the membership wave, not the first deploy. */
+function corosyncJoining(input: RolloutInput): Set<string> {
+  if (input.corosync.old === null || input.corosync.new === null) return new Set();
+  const old = new Set(parseCorosyncConf(input.corosync.old).nodes.map((n) => n.name));
+  return new Set(parseCorosyncConf(input.corosync.new).nodes.map((n) => n.name).filter((n) => !old.has(n)));
 }
 
 function worstImpactOf(files: readonly FileChange[]): Impact | undefined {
