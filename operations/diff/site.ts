@@ -19,6 +19,7 @@ import { synthesizeBase } from "./base.js";
 import { CIB_PATH } from "../../common/contracts/bundle.js";
 import { compareStacks } from "./compare.js";
 import { reportOf, type DiffReport } from "./report.js";
+import { rolloutOfDiff } from "./rollout.js";
 import { diffSettings, type SettingChange } from "./settings.js";
 import { DiffInputError, emptyTree, readStackTree, type StackTree, type SynthesizeSite } from "./tree.js";
 
@@ -161,7 +162,7 @@ async function buildReport(
     context: options.context ?? 3,
     ...(options.oldCibSteadyState ? { oldCibSteadyState: options.oldCibSteadyState } : {}),
   });
-  return reportOf({
+  const report = reportOf({
     site: site.name,
     siteFile: site.file,
     old: { description: descriptions.old },
@@ -170,5 +171,7 @@ async function buildReport(
     ...(settingsNote ? { settingsNote } : {}),
     stack,
   });
+  const rollout = report.changed ? rolloutOfDiff(site.name, old, next, stack, site.spec.deploy.maxUnavailable) : null;
+  return rollout && rollout.waves.length > 0 ? { ...report, rollout } : report;
 }
 

@@ -115,7 +115,9 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       const paths = [...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path)];
       const fetched = await fetchHostFiles(session, host, paths, appliedMarkerPath(parseBundleRef(bundle)!), session.asRoot.bind(session));
       const cc = fetched.files.get(COROSYNC_CONF);
-      if (manifest.kind === "host" && cc?.kind === "file" && liveCorosync === null) liveCorosync = cc.bytes.toString("utf8");
+      // Only a corosync.conf hpcdk put there says what the cluster runs: a host that holds no
+      // bundle of the site has the distribution's example (cluster_name debian) or nothing.
+      if (manifest.kind === "host" && fetched.deployed !== null && cc?.kind === "file" && liveCorosync === null) liveCorosync = cc.bytes.toString("utf8");
       if (fetched.deployed === options.markers.get(bundle)) return { host, bundle, state: "current", files: [], packages: [] };
       const pinned = manifest.packages.filter((p) => p.version !== undefined);
       let packages: PackageChange[] = [];

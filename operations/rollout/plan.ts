@@ -323,7 +323,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       kind: "cib",
       hosts: input.managementNodes.slice(0, 1),
       actions: ["the CIB patch from one quorate node, once every node has its files", "wait until the cluster has settled"],
-      reasons: [input.cib === "changed" ? "the live CIB records another synthesis" : "the live CIB could not be read: applied to be sure"],
+      reasons: [input.cib === "changed" ? "the CIB differs from the one the cluster holds" : "the live CIB could not be read: applied to be sure"],
       nfs: "what crm_simulate lists in hpcdk diff (Pacemaker stops, starts or moves resources)",
     });
   }
