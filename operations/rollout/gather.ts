@@ -107,7 +107,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       if (first !== undefined) targets.push({ host: first, bundle, manifest });
     }
   }
-  let liveCorosync: string | null = null;
+  const liveCorosyncOf = new Map<string, string>();
   const hosts: HostDelta[] = await mapLimited(targets, 32, async ({ host, bundle, manifest }): Promise<HostDelta> => {
     let session: SshSession | undefined;
     try {
@@ -117,7 +117,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       const cc = fetched.files.get(COROSYNC_CONF);
       // Only a corosync.conf hpcdk put there says what the cluster runs: a host that holds no
       // bundle of the site has the distribution's example (cluster_name debian) or nothing.
-      if (manifest.kind === "host" && fetched.deployed !== null && cc?.kind === "file" && liveCorosync === null) liveCorosync = cc.bytes.toString("utf8");
+      if (manifest.kind === "host" && fetched.deployed !== null && cc?.kind === "file") liveCorosyncOf.set(host, cc.bytes.toString("utf8"));
       if (fetched.deployed === options.markers.get(bundle)) return { host, bundle, state: "current", files: [], packages: [] };
       const pinned = manifest.packages.filter((p) => p.version !== undefined);
       let packages: PackageChange[] = [];
@@ -136,6 +136,8 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       session?.close();
     }
   });
+  // The first management node (in node id order) that holds one: the same answer whatever order the hosts answer in.
+  const liveCorosync = inventory.managementNodes.map((n) => liveCorosyncOf.get(n)).find((t) => t !== undefined) ?? null;
   const first = [...manifests.values()].find((m) => m.kind === "host" && m.files.some((f) => f.path === COROSYNC_CONF));
   const newCorosync = first ? readFileSync(join(stackDir, first.dir, COROSYNC_CONF), "utf8") : null;
 
