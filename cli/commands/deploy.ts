@@ -88,6 +88,13 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     return DEPLOY_EXIT.outageRefused;
   }
   if (!opts.json) process.stdout.write(planText(plan) + "\n");
+  // Until the rolling executor exists, say plainly that the waves are not what runs next.
+  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership" || (w.kind === "rolling" && w.strategy !== "files"));
+  if (staged.length > 0) {
+    process.stderr.write(
+      `hpcdk: warning: this hpcdk does not run the waves yet: Terraform applies every changed host as before (handlers and package installs at once); waves ${staged.map((w) => w.index).join(", ")} are not staged\n`,
+    );
+  }
 
   rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
   const mirror = stack.site.spec.deploy.providerMirror;
