@@ -21,7 +21,6 @@ describe.skipIf(!isRoot)("changing a live site in the namespace lab", () => {
   const project = tempDir("hpcdk-livechange-");
   const siteFile = join(project, "sites", `${SITE}.yaml`);
   const out = join(project, "cdktf.out");
-  const stack = join(out, "stacks", SITE);
   const base = readFileSync(join(FIXTURES, `${SITE}.yaml`), "utf8");
   let lab: LabState;
 
@@ -77,7 +76,7 @@ describe.skipIf(!isRoot)("changing a live site in the namespace lab", () => {
   it("refuses a new cluster name before anything is sent, naming the setting, its impact and the manual steps", () => {
     writeFileSync(siteFile, base.replace("name: deploylab", "name: deploylab2"));
     const before = held();
-    const state = statSync(join(stack, "terraform.tfstate")).mtimeMs;
+    const state = statSync(join(project, `terraform.${SITE}.tfstate`)).mtimeMs;
     const r = hpcdk([]);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain("deploy-lab: refused: this change needs an outage; nothing was sent to any host");
@@ -86,7 +85,7 @@ describe.skipIf(!isRoot)("changing a live site in the namespace lab", () => {
     expect(r.stderr).toContain("3. stop pacemaker, then corosync, on every management node");
     // Nothing sent: the hosts hold what they held, and Terraform never ran.
     expect(held()).toEqual(before);
-    expect(statSync(join(stack, "terraform.tfstate")).mtimeMs).toBe(state);
+    expect(statSync(join(project, `terraform.${SITE}.tfstate`)).mtimeMs).toBe(state);
     expect(onHost("dl2", "crm_mon -1")).toMatch(/Online: \[ dl1 dl2 dl3 \]/);
   }, 120_000);
 
