@@ -42,7 +42,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     timings[name] = Math.round(now - mark);
     mark = now;
   };
-  const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, !opts.json);
+  const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, !opts.json && !opts.plan);
   lap("synthMs");
   const stack = stacks[0]!;
   const dir = stackDir(opts.out, stack.site.name);
