@@ -17,7 +17,7 @@ export interface LoadedSite {
   /** The site file as written in generated headers: relative to the working directory, never absolute. */
   readonly file: string;
   readonly spec: SiteSpec;
-  /** Allowed but dangerous choices, printed at every synth. */
+  /** Allowed but dangerous choices, printed at every synth: each starts with the file (and line, field path when it is about one field). */
   readonly warnings: string[];
 }
 
@@ -86,7 +86,8 @@ export function parseSite(text: string, file: string): LoadedSite {
   }
   if (problems.length > 0) throw new SiteError(problems);
   const spec = result.data!;
-  return { name, file, spec, warnings: siteWarnings(spec) };
+  const warnings = siteWarnings(spec).map((w) => (w.path ? `${file}${locate(doc, lines, [...w.path])}: ${w.path.join(".")}: ${w.message}` : `${file}: ${w.message}`));
+  return { name, file, spec, warnings };
 }
 
 /** Every `*.yaml` site file in `dir`, sorted: what `hpcdk synth` builds when given no file. */

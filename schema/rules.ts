@@ -306,13 +306,36 @@ function checkNodeGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness)
   });
 }
 
+/** Something allowed that an admin must hear about at every synth; `path` is the field it is about. */
+export interface SiteWarning {
+  readonly path?: readonly (string | number)[];
+  readonly message: string;
+}
+
 /** Things that are allowed but that an admin must hear about at every synth. */
-export function siteWarnings(site: SiteSpec): string[] {
-  const warnings: string[] = [];
+export function siteWarnings(site: SiteSpec): SiteWarning[] {
+  const warnings: SiteWarning[] = [];
   if (!site.fencing.stonith) {
-    warnings.push(
-      "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
-    );
+    warnings.push({
+      message: "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
+    });
   }
+  // A group described for Slurm (its hardware is what a Slurm node definition needs) that no
+  // partition and no login list names is left out of slurm.conf: its hosts vanish from Slurm
+  // without a word. A group meant to run no Slurm says so (slurm: false).
+  const named = new Set([...(site.slurm?.partitions.flatMap((p) => p.nodeGroups) ?? []), ...(site.slurm?.loginGroups ?? [])]);
+  site.nodeGroups.forEach((g, i) => {
+    if (!g.hardware || g.slurm === false || named.has(g.name)) return;
+    const count = expandHostlist(g.hosts).length;
+    const hosts = `${count} host${count === 1 ? "" : "s"}, ${g.hosts}`;
+    warnings.push({
+      path: ["nodeGroups", i, "hardware"],
+      message: site.slurm
+        ? `node group ${quote(g.name)} (${hosts}) has Slurm hardware but is in no partition (slurm.partitions[].nodeGroups) and not in slurm.loginGroups: ` +
+          `its hosts are left out of slurm.conf; add it to a partition, or set nodeGroups.${i}.slurm: false if it runs no Slurm`
+        : `node group ${quote(g.name)} (${hosts}) has Slurm hardware but the site has no slurm section: its hosts run no Slurm; ` +
+          `add the slurm section with a partition for it, or set nodeGroups.${i}.slurm: false if it runs no Slurm`,
+    });
+  });
   return warnings;
 }

@@ -96,7 +96,7 @@ export function siteFiles(args: readonly string[]): string[] {
  */
 export function synthSiteFiles(args: readonly string[], out: string, print = true): BuiltApp {
   const sites = loadSiteFiles(siteFiles(args));
-  for (const s of sites) for (const w of s.warnings) process.stderr.write(`hpcdk: warning: ${s.file}: ${w}\n`);
+  for (const s of sites) for (const w of s.warnings) process.stderr.write(`hpcdk: warning: ${w}\n`);
   const built = synthesize(sites, out, (line) => process.stderr.write(`hpcdk: ${line}\n`));
   if (print) {
     for (const stack of built.stacks) {
