@@ -68,7 +68,8 @@ program
   .option("-i, --inventory <file>", "SSH overrides (addresses, key, known_hosts), e.g. the one hpcdk lab up prints")
   .option("--force", "apply the CIB even if someone changed the live one by hand since hpcdk last applied it")
   .option("--json", "print the summary as JSON")
-  .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean }) => {
+  .option("-b, --bundle <bundle>", "deploy only this bundle: groups/<group>, hosts/<host> or cluster (repeatable; Terraform's -target)", (v: string, prev: string[] = []) => [...prev, v])
+  .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean; bundle?: string[] }) => {
     const { deployCommand } = await import("./commands/deploy.js");
     process.exitCode = await deployCommand(site, opts);
   });
