@@ -125,10 +125,13 @@ const lab = program
 lab
   .command("up")
   .argument("<site>", "site name or file")
-  .description("bring the lab up and print the inventory hpcdk deploy takes")
-  .action(async (site: string) => {
-    const { labUpCommand } = await import("./commands/lab.js");
-    process.exitCode = await labUpCommand(site);
+  .description("bring the lab up and print the inventory hpcdk deploy takes; with --group, the fleet lab: that node group's hosts, sshd only")
+  .option("-g, --group <name>", "the fleet lab: the hosts of this node group, each a namespace with sshd (no cluster stack)")
+  .option("--count <n>", "the fleet lab: only the group's first N hosts")
+  .option("--network <cidr>", "the fleet lab: an IPv4 /16 this machine does not route", "10.251.0.0/16")
+  .action(async (site: string, opts: { group?: string; count?: string; network: string }) => {
+    const { labUpCommand, fleetUpCommand } = await import("./commands/lab.js");
+    process.exitCode = opts.group ? await fleetUpCommand(site, { group: opts.group, count: opts.count, network: opts.network }) : await labUpCommand(site);
   });
 lab
   .command("down")
