@@ -4,7 +4,8 @@
  * synthesis in a fresh process (time and peak RSS), the size of slurm.conf, and checks that
  * slurm.conf names the nodes in hostlist ranges (a few hundred lines, not 10,000).
  */
-import { writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { App, TerraformStack } from "cdktf";
@@ -13,7 +14,7 @@ import { Bundle, GeneratedFile } from "../constructs/core/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
 import { parseSite } from "../schema/load.js";
-import { outDir, RUNS, synthInChild, type Row } from "./harness.js";
+import { outDir, ROOT, RUNS, synthInChild, type Row } from "./harness.js";
 import { largeSiteYaml } from "./large-site.js";
 
 export const title = "Slurm: 10,000 nodes, 20 partitions";
@@ -91,11 +92,9 @@ export async function run(): Promise<Row[]> {
   const lines = conf.split("\n").length - 1;
   const nodeLines = conf.split("\n").filter((l) => l.startsWith("NodeName=")).length;
   if (lines > 400) throw new Error(`slurm.conf has ${lines} lines for ${SLURM_SITE.nodes} nodes: the nodes are not in hostlist ranges`);
-  const named = conf
-    .split("\n")
-    .filter((l) => l.startsWith("NodeName="))
-    .flatMap((l) => expandHostlist(l.split(" ")[0]!.slice("NodeName=".length)));
-  if (new Set(named).size !== SLURM_SITE.nodes) throw new Error(`slurm.conf names ${new Set(named).size} nodes, expected ${SLURM_SITE.nodes}`);
+  // The node names as Slurm itself reads them: scontrol expands every NodeName= hostlist.
+  const named = scontrolHostnames(conf.split("\n").filter((l) => l.startsWith("NodeName=")).map((l) => l.split(" ")[0]!.slice("NodeName=".length)));
+  if (new Set(named).size !== SLURM_SITE.nodes) throw new Error(`scontrol reads ${new Set(named).size} nodes in slurm.conf, expected ${SLURM_SITE.nodes}`);
 
   const whole = Array.from({ length: RUNS }, () => synthInChild([file]));
   // The same site without its slurm section: what Slurm adds to a whole synthesis.
@@ -104,14 +103,64 @@ export async function run(): Promise<Row[]> {
   void _omitted;
   writeFileSync(without, stringify(rest));
   const bare = Array.from({ length: RUNS }, () => synthInChild([without]));
+  // One node group of 10,000 and of 100,000 hosts (the fleet site), synthesized whole in a fresh
+  // process, each bounded in time: a group's cost must not grow with the square of its hosts.
+  const oneGroup = [10_000, 100_000].map((n) => ({ n, ...oneGroupSynth(n) }));
   return [
     { what: `validate the site file (${SLURM_SITE.nodes} nodes in ${SLURM_SITE.groups} groups, ${SLURM_SITE.partitions} partitions)`, values: validate, unit: "ms" },
     { what: "Slurm part: SlurmCluster built and all its files rendered", values: slurmPart, unit: "ms", target: "< 1000 ms", limit: 1000 },
     { what: `slurm.conf size (${nodeLines} NodeName lines)`, values: [Buffer.byteLength(conf) / 1024], unit: "KiB" },
     { what: "slurm.conf lines", values: [lines], unit: "lines", target: "a few hundred", limit: 400 },
+    {
+      what: "Slurm's share of a whole synth (validation + construction + rendering + writing): median of whole minus median without Slurm",
+      values: [median(whole.map((r) => r.ms)) - median(bare.map((r) => r.ms))],
+      unit: "ms",
+    },
     { what: "whole site synth (HA NFS + Slurm), fresh process: in-process time", values: whole.map((r) => r.ms), unit: "ms" },
     { what: "whole site synth (HA NFS + Slurm), fresh process: peak RSS", values: whole.map((r) => r.maxRssMB), unit: "MB" },
     { what: "the same site without its slurm section: in-process time", values: bare.map((r) => r.ms), unit: "ms" },
     { what: "the same site without its slurm section: peak RSS", values: bare.map((r) => r.maxRssMB), unit: "MB" },
+    ...oneGroup.map(({ n, ms, finished }) => ({
+      what: `one node group of ${n.toLocaleString("en")} hosts: whole synth, fresh process${finished ? "" : ` (did not finish in ${ONE_GROUP_TIMEOUT_MS / 1000} s)`}`,
+      values: [ms],
+      unit: "ms",
+      ...(n === 100_000 ? { target: "≤ 3 s", limit: 3000 } : {}),
+    })),
   ];
+}
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+/** What `scontrol show hostnames` expands the hostlists to (a two-line slurm.conf is its configuration source). */
+function scontrolHostnames(lists: readonly string[]): string[] {
+  const dir = outDir("slurm-scontrol");
+  writeFileSync(join(dir, "slurm.conf"), "ClusterName=bench\nSlurmctldHost=localhost\n");
+  const r = spawnSync("scontrol", ["show", "hostnames", lists.join(",")], {
+    encoding: "utf8",
+    env: { ...process.env, SLURM_CONF: join(dir, "slurm.conf") },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`bench/slurm: scontrol show hostnames failed: ${r.stderr}`);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+const ONE_GROUP_TIMEOUT_MS = 120_000;
+
+/** The fleet site with one compute group of `n` hosts, synthesized in a fresh process, bounded in time. */
+function oneGroupSynth(n: number): { ms: number; finished: boolean } {
+  const dir = outDir(`slurm-group-${n}`);
+  const digits = String(n).length;
+  const file = join(dir, `group${n}.yaml`);
+  writeFileSync(
+    file,
+    readFileSync(join(ROOT, "test", "fixtures", "sites", "fleet.yaml"), "utf8").replace("hosts: c[0001-1000]", `hosts: c[${"1".padStart(digits, "0")}-${n}]`),
+  );
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "bench", "synth-child.ts"), join(dir, "out"), file], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: ONE_GROUP_TIMEOUT_MS,
+  });
+  if (r.status === 0) return { ms: (JSON.parse(r.stdout.trim().split("\n").pop()!) as { ms: number }).ms, finished: true };
+  if (r.signal) return { ms: ONE_GROUP_TIMEOUT_MS, finished: false };
+  throw new Error(`bench/slurm: synth of one group of ${n} hosts failed: ${r.stderr.slice(-1000)}`);
 }

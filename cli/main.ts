@@ -71,7 +71,8 @@ program
   .option("--plan", "print the rollout plan (waves, strategy per management node, NFS interruption expected) and send nothing")
   .option("-f, --format <format>", "with --plan: text, markdown or json", "text")
   .option("--allow-outage", "apply changes whose impact is an outage (cluster name, node id, crypto); refused without it, before anything is sent")
-  .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean }) => {
+  .option("-b, --bundle <bundle>", "deploy only this bundle: groups/<group>, hosts/<host> or cluster (repeatable; Terraform's -target)", (v: string, prev: string[] = []) => [...prev, v])
+  .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean; bundle?: string[] }) => {
     const { deployCommand } = await import("./commands/deploy.js");
     process.exitCode = await deployCommand(site, opts);
   });
@@ -127,10 +128,13 @@ const lab = program
 lab
   .command("up")
   .argument("<site>", "site name or file")
-  .description("bring the lab up and print the inventory hpcdk deploy takes")
-  .action(async (site: string) => {
-    const { labUpCommand } = await import("./commands/lab.js");
-    process.exitCode = await labUpCommand(site);
+  .description("bring the lab up and print the inventory hpcdk deploy takes; with --group, the fleet lab: that node group's hosts, sshd only")
+  .option("-g, --group <name>", "the fleet lab: the hosts of this node group, each a namespace with sshd (no cluster stack)")
+  .option("--count <n>", "the fleet lab: only the group's first N hosts")
+  .option("--network <cidr>", "the fleet lab: an IPv4 /16 this machine does not route", "10.251.0.0/16")
+  .action(async (site: string, opts: { group?: string; count?: string; network: string }) => {
+    const { labUpCommand, fleetUpCommand } = await import("./commands/lab.js");
+    process.exitCode = opts.group ? await fleetUpCommand(site, { group: opts.group, count: opts.count, network: opts.network }) : await labUpCommand(site);
   });
 lab
   .command("down")

@@ -52,6 +52,7 @@ export function ansibleInventory(options: AnsibleInventoryOptions): AnsibleInven
     "# Use it beside the site's own inventory, which says how to reach each host:",
     `#   ansible-playbook -i SITE-INVENTORY -i THIS-FILE ansible/apply-bundle.yml -e hpcdk_hosts=${group}`,
     "# Print it again after every synth: the marker and the manifest's sha256 change with the bundle.",
+    ...(manifest.kind === "group" ? [`# The site deploys ${inventory.groupConcurrency} hosts at once (deploy.groupConcurrency): --forks ${inventory.groupConcurrency}`] : []),
     `${group}:`,
     "  hosts:",
     ...hosts.map((h) => `    ${h}:`),
@@ -61,6 +62,9 @@ export function ansibleInventory(options: AnsibleInventoryOptions): AnsibleInven
     `    hpcdk_secrets_dir: ${q(secretsDir)}`,
     `    hpcdk_expect: ${q(expect)}`,
     `    hpcdk_manifest_sha256: ${q(createHash("sha256").update(manifestText).digest("hex"))}`,
+    // The site's deploy.maxFailPercent, as the playbook's max_fail_percentage (-e overrides it);
+    // the site's deploy.groupConcurrency is `--forks` on the command line.
+    ...(manifest.kind === "group" ? [`    hpcdk_max_fail_percentage: ${inventory.maxFailPercent ?? 100}`] : []),
     "",
   ].join("\n");
   return { group, hosts, expect, text };

@@ -96,13 +96,20 @@ export function terraformStateList(stackDir: string): string[] {
   return r.status === 0 ? r.stdout.split("\n").filter(Boolean) : [];
 }
 
-/** `terraform apply -auto-approve`; `replace` forces resources to be replaced; `onLine` gets every output line. */
+/** `terraform apply -auto-approve`; `replace` forces resources to be replaced; `targets` limits it to those resources; `onLine` gets every output line. */
 export function terraformApply(
   stackDir: string,
-  options: { mirror?: string; env?: Record<string, string>; replace?: readonly string[]; onLine?: (line: string) => void } = {},
+  options: { mirror?: string; env?: Record<string, string>; replace?: readonly string[]; targets?: readonly string[]; onLine?: (line: string) => void } = {},
 ): Promise<ApplyRun> {
   return new Promise((resolvePromise, reject) => {
-    const args = ["apply", "-input=false", "-auto-approve", "-no-color", ...(options.replace ?? []).map((a) => `-replace=${a}`)];
+    const args = [
+      "apply",
+      "-input=false",
+      "-auto-approve",
+      "-no-color",
+      ...(options.replace ?? []).map((a) => `-replace=${a}`),
+      ...(options.targets ?? []).map((a) => `-target=${a}`),
+    ];
     const child = spawn("terraform", args, {
       cwd: stackDir,
       env: terraformEnv(stackDir, options.mirror, options.env ?? {}),

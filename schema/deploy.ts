@@ -76,7 +76,15 @@ export const DeploySchema = z.strictObject({
     .record(siteHostName, SshEndpointSchema)
     .default({})
     .describe("Per-host SSH overrides by host name (management nodes and node-group hosts). @default none"),
-  groupConcurrency: z.int().min(1).max(512).default(32).describe("Hosts of a node group deployed at once. @default 32"),
+  groupConcurrency: z.int().min(1).max(512).default(32).describe("Hosts of a node group deployed at once (and whose markers are read at once). @default 32"),
+  maxFailPercent: z
+    .int()
+    .min(0)
+    .max(100)
+    .default(100)
+    .describe(
+      "Stop starting hosts of a node group once more than this percentage of its hosts failed (as Ansible's max_fail_percentage); the hosts not started are reported as skipped. 100 never stops. @default 100",
+    ),
   skipPackages: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/))
     .max(256)

@@ -18,7 +18,7 @@ export interface LoadedSite {
   /** The site file as written in generated headers: relative to the working directory, never absolute. */
   readonly file: string;
   readonly spec: SiteSpec;
-  /** Allowed but dangerous choices, printed at every synth. */
+  /** Allowed but dangerous choices, printed at every synth: each starts with the file (and line, field path when it is about one field). */
   readonly warnings: string[];
   /**
    * ":LINE:COL" of a field of the site file (the deepest part of `path` the file has), for
@@ -128,7 +128,7 @@ export function parseSite(text: string, file: string): LoadedSite {
   }
   if (problems.length > 0 || !("spec" in result)) throw new SiteError(problems);
   const spec = result.spec;
-  return { name, file, spec, warnings: siteWarnings(spec), locate: (path) => locate(doc, lines, [...path]) };
+  return { name, file, spec, warnings: siteWarnings(spec).map((w) => (w.path ? `${w.path.join(".")}: ${w.message}` : w.message)), locate: (path) => locate(doc, lines, [...path]) };
 }
 
 /**

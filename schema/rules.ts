@@ -388,13 +388,20 @@ function checkNodeGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness)
   });
 }
 
-/** Things that are allowed but that an admin must hear about at every synth (and `hpcdk diff` flags). */
-export function siteWarnings(site: SiteSpec): string[] {
-  const warnings: string[] = [];
+/** Something allowed that an admin must hear about at every synth; `path` is the field it is about. */
+export interface SiteWarning {
+  readonly path?: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** Things that are allowed but that an admin must hear about at every synth. */
+export function siteWarnings(site: SiteSpec): SiteWarning[] {
+  const warnings: SiteWarning[] = [];
+  const say = (message: string) => warnings.push({ message });
   if (!site.fencing.stonith) {
-    warnings.push(
-      "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
-    );
+    warnings.push({
+      message: "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
+    });
   }
   site.nfs.groups.forEach((g, gi) =>
     g.exports.forEach((ex, ei) =>
@@ -403,7 +410,7 @@ export function siteWarnings(site: SiteSpec): string[] {
         const options = c.options.split(",");
         const risky = RISKY_EXPORT_OPTIONS.filter((o) => options.includes(o));
         if (risky.length === 0) return;
-        warnings.push(
+        say(
           `nfs.groups.${gi}.exports.${ei}.clients.${ci}: ${ex.path} is exported to everyone (${c.spec}) with ${risky.join(", ")}: any host that reaches ${g.floatingIp.address} can ${options.includes("no_root_squash") ? "act as root on the export" : "mount it from an unprivileged port"}`,
         );
       }),
@@ -411,25 +418,42 @@ export function siteWarnings(site: SiteSpec): string[] {
   );
   const { cryptoCipher, cryptoHash } = site.cluster.corosync;
   if (cryptoCipher === "none" || cryptoHash === "none") {
-    warnings.push(
+    say(
       `cluster.corosync: crypto_cipher ${cryptoCipher}, crypto_hash ${cryptoHash}: cluster traffic is ${cryptoHash === "none" ? "not authenticated, so any host on the cluster network can join or disrupt the cluster" : "not encrypted"}`,
     );
   }
   if (site.cluster.noQuorumPolicy === "ignore" && site.nodes.length > 2) {
-    warnings.push(`cluster.noQuorumPolicy is ignore with ${site.nodes.length} nodes: a partition without quorum keeps its resources, so both sides of a split can run a pool`);
+    say(`cluster.noQuorumPolicy is ignore with ${site.nodes.length} nodes: a partition without quorum keeps its resources, so both sides of a split can run a pool`);
   }
   if (site.cluster.maintenanceMode) {
-    warnings.push("cluster.maintenanceMode is true: Pacemaker starts, stops and moves nothing, so no failover happens until it is turned off");
+    say("cluster.maintenanceMode is true: Pacemaker starts, stops and moves nothing, so no failover happens until it is turned off");
   }
   const api = site.slurm?.restApi;
   if (api) {
     const open = api.nginx.allow.length === 0 ? "everyone (no restApi.nginx.allow)" : api.nginx.allow.find((a) => OPEN_NETWORKS.includes(a));
-    if (open) warnings.push(`slurm.restApi.nginx: the REST API on ${api.hosts.join(", ")} port ${api.nginx.port} is open to ${open}: name the networks that may reach it in allow`);
+    if (open) say(`slurm.restApi.nginx: the REST API on ${api.hosts.join(", ")} port ${api.nginx.port} is open to ${open}: name the networks that may reach it in allow`);
   }
   if (site.containers?.apptainer?.mountHostfs) {
-    warnings.push("containers.apptainer.mountHostfs is true: every container sees every file system of the host");
+    say("containers.apptainer.mountHostfs is true: every container sees every file system of the host");
   }
-  warnings.push(...monitoringWarnings(site));
+  for (const m of monitoringWarnings(site)) say(m);
+  // A group described for Slurm (its hardware is what a Slurm node definition needs) that no
+  // partition and no login list names is left out of slurm.conf: its hosts vanish from Slurm
+  // without a word. A group meant to run no Slurm says so (slurm: false).
+  const named = new Set([...(site.slurm?.partitions.flatMap((p) => p.nodeGroups) ?? []), ...(site.slurm?.loginGroups ?? [])]);
+  site.nodeGroups.forEach((g, i) => {
+    if (!g.hardware || g.slurm === false || named.has(g.name)) return;
+    const count = expandHostlist(g.hosts).length;
+    const hosts = `${count} host${count === 1 ? "" : "s"}, ${g.hosts}`;
+    warnings.push({
+      path: ["nodeGroups", i, "hardware"],
+      message: site.slurm
+        ? `node group ${quote(g.name)} (${hosts}) has Slurm hardware but is in no partition (slurm.partitions[].nodeGroups) and not in slurm.loginGroups: ` +
+          `its hosts are left out of slurm.conf; add it to a partition, or set nodeGroups.${i}.slurm: false if it runs no Slurm`
+        : `node group ${quote(g.name)} (${hosts}) has Slurm hardware but the site has no slurm section: its hosts run no Slurm; ` +
+          `add the slurm section with a partition for it, or set nodeGroups.${i}.slurm: false if it runs no Slurm`,
+    });
+  });
   return warnings;
 }
 

@@ -383,6 +383,12 @@ export const NodeGroupSchema = z
       })
       .optional()
       .describe("What one host of the group has; needed by Slurm node definitions. @default unknown"),
+    slurm: z
+      .boolean()
+      .optional()
+      .describe(
+        "false: the group runs no Slurm (an image gateway, a data mover), so its hardware in no partition is meant and not warned about. @default whether a partition or slurm.loginGroups names it",
+      ),
   })
   .describe("Hosts that are not management nodes (login, compute, …), configured alike.");
 

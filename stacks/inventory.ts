@@ -14,6 +14,7 @@ export function inventoryOf(site: string, source: string, spec: SiteSpec): Inven
     ssh: spec.deploy.ssh,
     hosts: spec.deploy.hosts,
     groupConcurrency: spec.deploy.groupConcurrency,
+    maxFailPercent: spec.deploy.maxFailPercent,
     clusterWaitSec: spec.deploy.clusterWaitSec,
     managementNodes: [...spec.nodes].sort((a, b) => a.id - b.id).map((n) => n.name),
   };

@@ -7,7 +7,9 @@ import type { BundleManifest } from "../../common/contracts/bundle.js";
 import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
 import { gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText } from "../../operations/rollout/index.js";
+import { failureSummary } from "../../operations/remote/fanout.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
+import { compressHostlist } from "../../schema/hostlist.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";
@@ -28,6 +30,8 @@ export interface DeployOptions {
   readonly format?: string;
   /** Apply changes whose impact is an outage. */
   readonly allowOutage?: boolean;
+  /** Deploy only these bundles (`groups/compute`, `hosts/m1`, `cluster`), with Terraform's -target. @default every bundle */
+  readonly bundle?: readonly string[];
 }
 
 /** `hpcdk deploy <site>`: synth, check, terraform init + apply, then a summary of every bundle. */
@@ -48,7 +52,10 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   const dir = stackDir(opts.out, stack.site.name);
   const override = opts.inventory ? readOverride(opts.inventory) : undefined;
   // Everything every bundle needs is checked before Terraform sends anything anywhere.
-  const bundles = stack.bundles.map((b) => b.dir);
+  const all = stack.bundles.map((b) => b.dir);
+  const unknown = (opts.bundle ?? []).filter((b) => !all.includes(b));
+  if (unknown.length > 0) throw new PreflightError(unknown.map((b) => `--bundle ${b}: the site has no such bundle (bundles: ${all.join(", ")})`));
+  const bundles = opts.bundle && opts.bundle.length > 0 ? all.filter((b) => opts.bundle!.includes(b)) : all;
   const problems: string[] = [];
   const inventory = readInventory(dir, override);
   for (const b of bundles) {
@@ -106,8 +113,9 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // they should hold get their resource replaced, so this deploy finishes the job.
   const inState = new Set(terraformStateList(dir));
   const markers = await readMarkers(dir, bundles, override);
+  const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
   const replace = resourcesToReplace(
-    stack.deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
+    deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
     inState,
     markers,
   );
@@ -115,6 +123,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   lap("hostCheckMs");
   const run = await terraformApply(dir, {
     replace,
+    ...(bundles.length < all.length ? { targets: deployments.map((d) => d.address) } : {}),
     mirror: resourceKind === "null_resource" ? mirror : undefined,
     env: {
       TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
@@ -132,8 +141,8 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   const summary = bundles.map((b) => {
     const r = results.get(b);
     return r
-      ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts }
-      : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"] };
+      ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
+      : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
   });
   const ok = run.ok && summary.every((s) => s.status !== "FAILED");
   if (opts.json) {
@@ -145,8 +154,10 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     for (const s of summary) {
       const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
       const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
-      const errors = s.hosts.filter((h) => h.error).map((h) => `${h.host}: ${h.error}`).join("; ");
-      print(`| ${s.bundle} | ${s.status} | ${s.hosts.map((h) => h.host).join(" ") || "-"} | ${changed} | ${handlers || "-"} | ${errors || "-"} |`);
+      // Hosts as a hostlist and failures by error: one line per bundle even with hundreds of hosts.
+      const failures = failureSummary({ results: s.hosts, skipped: s.skipped ?? [], stopped: s.stopped });
+      const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
+      print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
     }
     print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
   }
@@ -174,7 +185,10 @@ export async function applyBundleCommand(opts: { bundle: string; stackDir: strin
     log: (line) => process.stdout.write(`${line}\n`),
   });
   if (!result.ok) {
-    for (const h of result.hosts.filter((h) => !h.ok)) process.stderr.write(`hpcdk: ${opts.bundle}: ${h.host}: ${h.error}\n`);
+    // The failed hosts by error, each error once with a hostlist of its hosts.
+    for (const line of failureSummary({ results: result.hosts, skipped: result.skipped ?? [], stopped: result.stopped })) {
+      process.stderr.write(`hpcdk: ${opts.bundle}: ${line}\n`);
+    }
   }
   return result.ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
 }

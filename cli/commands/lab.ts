@@ -5,6 +5,8 @@ import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { buildApp } from "../../stacks/synth.js";
 import type { Inventory } from "../../common/contracts/inventory.js";
 import { labDown, labInventory, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
+import { fleetDown, fleetHostPid, fleetMemory, fleetUp, readFleetState } from "../../operations/lab/fleet.js";
+import { compressHostlist } from "../../schema/hostlist.js";
 import { hostText } from "../../operations/remote/answer.js";
 import { connect } from "../../operations/remote/connect.js";
 import type { SshSession } from "../../operations/remote/ssh.js";
@@ -39,15 +41,43 @@ export async function labUpCommand(site: string): Promise<number> {
   return 0;
 }
 
+/** `hpcdk lab up <site> --group <group>`: the fleet lab; prints the inventory `hpcdk deploy` takes. */
+export async function fleetUpCommand(site: string, opts: { group: string; count?: string; network?: string }): Promise<number> {
+  const loaded = loadSiteFile(siteFileOf(site));
+  const count = opts.count === undefined ? undefined : Number(opts.count);
+  const state = await fleetUp(loaded.name, loaded.spec, { group: opts.group, ...(count !== undefined ? { count } : {}), ...(opts.network ? { network: opts.network } : {}) }, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+  const memory = fleetMemory(state);
+  process.stdout.write(
+    `fleet lab ${loaded.name} is up: ${state.hosts.length} hosts of node group ${state.group} (${state.hosts[0]!.address} and on), ` +
+      `${(memory.perHostKiB / 1024).toFixed(1)} MiB PSS per host\n` +
+      `inventory: ${state.inventoryFile}\n` +
+      `deploy the group to it: hpcdk deploy ${site} --inventory ${state.inventoryFile} --bundle groups/${state.group}\n`,
+  );
+  return 0;
+}
+
 export async function labDownCommand(site: string): Promise<number> {
   const name = site.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
-  await labDown(name);
+  if (readFleetState(name)) await fleetDown(name);
+  else await labDown(name);
   process.stdout.write(`lab ${name} is down: every process stopped, every namespace and link removed\n`);
   return 0;
 }
 
 export async function labStatusCommand(site: string): Promise<number> {
   const name = site.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  const fleet = readFleetState(name);
+  if (fleet) {
+    const off = fleet.hosts.filter((h) => fleetHostPid(h) === undefined).map((h) => h.name);
+    const memory = fleetMemory(fleet);
+    process.stdout.write(
+      `fleet lab ${name}: ${fleet.hosts.length - off.length} of ${fleet.hosts.length} hosts of node group ${fleet.group} on, ` +
+        `${(memory.perHostKiB / 1024).toFixed(1)} MiB PSS per host${off.length ? `; off: ${compressHostlist(off)}` : ""}\n`,
+    );
+    return 0;
+  }
   const state = readLabState(name);
   if (!state) {
     process.stdout.write(`no lab for ${name}\n`);

@@ -53,6 +53,8 @@ export interface Inventory {
   readonly hosts: Readonly<Record<string, HostSettings>>;
   /** Hosts of a node group deployed at once. */
   readonly groupConcurrency: number;
+  /** Stop starting hosts of a group once more than this percentage of them failed; 100 never stops. @default 100 */
+  readonly maxFailPercent?: number;
   /** How long the CIB step waits for a quorate cluster with a DC, in seconds. */
   readonly clusterWaitSec: number;
   /** Management nodes in corosync node id order: the CIB step uses the first reachable one. */

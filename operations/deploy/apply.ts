@@ -9,13 +9,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { mapLimited } from "../../common/async.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
 import { expandHostlist } from "../../schema/hostlist.js";
 import { AnswerError } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
+import { fanOut } from "../remote/fanout.js";
 import { readInventory } from "../remote/inventory.js";
 import { lastLines, type SshSession } from "../remote/ssh.js";
 import { parseApplyOutput, type ApplyOutput } from "./apply-output.js";
@@ -49,13 +49,27 @@ export async function applyBundle(options: ApplyOptions): Promise<BundleResult> 
   } else {
     const hosts = manifest.kind === "host" ? [manifest.name] : expandHostlist(manifest.hosts ?? "");
     const limit = manifest.kind === "group" ? inventory.groupConcurrency : 1;
-    const archive = await packBundle(options.stackDir, manifest, secretsDir);
+    const archiveFile = await packBundle(options.stackDir, manifest, secretsDir);
+    let archive: Buffer;
     try {
-      const results = await mapLimited(hosts, limit, (host) => applyOnHost(inventory, host, manifest, archive, options.expect, log));
-      result = { bundle: options.bundle, ok: results.every((r) => r.ok), hosts: results };
+      archive = readFileSync(archiveFile);
     } finally {
-      rmSync(archive, { force: true });
+      rmSync(archiveFile, { force: true });
     }
+    // A line per host for a few hosts; for a large group, a progress line every 2 s and the
+    // failures by error at the end (cli/commands/deploy.ts).
+    const perHost = hosts.length <= PER_HOST_LINES ? log : () => {};
+    const run = await fanOut(
+      hosts,
+      { concurrency: limit, maxFailPercent: manifest.kind === "group" ? inventory.maxFailPercent : 100, what: `applying ${options.bundle}`, ...(hosts.length > PER_HOST_LINES ? { progress: log } : {}) },
+      (host) => applyOnHost(inventory, host, manifest, archive, options.expect, perHost),
+    );
+    result = {
+      bundle: options.bundle,
+      ok: run.results.every((r) => r.ok) && run.skipped.length === 0,
+      hosts: run.results,
+      ...(run.skipped.length > 0 ? { skipped: run.skipped, stopped: run.stopped } : {}),
+    };
   }
   const resultsDir = join(options.stackDir, ".hpcdk", "results");
   mkdirSync(resultsDir, { recursive: true });
@@ -63,13 +77,19 @@ export async function applyBundle(options: ApplyOptions): Promise<BundleResult> 
   return result;
 }
 
+/** Up to this many hosts, a bundle's apply prints a line per host; above, progress lines and a summary by error. */
+export const PER_HOST_LINES = 16;
+
+/** The exit code of the per-host command when the upload could not be unpacked (apply.sh never uses it). */
+const UPLOAD_FAILED = 97;
+
 const NOTHING: ApplyOutput = { changed: [], unchanged: 0, handlers: [], steps: [], packages: [], restored: [], warnings: [], done: false };
 
 async function applyOnHost(
   inventory: Inventory,
   host: string,
   manifest: BundleManifest,
-  archive: string,
+  archive: Buffer,
   expect: string | undefined,
   log: (line: string) => void,
 ): Promise<HostResult> {
@@ -87,18 +107,20 @@ async function applyOnHost(
   let session: SshSession | undefined;
   try {
     session = await connect(inventory, host);
-    const stage = `${STAGING}/${manifest.kind}-${manifest.name}`;
-    await session.run(session.asRoot(`umask 077 && rm -rf ${shQuote(stage)} && mkdir -p ${shQuote(stage)} && tar -x --no-same-owner -f - -C ${shQuote(stage)}`), {
-      stdin: readFileSync(archive),
-    });
+    const stage = shQuote(`${STAGING}/${manifest.kind}-${manifest.name}`);
+    // One command per host (one round trip): unpack the upload into the private staging
+    // directory, run apply.sh, and remove the directory (it holds secrets) however the command
+    // ends, a lost connection (SIGHUP) included. An unpack that fails exits UPLOAD_FAILED.
+    const r = await session.exec(
+      session.asRoot(
+        `umask 077; S=${stage}; trap 'rm -rf "$S"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; ` +
+          `{ rm -rf "$S" && mkdir -p "$S" && tar -x --no-same-owner -f - -C "$S"; } || exit ${UPLOAD_FAILED}; ` +
+          `sh "$S/apply.sh"${expect ? ` ${shQuote(expect)}` : ""}`,
+      ),
+      { stdin: archive, maxOutputBytes: 4 * 1024 * 1024 },
+    );
+    if (r.code === UPLOAD_FAILED && r.stdout === "") return finish(false, `cannot unpack the bundle into ${STAGING}: ${lastLines(r, 3)}`);
     log(`[${host}] sent ${manifest.files.length} files, ${manifest.secrets.length} secrets`);
-    let r;
-    try {
-      r = await session.exec(session.asRoot(`sh ${shQuote(`${stage}/apply.sh`)}${expect ? ` ${shQuote(expect)}` : ""}`), { maxOutputBytes: 4 * 1024 * 1024 });
-    } finally {
-      // The staging directory holds secrets: it never outlives the run.
-      await session.exec(session.asRoot(`rm -rf ${shQuote(stage)}`)).catch(() => undefined);
-    }
     try {
       said = parseApplyOutput(r.stdout, manifest);
     } catch (err) {

@@ -50,7 +50,9 @@ export async function readMarkers(stackDir: string, bundles: readonly string[], 
     const file = appliedMarkerPath(parseBundleRef(bundle)!);
     hosts.forEach((host, index) => jobs.push({ bundle, host, index, file }));
   }
-  await mapLimited(jobs, 32, async ({ bundle, host, index, file }) => {
+  // As many at once as a group's deploy (deploy.groupConcurrency), at least 32: a marker is one
+  // short command per host, so a large group is read at the rate its hosts answer.
+  await mapLimited(jobs, Math.max(32, inventory.groupConcurrency), async ({ bundle, host, index, file }) => {
     let s: SshSession | undefined;
     try {
       s = await connect(inventory, host, { connectTimeoutMs: 5000 });

@@ -20,6 +20,10 @@ export interface BundleResult {
   readonly bundle: string;
   readonly ok: boolean;
   readonly hosts: HostResult[];
+  /** Hosts of a group never started because too many had failed (deploy.maxFailPercent). @default none */
+  readonly skipped?: string[];
+  /** Why hosts were skipped. */
+  readonly stopped?: string;
 }
 
 /** Where a bundle is unpacked on a host while it is applied (private; always removed). */

@@ -112,20 +112,22 @@ describe("a deploy to a host that answers what it likes (an SSH server in this p
   });
   afterAll(() => host.close());
 
-  /** The apply script's run is answered with `applyAnswer`; every other command (upload, cleanup) works. */
+  /** The one command per host (upload, apply script, cleanup) is answered with `applyAnswer`; every other command works. */
   const deployWith = (applyAnswer: { stdout?: string | Buffer; code?: number }) => {
-    host.answer((command) => (/^sh '\/var\/lib\/hpcdk\/staging\/host-m1\/apply\.sh'/.test(command) ? applyAnswer : {}));
+    host.answer((command) => (/^umask 077; S='\/var\/lib\/hpcdk\/staging\/host-m1';.* sh "\$S\/apply\.sh"/.test(command) ? applyAnswer : {}));
     return applyBundle({ stackDir: stack, bundle: "hosts/m1", override, expect: MARKER });
   };
 
   it("converges a host that answers as the script does (so the refusals below are the host's doing)", async () => {
     const r = await deployWith({ stdout: `HPCDK changed ${corosyncConf}\nHPCDK unchanged /etc/hostid\nHPCDK done\n` });
     expect(r.hosts[0]).toMatchObject({ host: "m1", ok: true, changed: [corosyncConf], unchanged: 1 });
-    // The upload, the run with the marker, quoted, and the cleanup of the staging directory.
-    expect(host.commands.slice(-3)).toEqual([
-      "umask 077 && rm -rf '/var/lib/hpcdk/staging/host-m1' && mkdir -p '/var/lib/hpcdk/staging/host-m1' && tar -x --no-same-owner -f - -C '/var/lib/hpcdk/staging/host-m1'",
-      `sh '/var/lib/hpcdk/staging/host-m1/apply.sh' '${MARKER}'`,
-      "rm -rf '/var/lib/hpcdk/staging/host-m1'",
+    // One command: the upload, the run with the marker, quoted, and the cleanup of the staging
+    // directory however the command ends.
+    const stage = "'/var/lib/hpcdk/staging/host-m1'";
+    expect(host.commands.slice(-1)).toEqual([
+      `umask 077; S=${stage}; trap 'rm -rf "$S"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; ` +
+        `{ rm -rf "$S" && mkdir -p "$S" && tar -x --no-same-owner -f - -C "$S"; } || exit 97; ` +
+        `sh "$S/apply.sh" '${MARKER}'`,
     ]);
   });
 
@@ -144,7 +146,7 @@ describe("a deploy to a host that answers what it likes (an SSH server in this p
   it("refuses an answer larger than any apply script prints, without reading it into memory", async () => {
     const r = await deployWith({ stdout: Buffer.alloc(5 * 1024 * 1024, 0x41) });
     expect(r.hosts[0]!.ok).toBe(false);
-    expect(r.hosts[0]!.error).toBe(`"sh '/var/lib/hpcdk/staging/host-m1/apply.sh' '${MARKER}'" printed more than 4194304 bytes on stdout: refused`);
+    expect(r.hosts[0]!.error).toMatch(/^"umask 077; S=.*" printed more than 4194304 bytes on stdout: refused$/);
   });
 
   it("reads each host's marker strictly before Terraform plans: junk and huge files count as no complete apply", async () => {
