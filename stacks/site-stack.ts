@@ -3,9 +3,8 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { bundleMarker } from "../common/contracts/marker.js";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
-import { HaNfsCluster } from "../constructs/pacemaker/index.js";
+import { HaNfsCluster, SlurmctldGroup } from "../constructs/pacemaker/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
-import { findExport } from "../schema/slurm.js";
 import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { StreamingService } from "../constructs/streaming/index.js";
 import { expandHostlist } from "../schema/hostlist.js";
@@ -72,17 +71,27 @@ export class SiteStack extends TerraformStack {
     if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
     if (spec.slurm) {
       // Slurm's shared state lives on an NFS export, reached through its group's floating IP.
-      const state = spec.slurm.stateSave && findExport(spec, spec.slurm.stateSave.export);
-      this.slurm = new SlurmCluster(this, "slurm", {
+      const stateSave = spec.slurm.stateSave;
+      const stateGroup = stateSave ? this.nfs.groups.find((g) => g.exports.includes(stateSave.export)) : undefined;
+      const slurm = (this.slurm = new SlurmCluster(this, "slurm", {
         site: spec,
         hosts: this.hosts,
         groups: this.groups,
         cluster: this.cluster,
-        pacemaker: this.nfs.pacemaker,
-        stateSaveServer: state ? { address: state.group.floatingIp.address, nfsGroup: state.group.name } : undefined,
+        stateSaveServer: stateGroup,
         containerSettings: this.containers?.slurmSettings,
         mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],
-      });
+      }));
+      // A Pacemaker-run slurmctld (slurm.controllerIp): its group goes into the site's CIB.
+      if (slurm.pacemakerController) {
+        new SlurmctldGroup(this, "slurmctld-group", {
+          cluster: this.nfs.pacemaker,
+          slurmctld: slurm.pacemakerController,
+          stateGroup: stateGroup!,
+          nodes: spec.nodes.map((n) => n.name),
+          preferredNodeScore: spec.cluster.preferredNodeScore,
+        });
+      }
     }
     // Stream brokers (their Slurm job, host settings and image build files).
     if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups });

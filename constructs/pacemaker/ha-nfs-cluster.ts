@@ -1,4 +1,5 @@
 import { Construct } from "constructs";
+import { CibId, idPart, type NfsGroupResources } from "../../common/contracts/cib-ids.js";
 import { bundleOf, GeneratedFile, type Bundle } from "../core/index.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
@@ -24,10 +25,6 @@ export interface HaNfsClusterProps {
   readonly cluster: Bundle;
 }
 
-/** Turns a path or clientspec into a piece of a CIB id: `/tank/home` → `tank-home`. */
-export function idPart(text: string): string {
-  return text.replace(/^\/+|\/+$/g, "").replace(/\//g, "-").replace(/[^A-Za-z0-9_.-]/g, "_") || "root";
-}
 
 /**
  * Exports of a pool that some client mounts `async`, as directories relative to its mountpoint.
@@ -63,6 +60,8 @@ export class HaNfsCluster extends Construct {
   readonly corosync: CorosyncCluster;
   readonly pacemaker: PacemakerCluster;
   readonly pools: readonly ZfsPool[];
+  /** Each NFS group as the CIB runs it (ids, address, pools, exports), in the site's order: what other domains are handed. */
+  readonly groups: readonly NfsGroupResources[];
   private readonly hosts: Readonly<Record<string, Bundle>>;
 
   constructor(scope: Construct, id: string, props: HaNfsClusterProps) {
@@ -123,12 +122,13 @@ export class HaNfsCluster extends Construct {
     const activeActive = site.cluster.mode === "active-active";
     if (!ganesha) this.kernelNfsSettings(allHosts, site.nfs.v4LeaseSec, site.nfs.v4GraceSec);
     const sharedServer = activeActive && !ganesha
-      ? new NfsServer(this, "nfs-server", { cluster: pacemaker, resourceId: "nfs-server", hosts: allHosts, monitorIntervalSec })
+      ? new NfsServer(this, "nfs-server", { cluster: pacemaker, resourceId: CibId.sharedNfsServer, hosts: allHosts, monitorIntervalSec })
       : undefined;
-    if (sharedServer) pacemaker.addClone("nfs-server-clone", sharedServer, { interleave: "true" });
+    if (sharedServer) pacemaker.addClone(CibId.sharedNfsServerClone, sharedServer, { interleave: "true" });
 
+    const groups: NfsGroupResources[] = [];
     for (const g of site.nfs.groups) {
-      const groupId = `group-${g.name}`;
+      const groupId = CibId.group(g.name);
       const groupPools = g.pools.map((p) => pools.get(p)!);
       const members: Primitive[] = [...groupPools];
       const stateDir = `${groupPools[0]!.mountpoint}/.nfs-state`;
@@ -137,7 +137,7 @@ export class HaNfsCluster extends Construct {
         members.push(
           new NfsGanesha(this, `nfs-ganesha-${g.name}`, {
             cluster: pacemaker,
-            resourceId: `nfs-ganesha-${g.name}`,
+            resourceId: CibId.ganesha(g.name),
             group: g.name,
             floatingIp: g.floatingIp.address,
             exports: g.exports.map((e) => ({ path: e.path, fsid: String(e.fsid), clients: e.clients })),
@@ -152,7 +152,7 @@ export class HaNfsCluster extends Construct {
         members.push(
           new NfsServer(this, `nfs-server-${g.name}`, {
             cluster: pacemaker,
-            resourceId: `nfs-server-${g.name}`,
+            resourceId: CibId.nfsServer(g.name),
             sharedInfoDir: stateDir,
             floatingIp: g.floatingIp.address,
             hosts: allHosts,
@@ -166,7 +166,7 @@ export class HaNfsCluster extends Construct {
             members.push(
               new NfsExport(this, `export-${g.name}-${idPart(ex.path)}-${idPart(client.spec)}`, {
                 cluster: pacemaker,
-                resourceId: `export-${idPart(ex.path)}-${idPart(client.spec)}`,
+                resourceId: CibId.export(ex.path, client.spec),
                 directory: ex.path,
                 clientspec: client.spec,
                 options: client.options,
@@ -179,7 +179,7 @@ export class HaNfsCluster extends Construct {
       }
       const ip = new FloatingIp(this, `ip-${g.name}`, {
         cluster: pacemaker,
-        resourceId: `ip-${g.name}`,
+        resourceId: CibId.floatingIp(g.name),
         address: g.floatingIp.address,
         cidr: g.floatingIp.cidr,
         nic: g.floatingIp.nic,
@@ -187,15 +187,17 @@ export class HaNfsCluster extends Construct {
       });
       members.push(ip);
       if (!ganesha) {
-        members.push(new NfsNotify(this, `notify-${g.name}`, { cluster: pacemaker, resourceId: `notify-${g.name}`, sourceHost: ip.address }));
+        members.push(new NfsNotify(this, `notify-${g.name}`, { cluster: pacemaker, resourceId: CibId.notify(g.name), sourceHost: ip.address }));
       }
       pacemaker.addGroup(groupId, members);
       if (sharedServer) {
-        pacemaker.addOrder("nfs-server-clone", groupId);
-        pacemaker.addColocation(groupId, "nfs-server-clone");
+        pacemaker.addOrder(CibId.sharedNfsServerClone, groupId);
+        pacemaker.addColocation(groupId, CibId.sharedNfsServerClone);
       }
       if (g.preferredNode) pacemaker.addLocation(groupId, g.preferredNode, site.cluster.preferredNodeScore);
+      groups.push({ name: g.name, groupId, ipResourceId: ip.resourceId, address: ip.address, pools: [...g.pools], exports: g.exports.map((e) => e.path) });
     }
+    this.groups = groups;
 
     this.addFencing(site);
   }

@@ -2,7 +2,8 @@ import { Construct } from "constructs";
 import { create } from "xmlbuilder2";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
 import { GeneratedFile, type Bundle } from "../core/index.js";
-import { appendNvpairs, type Primitive } from "./primitive.js";
+import { CibId, XML_ID } from "../../common/contracts/cib-ids.js";
+import { appendNvpairs, type Primitive, type PrimitiveRegistry } from "./primitive.js";
 
 /** Feature set and schema the CIB declares: what the target Pacemaker accepts. */
 export interface CibTarget {
@@ -54,15 +55,13 @@ interface FencingLevel {
   readonly devices: readonly string[];
 }
 
-const XML_ID = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-
 /**
  * The Pacemaker configuration of a cluster, rendered as one CIB document (`/cib.xml` in the
  * cluster bundle): cluster properties, nodes, resources, constraints, fencing topology and
  * resource defaults. Resources add themselves; ids are unique across the whole CIB.
  * @see https://clusterlabs.org/pacemaker/doc/2.1/Pacemaker_Explained/html/
  */
-export class PacemakerCluster extends Construct {
+export class PacemakerCluster extends Construct implements PrimitiveRegistry {
   readonly file: GeneratedFile;
   readonly target: CibTarget;
   readonly stonithEnabled: boolean;
@@ -140,7 +139,7 @@ export class PacemakerCluster extends Construct {
 
   /** Prefers (positive score) or avoids (negative) a node for a resource. */
   addLocation(rsc: string, node: string, score: number): void {
-    const id = `location-${rsc}-${node}`;
+    const id = CibId.location(rsc, node);
     this.register(id, "constraint");
     this.constraints.push({ kind: "location", id, rsc, node, score: String(score) });
   }
@@ -151,14 +150,14 @@ export class PacemakerCluster extends Construct {
    * in the same transition (a move of `first` leaves `then` running).
    */
   addOrder(first: string, then: string, strength: "Mandatory" | "Optional" = "Mandatory"): void {
-    const id = `order-${first}-then-${then}`;
+    const id = CibId.order(first, then);
     this.register(id, "constraint");
     this.constraints.push({ kind: "order", id, first, then, strength });
   }
 
   /** `rsc` runs only where `withRsc` runs. */
   addColocation(rsc: string, withRsc: string, score = "INFINITY"): void {
-    const id = `colocation-${rsc}-with-${withRsc}`;
+    const id = CibId.colocation(rsc, withRsc);
     this.register(id, "constraint");
     this.constraints.push({ kind: "colocation", id, rsc, withRsc, score });
   }
@@ -209,7 +208,7 @@ export class PacemakerCluster extends Construct {
       admin_epoch: "0",
     });
     const config = cib.ele("configuration");
-    appendNvpairs(config.ele("crm_config"), "cluster_property_set", "cib-bootstrap-options", this.properties);
+    appendNvpairs(config.ele("crm_config"), "cluster_property_set", CibId.clusterProperties, this.properties);
     const nodes = config.ele("nodes");
     for (const n of this.nodes) nodes.ele("node", { id: String(n.id), uname: n.name });
     this.renderResources(config.ele("resources"));
@@ -218,10 +217,10 @@ export class PacemakerCluster extends Construct {
       const topology = config.ele("fencing-topology");
       const sorted = [...this.levels].sort((a, b) => (a.target === b.target ? a.index - b.index : a.target < b.target ? -1 : 1));
       for (const l of sorted) {
-        topology.ele("fencing-level", { id: `fencing-${l.target}-${l.index}`, target: l.target, index: String(l.index), devices: l.devices.join(",") });
+        topology.ele("fencing-level", { id: CibId.fencingLevel(l.target, l.index), target: l.target, index: String(l.index), devices: l.devices.join(",") });
       }
     }
-    appendNvpairs(config.ele("rsc_defaults"), "meta_attributes", "rsc-options", this.rscDefaults);
+    appendNvpairs(config.ele("rsc_defaults"), "meta_attributes", CibId.resourceDefaults, this.rscDefaults);
     cib.ele("status");
     return doc.end({ prettyPrint: true, indent: "  " }) + "\n";
   }

@@ -1,4 +1,5 @@
 import { Construct } from "constructs";
+import { CibId } from "../../common/contracts/cib-ids.js";
 import { GeneratedFile, type Bundle } from "../core/index.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
@@ -63,7 +64,7 @@ export class ZfsPool extends Primitive {
     if (timeoutSec < 90) throw new Error(`ZfsPool [${scope.node.path}/${id}]: importTimeoutSec must be at least 90, got ${timeoutSec}`);
     super(scope, id, {
       cluster: props.cluster,
-      resourceId: `zfs-${props.pool}`,
+      resourceId: CibId.pool(props.pool),
       agent: ResourceAgent.ocf("heartbeat", "ZFS"),
       params: { pool: props.pool, importargs: importDirs.map((d) => `-d ${d}`).join(" ") },
       operations: [
