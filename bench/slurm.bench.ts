@@ -12,8 +12,9 @@ import { parse, stringify } from "yaml";
 import { CibId } from "../common/contracts/cib-ids.js";
 import { Bundle, GeneratedFile } from "../constructs/core/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
-import { expandHostlist } from "../schema/hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
 import { parseSite } from "../schema/load.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm.js";
 import { outDir, RUNS, synthInChild, type Row } from "./harness.js";
 import { largeSiteYaml } from "./large-site.js";
 
@@ -83,7 +84,7 @@ export async function run(): Promise<Row[]> {
     );
     const cluster = new Bundle(stack, "cluster", { kind: "cluster", name: "cluster", source: site.file });
     const t1 = performance.now();
-    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, cluster, stateSaveServer: { name: "g01", groupId: CibId.group("g01"), ipResourceId: CibId.floatingIp("g01"), address: "10.0.0.101", pools: [], exports: [] } });
+    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, cluster, stateSaveServer: { name: "g01", groupId: CibId.group("g01"), ipResourceId: CibId.floatingIp("g01"), address: "10.0.0.101", pools: [], exports: [] }, clusterName: slurmClusterName(spec), openapiPlugins: openapiPlugins(spec.slurm!) });
     const files = slurm.node.findAll().filter((c): c is GeneratedFile => c instanceof GeneratedFile);
     for (const f of files) f.render();
     slurmPart.push(performance.now() - t1);

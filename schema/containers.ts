@@ -7,7 +7,7 @@
  * gateway runs on exactly one host) live in `checkContainers`, called from schema/rules.ts.
  */
 import { z } from "zod";
-import { expandHostlist } from "./hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
 import type { SiteSpec } from "./site.js";
 
 const quote = (v: unknown) => JSON.stringify(v);
@@ -69,7 +69,9 @@ export const SitePackageSchema = z
       .regex(/^[0-9a-f]{64}$/, { error: (iss) => `must be 64 lowercase hex digits (sha256sum), got ${quote(iss.input)}` })
       .describe("sha256 of the file; the deploy refuses a download that does not match."),
   })
-  .describe("A package the site provides (not in the distribution), verified by its sha256 before it is installed.");
+  .describe("A package the site provides (not in the distribution), verified by its sha256 before it is installed.")
+  // Parsed once: the constructs take the format from here (the refine above made it known).
+  .transform((p) => ({ ...p, format: sitePackageFormat(p.url)! }));
 export type SitePackageSpec = z.output<typeof SitePackageSchema>;
 
 export const ApptainerSchema = z.strictObject({

@@ -3,8 +3,8 @@
  * the field to fix, and every violation is reported, not only the first.
  */
 import type { z } from "zod";
-import { expandHostlist } from "./hostlist.js";
-import { networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
+import { expandHostlist } from "../common/hostlist.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../common/net.js";
 import type { SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm.js";
 import { checkContainers } from "./containers.js";

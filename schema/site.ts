@@ -9,8 +9,8 @@
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { DeploySchema } from "./deploy.js";
-import { expandHostlist } from "./hostlist.js";
-import { parseCidr } from "./net.js";
+import { expandHostlist } from "../common/hostlist.js";
+import { parseCidr } from "../common/net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { checkSite } from "./rules.js";
 import { SlurmSchema } from "./slurm.js";

@@ -8,8 +8,8 @@
  * @see https://slurm.schedmd.com/slurm.conf.html
  */
 import { z } from "zod";
-import { expandHostlist } from "./hostlist.js";
-import { networkContains, parseCidr, type Cidr } from "./net.js";
+import { expandHostlist } from "../common/hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "../common/net.js";
 import type { SiteSpec } from "./site.js";
 
 /**

@@ -9,7 +9,7 @@
  * hold. Every violation names the field to fix.
  */
 import { z } from "zod";
-import { expandHostlist } from "./hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
 import type { SiteSpec } from "./site.js";
 
 type Path = (string | number)[];

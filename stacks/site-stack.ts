@@ -7,7 +7,11 @@ import { HaNfsCluster, SlurmctldGroup } from "../constructs/pacemaker/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { StreamingService } from "../constructs/streaming/index.js";
-import { expandHostlist } from "../schema/hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
+import { PACEMAKER_VERSIONS } from "../schema/pacemaker-versions.js";
+import { exportDirsOnPool } from "../schema/site.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm.js";
+import { groupCores, staticBrokerMemoryMB } from "../schema/streaming.js";
 import type { LoadedSite } from "../schema/load.js";
 
 export interface SiteStackProps {
@@ -65,7 +69,13 @@ export class SiteStack extends TerraformStack {
       },
     });
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
-    this.nfs = new HaNfsCluster(this, "ha-nfs", { site: spec, hosts: this.hosts, cluster: this.cluster });
+    this.nfs = new HaNfsCluster(this, "ha-nfs", {
+      site: spec,
+      hosts: this.hosts,
+      cluster: this.cluster,
+      cibTarget: PACEMAKER_VERSIONS[spec.cluster.pacemakerVersion]!,
+      exportDirs: Object.fromEntries(spec.storage.pools.map((p) => [p.name, exportDirsOnPool(spec, p)])),
+    });
     // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's
     // TaskProlog, Shifter's prolog/epilog directories, PrologFlags) goes to Slurm as props.
     if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
@@ -79,6 +89,8 @@ export class SiteStack extends TerraformStack {
         groups: this.groups,
         cluster: this.cluster,
         stateSaveServer: stateGroup,
+        clusterName: slurmClusterName(spec),
+        openapiPlugins: openapiPlugins(spec.slurm),
         containerSettings: this.containers?.slurmSettings,
         mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],
       }));
@@ -94,7 +106,14 @@ export class SiteStack extends TerraformStack {
       }
     }
     // Stream brokers (their Slurm job, host settings and image build files).
-    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups });
+    if (spec.streaming) {
+      const launch = spec.nodeGroups.find((g) => g.name === spec.streaming!.launch.nodeGroup);
+      new StreamingService(this, "streaming", {
+        site: spec,
+        groups: this.groups,
+        sizing: { brokerMemoryMB: staticBrokerMemoryMB(spec, spec.streaming), launchGroupCores: launch ? groupCores(launch) : undefined },
+      });
+    }
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");

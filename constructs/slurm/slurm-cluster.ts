@@ -1,10 +1,9 @@
 import { Construct } from "constructs";
 import { CibId, type NfsGroupResources } from "../../common/contracts/cib-ids.js";
 import { bundleOf, type Bundle } from "../core/index.js";
-import { expandHostlist } from "../../schema/hostlist.js";
-import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
+import { expandHostlist } from "../../common/hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
-import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
 import { JwtKey } from "./jwt-key.js";
 import { Munge } from "./munge.js";
 import { NginxProxy } from "./nginx-proxy.js";
@@ -42,6 +41,10 @@ export interface SlurmClusterProps {
   readonly stateSaveServer?: NfsGroupResources;
   /** What the container runtimes need in slurm.conf. @default none */
   readonly containerSettings?: SlurmConfigProps["containers"];
+  /** The cluster name Slurm records (the schema's slurmClusterName). */
+  readonly clusterName: string;
+  /** slurmrestd's OpenAPI plugins (the schema's openapiPlugins: the site's, or the release's defaults). */
+  readonly openapiPlugins: readonly string[];
   /** Node groups that run no Slurm daemon but need MUNGE (Shifter's image gateway). @default none */
   readonly mungeGroups?: readonly string[];
 }
@@ -107,7 +110,7 @@ export class SlurmCluster extends Construct {
     const stateSaveLocation = slurm.stateSave?.mountpoint ?? "/var/spool/slurmctld";
     this.config = new SlurmConfig(this, "config", {
       version: slurm.version,
-      clusterName: slurmClusterName(site),
+      clusterName: props.clusterName,
       controllers: slurm.controllers.map(controllerHost),
       slurmUser: slurm.slurmUser,
       ports: { slurmctld: slurm.ports.slurmctld, slurmd: slurm.ports.slurmd },
@@ -211,7 +214,7 @@ export class SlurmCluster extends Construct {
         host: hostOf(h),
         user: api!.user,
         slurmUser: slurm.slurmUser,
-        openapiPlugins: openapiPlugins(slurm),
+        openapiPlugins: [...props.openapiPlugins],
         authTypes: api!.authTypes,
       });
       restd.push(r);

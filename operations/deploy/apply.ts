@@ -13,7 +13,7 @@ import { mapLimited } from "../../common/async.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import { AnswerError } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
 import { readInventory } from "../remote/inventory.js";

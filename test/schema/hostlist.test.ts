@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compressHostlist, expandHostlist } from "../../schema/hostlist.js";
+import { compressHostlist, expandHostlist } from "../../common/hostlist.js";
 
 describe("hostlist expressions", () => {
   it("expands ranges, lists and zero padding", () => {
