@@ -14,7 +14,7 @@ import { Bundle, GeneratedFile } from "../constructs/core/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { expandHostlist } from "../common/hostlist.js";
 import { parseSite } from "../schema/load.js";
-import { openapiPlugins, slurmClusterName } from "../schema/slurm.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm-rules.js";
 import { outDir, RUNS, synthInChild, type Row } from "./harness.js";
 import { largeSiteYaml } from "./large-site.js";
 

@@ -8,7 +8,8 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import type { z } from "zod";
 import { HpcdkError } from "../common/errors.js";
 import { siteWarnings } from "./rules.js";
-import { SiteSchema, type SiteSpec } from "./site.js";
+import { SiteSchema } from "./rules.js";
+import type { SiteSpec } from "./site.js";
 
 /** A site that passed validation. */
 export interface LoadedSite {

@@ -5,10 +5,10 @@
 import type { z } from "zod";
 import { expandHostlist } from "../common/hostlist.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "../common/net.js";
-import type { SiteSpec } from "./site.js";
-import { checkSlurm } from "./slurm.js";
-import { checkContainers } from "./containers.js";
-import { checkStreaming } from "./streaming.js";
+import { SiteObjectSchema, type SiteSpec } from "./site.js";
+import { checkSlurm } from "./slurm-rules.js";
+import { checkContainers } from "./containers-rules.js";
+import { checkStreaming } from "./streaming-rules.js";
 import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
@@ -18,6 +18,12 @@ const MIN_VDEV_DEVICES: Record<string, number> = { stripe: 1, mirror: 2, raidz1:
 
 const quote = (s: string | number) => JSON.stringify(s);
 const dotted = (p: Path) => p.join(".");
+
+// The rules relate fields to each other, so they run once the shape is right: problems with the
+// shape are reported all together first, then every rule violation together.
+export const SiteSchema = SiteObjectSchema.superRefine(checkSite, { when: (payload) => payload.issues.length === 0 }).describe(
+  "An hpcdk site: an HA NFS service on ZFS run by Pacemaker/Corosync.",
+);
 
 export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void {
   const report = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });

@@ -10,8 +10,8 @@ import { StreamingService } from "../constructs/streaming/index.js";
 import { expandHostlist } from "../common/hostlist.js";
 import { PACEMAKER_VERSIONS } from "../schema/pacemaker-versions.js";
 import { exportDirsOnPool } from "../schema/site.js";
-import { openapiPlugins, slurmClusterName } from "../schema/slurm.js";
-import { groupCores, staticBrokerMemoryMB } from "../schema/streaming.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm-rules.js";
+import { groupCores, staticBrokerMemoryMB } from "../schema/streaming-rules.js";
 import type { LoadedSite } from "../schema/load.js";
 
 export interface SiteStackProps {
