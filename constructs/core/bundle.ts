@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Construct } from "constructs";
 import { compressHostlist } from "../../common/hostlist.js";
-import { managedHeader, type GeneratedFile, type RenderedFile } from "./generated-file.js";
+import { managedHeader, type FileBundle, type GeneratedFile, type RenderedFile } from "./generated-file.js";
 import { renderTemplate } from "./renderer.js";
 import { shQuote } from "../../common/shell.js";
 import {
@@ -20,7 +20,7 @@ import {
   type Step,
 } from "../../common/contracts/bundle.js";
 import { manifestSha256 } from "../../common/contracts/marker.js";
-import type { SecretFile } from "./secret-file.js";
+import type { SecretFile, SecretFileBundle } from "./secret-file.js";
 import type { NfsGroupResources } from "../../common/contracts/cib-ids.js";
 
 export type { BundleKind, BundleManifest, PackageSpec, Step, StepPhase } from "../../common/contracts/bundle.js";
@@ -119,7 +119,7 @@ const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1
  * is an error. Synthesis writes its files under `<stack>/<dir>/` and its manifest under
  * `<stack>/manifests/`.
  */
-export class Bundle extends Construct {
+export class Bundle extends Construct implements FileBundle, SecretFileBundle {
   readonly kind: BundleKind;
   readonly name: string;
   readonly source: string;
