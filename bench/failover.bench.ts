@@ -7,11 +7,16 @@
  *
  * - mmp: as the site renders it (the pool import waits W for MMP's activity check);
  * - no-mmp: the same with the pools' multihost off (the import does not wait);
- * - grace-5: MMP on, NFSv4 lease and grace 5 s instead of 10.
+ * - grace-20: MMP on, NFSv4 grace 20 s instead of 10 (the lease stays 10 s): what each second of
+ *   grace costs NFSv4 clients. (A shorter lease and grace than 10 s cannot be measured: the site
+ *   schema's minimum lease is 10 s, the kernel server's own minimum; the grace-5 series this
+ *   replaces was refused by it and never ran.)
  *
  * Per protocol and per phase rows; the targets (W + 7 s NFSv3 reads, W + 15 s NFSv4 reads and
- * writes, 0 acknowledged writes lost) apply to the mmp series. `BENCH_FAILOVER_SERIES=mmp` runs
- * one series only. Needs root, like the lab.
+ * writes, 0 acknowledged writes lost) apply to the mmp series. Every series runs and every drill
+ * is reported even when one fails (each drill is its own `hpcdk drill`); a drill that fails a
+ * check, in any series, fails the bench after all have run. `BENCH_FAILOVER_SERIES=mmp` runs one
+ * series only. Needs root, like the lab.
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -37,39 +42,53 @@ interface Series {
 const SERIES: Series[] = [
   { name: "mmp", what: "MMP on (W as the site renders it)", yaml: (t) => t, lab: {}, targets: true },
   { name: "no-mmp", what: "MMP off (multihost=off)", yaml: (t) => t, lab: { multihost: false }, targets: false },
-  { name: "grace-5", what: "MMP on, NFSv4 lease and grace 5 s", yaml: (t) => t.replace("v4LeaseSec: 10 ", "v4LeaseSec: 5  ").replace("v4GraceSec: 10 ", "v4GraceSec: 5  "), lab: {}, targets: false },
+  { name: "grace-20", what: "MMP on, NFSv4 grace 20 s", yaml: (t) => t.replace("v4GraceSec: 10 ", "v4GraceSec: 20 "), lab: {}, targets: false },
 ];
 
-async function drills(series: Series): Promise<{ reports: DrillReport[]; w: number }> {
+/** One series: a fresh lab, the site deployed, RUNS power-off drills, each its own `hpcdk drill` (one that fails or hangs loses only itself). */
+async function drills(series: Series): Promise<{ reports: DrillReport[]; failures: string[]; w: number }> {
   const yaml = series.yaml(labSiteYaml(SITE, 35, 3));
-  const p = await labProject(SITE, yaml, series.lab);
-  const w = mmpImportWaitSec(loadSiteFile(p.siteFile).spec.storage.multihost);
+  const failures: string[] = [];
+  const reports: DrillReport[] = [];
+  let w = Number.NaN;
   try {
+    const p = await labProject(SITE, yaml, series.lab);
+    w = mmpImportWaitSec(loadSiteFile(p.siteFile).spec.storage.multihost);
     deploy(p);
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, "cli/bin/hpcdk.js"), "drill", SITE, "--mode", "power-off", "--repeat", String(RUNS), "--out", p.out, "--inventory", p.lab.inventoryFile, "--report-dir", join(p.dir, "reports"), "--json"],
-      { cwd: p.dir, encoding: "utf8", timeout: RUNS * 300_000 },
-    );
-    if (!r.stdout.trim().startsWith("{")) throw new Error(`hpcdk drill failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
-    const parsed = JSON.parse(r.stdout) as { reports?: DrillReport[] } & DrillReport;
-    return { reports: parsed.reports ?? [parsed], w };
+    for (let i = 1; i <= RUNS; i++) {
+      const r = spawnSync(
+        process.execPath,
+        [join(ROOT, "cli/bin/hpcdk.js"), "drill", SITE, "--mode", "power-off", "--out", p.out, "--inventory", p.lab.inventoryFile, "--report-dir", join(p.dir, "reports"), "--json"],
+        { cwd: p.dir, encoding: "utf8", timeout: 600_000 },
+      );
+      if (!r.stdout.trim().startsWith("{")) {
+        failures.push(`drill ${i}: no report (exit ${r.status}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+        continue;
+      }
+      const report = JSON.parse(r.stdout) as DrillReport;
+      reports.push(report);
+      // A drill fails on a missed check (fencing, placement, data, the lock); the timing targets are the bench's rows.
+      const bad = report.checks.filter((c) => !c.ok && !c.name.startsWith("target "));
+      if (bad.length > 0) failures.push(`drill ${i}: ${bad.map((c) => `${c.name}: ${c.detail}`).join("; ")}`);
+    }
+  } catch (e) {
+    failures.push(`the series could not run: ${(e as Error).message}`);
   } finally {
     await labDown(SITE);
   }
+  for (const f of failures) process.stderr.write(`bench/failover (${series.name}): ${f}\n`);
+  return { reports, failures, w };
 }
 
 export async function run(): Promise<Row[]> {
   requireRoot("failover");
-  const wanted = (process.env.BENCH_FAILOVER_SERIES ?? "mmp,no-mmp,grace-5").split(",");
+  const wanted = (process.env.BENCH_FAILOVER_SERIES ?? "mmp,no-mmp,grace-20").split(",");
   const rows: Row[] = [];
   for (const series of SERIES.filter((s) => wanted.includes(s.name))) {
-    const { reports, w } = await drills(series);
-    // A drill fails on a missed check (fencing, placement, data, the lock); the timing targets are the bench's rows.
-    const broken = reports.filter((r) => r.checks.some((c) => !c.ok && !c.name.startsWith("target ")));
-    if (broken.length > 0) {
-      throw new Error(`bench/failover (${series.name}): ${broken.length} of ${reports.length} drills failed: ${broken.map((r) => r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join("; ")).join(" | ")}`);
-    }
+    const { reports, failures, w } = await drills(series);
+    // Every series runs and is reported; a failed drill fails the bench (the runner exits 1).
+    rows.push({ what: `${series.name}: drills that failed a check or gave no report (of ${RUNS})`, values: [failures.length], unit: "", target: "0", limit: 1, limitOf: "max" });
+    if (reports.length === 0) continue;
     const secs = (pick: (r: DrillReport) => number | undefined) => reports.map((r) => pick(r) ?? Number.POSITIVE_INFINITY);
     const t = (limit: number, text: string) => (series.targets ? { target: text, limit: limit + 0.05 } : {});
     const label = (what: string) => `${series.name}: ${what}`;

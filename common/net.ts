@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { shown } from "./shown.js";
 
 /** An IP address with the prefix length of its network, as written in a site file ("10.10.0.11/24"). */
 export interface Cidr {
@@ -10,16 +11,34 @@ export interface Cidr {
 /** Parses "ADDRESS/PREFIX"; returns a reason string when the text is not one. */
 export function parseCidr(text: string): Cidr | string {
   const slash = text.indexOf("/");
-  if (slash < 0) return `must be ADDRESS/PREFIX such as "10.10.0.11/24", got "${text}"`;
+  if (slash < 0 || text.length > 64) return `must be ADDRESS/PREFIX such as "10.10.0.11/24", got ${shown(text)}`;
   const address = text.slice(0, slash);
   const prefixText = text.slice(slash + 1);
   const family = isIP(address);
-  if (family === 0) return `"${address}" is not an IPv4 or IPv6 address`;
+  if (family === 0) return `${shown(address)} is not an IPv4 or IPv6 address`;
   const max = family === 4 ? 32 : 128;
   if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) {
-    return `prefix must be a whole number from 0 to ${max}, got "${prefixText}"`;
+    return `prefix must be a whole number from 0 to ${max}, got ${shown(prefixText)}`;
   }
   return { address, prefix: Number(prefixText), family: family as 4 | 6 };
+}
+
+/**
+ * Why an address cannot be a host's (a node's or a floating IP) in its network, or undefined: the
+ * network's own address (all host bits 0; for IPv6 the subnet-router anycast address) and the
+ * IPv4 broadcast address (all host bits 1) belong to no host. /31 and /32 (IPv4), /127 and /128
+ * (IPv6) networks have no such addresses.
+ */
+export function hostAddressProblem(cidr: Cidr): string | undefined {
+  const bits = cidr.family === 4 ? 32 : 128;
+  const hostBits = BigInt(bits - cidr.prefix);
+  if (hostBits < 2n) return undefined;
+  const mask = (1n << hostBits) - 1n;
+  const host = addressToBigInt(cidr.address) & mask;
+  const where = `${networkOf(cidr)}`;
+  if (host === 0n) return `${cidr.address} is the address of the network ${where} itself, not a host's: pick an address inside it`;
+  if (cidr.family === 4 && host === mask) return `${cidr.address} is the broadcast address of ${where}, not a host's: pick an address inside it`;
+  return undefined;
 }
 
 /** The address as an unsigned integer (32 bits for IPv4, 128 for IPv6). */

@@ -5,7 +5,8 @@
  */
 import { expandHostlist } from "../common/hostlist.js";
 import type { SiteSpec } from "./site.js";
-import { quote, sitePackageFormat, type ContainersSpec, type PodmanSpec } from "./containers.js";
+import { within } from "./common.js";
+import { quote, sitePackageFormat, sitePackageName, type ContainersSpec, type PodmanSpec, type SitePackageSpec } from "./containers.js";
 
 // ---------------------------------------------------------------------------------------------
 // Rules
@@ -24,7 +25,6 @@ export function requireSlurmForShifter(site: { readonly slurm?: unknown; readonl
   }
 }
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
 /** The fixed part of a path before its first `$VAR`: `/var/tmp/$USER.ch` → `/var/tmp`. */
 const fixedPrefix = (path: string) => {
   const i = path.indexOf("$");
@@ -70,14 +70,48 @@ export function checkContainers(site: SiteSpec, report: Report): void {
     if (p === "/") report(["containers", "sharedPaths", i], `must not be "/": name the mount points of the network filesystems`);
   });
 
+  // Each node group installs its site packages by name (a deploy step and a marker per name): one
+  // name must mean one file. The same file listed twice is installed once.
+  const packageNames = new Map<string, { url: string; sha256: string; at: Path }>();
+  const checkPackages = (packages: readonly SitePackageSpec[], groups: readonly string[], at: Path) =>
+    packages.forEach((p, i) => {
+      for (const g of groups) {
+        const key = `${g}\0${sitePackageName(p.url)}`;
+        const first = packageNames.get(key);
+        if (first && (first.url !== p.url || first.sha256 !== p.sha256)) {
+          report([...at, i, "url"], `installs package ${quote(sitePackageName(p.url))} on node group ${quote(g)}, and so does ${first.at.join(".")} from another file (${quote(first.url)}): rename one of the files`);
+          return;
+        }
+        if (!first) packageNames.set(key, { url: p.url, sha256: p.sha256, at: [...at, i, "url"] });
+      }
+    });
+  const debOrRpm = (packages: readonly SitePackageSpec[], at: Path) =>
+    packages.forEach((p, i) => {
+      if (sitePackageFormat(p.url) === "tar") report([...at, i, "url"], `must be a .deb or .rpm package (an archive has no install scripts), got ${quote(p.url)}`);
+    });
+  if (c.apptainer) checkPackages(c.apptainer.packages, c.apptainer.groups, ["containers", "apptainer", "packages"]);
+  if (c.sarus) checkPackages([c.sarus.package], c.sarus.groups, ["containers", "sarus", "package"]);
+  if (c.shifter) {
+    checkPackages(c.shifter.packages, c.shifter.groups, ["containers", "shifter", "packages"]);
+    checkPackages(c.shifter.gateway.packages, [c.shifter.gateway.group], ["containers", "shifter", "gateway", "packages"]);
+    debOrRpm(c.shifter.packages, ["containers", "shifter", "packages"]);
+    debOrRpm(c.shifter.gateway.packages, ["containers", "shifter", "gateway", "packages"]);
+  }
+
   if (c.apptainer) {
     const a = c.apptainer;
     checkGroups(a.groups, ["containers", "apptainer", "groups"]);
-    a.packages.forEach((p, i) => {
-      if (sitePackageFormat(p.url) === "tar") {
-        report(["containers", "apptainer", "packages", i, "url"], `must be a .deb or .rpm package (an archive has no install scripts), got ${quote(p.url)}`);
-      }
+    // The bind paths apptainer.conf gets: its defaults, the fabric's on InfiniBand groups, the site's.
+    a.groups.forEach((g) => {
+      const defaults = ["/etc/localtime", "/etc/hosts", ...(groupsByName.get(g)?.infiniband ? ["/dev/infiniband", "/etc/libibverbs.d"] : [])];
+      const seen = new Map<string, string>(defaults.map((d) => [d, "a bind path hpcdk adds"]));
+      a.bindPaths.forEach((b, i) => {
+        const first = seen.get(b);
+        if (first !== undefined) report(["containers", "apptainer", "bindPaths", i], `${quote(b)} is given twice on node group ${quote(g)} (also ${first})`);
+        else seen.set(b, `containers.apptainer.bindPaths.${i}`);
+      });
     });
+    debOrRpm(a.packages, ["containers", "apptainer", "packages"]);
     if (a.mode === "unprivileged") {
       if (a.limitContainerOwners.length > 0) {
         report(["containers", "apptainer", "limitContainerOwners"], "only applies in setuid mode (containers.apptainer.mode: setuid)");

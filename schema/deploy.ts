@@ -4,16 +4,29 @@
  * referred to by path, and host keys are checked against a known_hosts file.
  */
 import { z } from "zod";
+import { hostNameProblem, hostOrAddress, narrowed, pathProblem, shown } from "./common.js";
 
-const hostName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, {
-  error: (iss) => `must be a host name or an IP address, got ${JSON.stringify(iss.input)}`,
-});
+const hostName = hostOrAddress();
 
-const path = z.string().min(1).regex(/^[^\s]+$/, { error: (iss) => `must be a path without spaces, got ${JSON.stringify(iss.input)}` });
+/**
+ * A file or directory on the deploying machine: absolute, relative (to the site's inventory file
+ * or the project, leading "../" parts allowed) or under the deploying user's home (`~/`), of the
+ * characters {@link pathProblem} allows.
+ */
+const path = narrowed((p) => {
+  // A relative path may start with "../" parts (a key beside the inventory file's directory);
+  // it is read by the deploying user's hpcdk, never rendered for a host.
+  const absolute = p.startsWith("~/") ? p.slice(1) : p.startsWith("/") ? p : `/${p.replace(/^(?:\.\.\/)+/, "")}`;
+  const why = pathProblem(absolute);
+  return why === undefined ? undefined : `must be a path (absolute, relative or ~/…) of letters, digits and . _ - + @ ~ separated by single "/" (no spaces, quotes or "$"), got ${shown(p)}`;
+}, "^[A-Za-z0-9._+@~/-]+$");
+
+/** A host of the site by name (a management node or a node-group host). */
+const siteHostName = narrowed(hostNameProblem, "^[a-z0-9-]+$");
 
 /** A package name as Debian and the RHEL family write them. */
-const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, {
-  error: (iss) => `must be a package name (lowercase letters, digits, + . -), got ${JSON.stringify(iss.input)}`,
+const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/, {
+  error: (iss) => `must be a package name (lowercase letters, digits, + . -), got ${shown(iss.input)}`,
 });
 
 /**
@@ -23,18 +36,18 @@ const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, {
  */
 const packageVersion = z
   .string({ error: (iss) => (typeof iss.input === "number" ? `must be quoted: YAML reads ${iss.input} as a number` : undefined) })
-  .regex(/^([0-9]+:)?[0-9][A-Za-z0-9.+~^_-]*$/, {
-    error: (iss) => `must be a package version as dpkg or rpm shows it (e.g. "2.1.5-1+deb12u1", "1:4.3-2"), got ${JSON.stringify(iss.input)}`,
+  .regex(/^([0-9]{1,9}:)?[0-9][A-Za-z0-9.+~^_-]{0,127}$/, {
+    error: (iss) => `must be a package version as dpkg or rpm shows it (e.g. "2.1.5-1+deb12u1", "1:4.3-2"), got ${shown(iss.input)}`,
   });
 
 export const SshEndpointSchema = z.strictObject({
   address: hostName.optional().describe("Address or DNS name to connect to. @default the host name"),
   port: z.int().min(1).max(65535).optional().describe("@default 22"),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional().describe("@default root"),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).optional().describe("@default root"),
 });
 
 export const SshSchema = z.strictObject({
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default("root").describe("Login user; must be root or have passwordless sudo. @default root"),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default("root").describe("Login user; must be root or have passwordless sudo. @default root"),
   port: z.int().min(1).max(65535).default(22).describe("@default 22"),
   privateKey: path.optional().describe("Private key file (~ is the deploying user's home). @default the SSH agent ($SSH_AUTH_SOCK)"),
   knownHosts: path.default("~/.ssh/known_hosts").describe("Host keys are always checked against this file. @default ~/.ssh/known_hosts"),
@@ -43,7 +56,7 @@ export const SshSchema = z.strictObject({
     .strictObject({
       address: hostName,
       port: z.int().min(1).max(65535).default(22),
-      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default("root"),
+      user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default("root"),
       privateKey: path.optional().describe("@default the key of the hosts"),
     })
     .optional()
@@ -60,12 +73,13 @@ export const DeploySchema = z.strictObject({
     .describe("Directory filled by `terraform providers mirror` on a connected machine; the null provider is installed from it only. @default none (the registry)"),
   ssh: SshSchema.prefault({}),
   hosts: z
-    .record(z.string(), SshEndpointSchema)
+    .record(siteHostName, SshEndpointSchema)
     .default({})
     .describe("Per-host SSH overrides by host name (management nodes and node-group hosts). @default none"),
   groupConcurrency: z.int().min(1).max(512).default(32).describe("Hosts of a node group deployed at once. @default 32"),
   skipPackages: z
-    .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/))
+    .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]{0,127}$/))
+    .max(256)
     .default([])
     .describe("Packages hpcdk leaves alone (provided otherwise: a golden image, a lab stand-in). @default none"),
   packageVersions: z

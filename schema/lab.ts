@@ -5,12 +5,13 @@
  * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
  */
 import { z } from "zod";
+import { shown } from "./common.js";
 
 export const VagrantLabSchema = z.strictObject({
   box: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/, {
-      error: (iss) => `must be a Vagrant box name such as "hpcdk/debian12" or "debian/bookworm64", got ${JSON.stringify(iss.input)}`,
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$/, {
+      error: (iss) => `must be a Vagrant box name such as "hpcdk/debian12" or "debian/bookworm64", got ${shown(iss.input)}`,
     })
     .default("hpcdk/debian12")
     .describe(

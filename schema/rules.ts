@@ -3,8 +3,10 @@
  * the field to fix, and every violation is reported, not only the first.
  */
 import type { z } from "zod";
-import { expandHostlist } from "../common/hostlist.js";
-import { networkContains, networkOf, parseCidr, type Cidr } from "../common/net.js";
+import { CibId, XML_ID } from "../common/contracts/cib-ids.js";
+import { countHostlist, expandHostlist, MAX_HOSTS } from "../common/hostlist.js";
+import { hostAddressProblem, networkContains, networkOf, parseCidr, type Cidr } from "../common/net.js";
+import { datasetComponentProblem, shown, uniqueness as unique } from "./common.js";
 import { SiteObjectSchema, type SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm-rules.js";
 import { checkContainers } from "./containers-rules.js";
@@ -16,8 +18,10 @@ type Path = (string | number)[];
 /** Smallest number of devices ZFS accepts per vdev type. */
 const MIN_VDEV_DEVICES: Record<string, number> = { stripe: 1, mirror: 2, raidz1: 2, raidz2: 3, raidz3: 4 };
 
-const quote = (s: string | number) => JSON.stringify(s);
-const dotted = (p: Path) => p.join(".");
+const quote = (s: string | number) => shown(s);
+
+/** The most exportfs resources (exports × clients) a site may have: Pacemaker slows down with thousands of resources. */
+export const MAX_EXPORT_RESOURCES = 2048;
 
 // The rules relate fields to each other, so they run once the shape is right: problems with the
 // shape are reported all together first, then every rule violation together.
@@ -28,15 +32,10 @@ export const SiteSchema = SiteObjectSchema.superRefine(checkSite, { when: (paylo
 export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void {
   const report = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });
   /** Reports a second use of a value that must be unique, naming where it was first used. */
-  const uniqueness = (what: string) => {
-    const seen = new Map<string, Path>();
-    return (value: string, path: Path) => {
-      const first = seen.get(value);
-      if (first) report(path, `${what} ${quote(value)} is already used by ${dotted(first)}`);
-      else seen.set(value, path);
-    };
-  };
+  const uniqueness = (what: string) => unique(report, what);
 
+  // The rules below expand hostlists: a site over the host cap is refused before any of them runs.
+  if (!checkHostCount(site, report)) return;
   checkNodes(site, report, uniqueness);
   checkStorage(site, report, uniqueness);
   checkGroups(site, report, uniqueness);
@@ -47,6 +46,50 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkContainers(site, report);
   checkStreaming(site, report);
   checkAcrossSections(site, report);
+  checkCibIds(site, report);
+}
+
+/** At most MAX_HOSTS hosts in the node groups together, counted without expanding. */
+function checkHostCount(site: SiteSpec, report: Report): boolean {
+  let total = site.nodes.length;
+  for (const [g, group] of site.nodeGroups.entries()) {
+    total += countHostlist(group.hosts);
+    if (total > MAX_HOSTS) {
+      report(
+        ["nodeGroups", g, "hosts"],
+        `the site names more than ${MAX_HOSTS.toLocaleString("en")} hosts with this group, the most one site may have (the largest machine built, Fugaku, has 158,976 nodes)`,
+      );
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The ids the CIB will hold are unique, XML ids, and none is also the id of another object's
+ * attributes or operations (`zfs-tank-instance_attributes`): Pacemaker refuses such a CIB.
+ */
+function checkCibIds(site: SiteSpec, report: Report): void {
+  const planned = plannedCibIds(site);
+  const exportResources = planned.filter((p) => p.id.startsWith("export-")).length;
+  if (exportResources > MAX_EXPORT_RESOURCES) {
+    report(["nfs", "groups"], `the exports and their clients make ${exportResources} exportfs resources, more than ${MAX_EXPORT_RESOURCES}: export a parent directory, or name networks instead of hosts`);
+    return;
+  }
+  const first = new Map<string, PlannedId>();
+  for (const p of planned) {
+    if (!XML_ID.test(p.id)) {
+      report([...p.path], `makes the CIB id ${quote(p.id)} (${p.what}), which is not an XML id`);
+      continue;
+    }
+    const other = first.get(p.id);
+    if (other) report([...p.path], `makes the CIB id ${quote(p.id)} (${p.what}), which is already ${other.what} (${other.path.join(".")})`);
+    else first.set(p.id, p);
+  }
+  for (const p of first.values()) {
+    const owner = subIdClash(p.id, first);
+    if (owner) report([...p.path], `makes the CIB id ${quote(p.id)} (${p.what}), which is also an attribute id of ${owner.what} (${owner.path.join(".")})`);
+  }
 }
 
 /**
@@ -99,6 +142,19 @@ function nodeNetworks(node: SiteSpec["nodes"][number]): Cidr[] {
     .filter((c): c is Cidr => typeof c !== "string");
 }
 
+/**
+ * Why ganesha cannot read a clientspec as one client, or undefined. ganesha's Clients takes no
+ * quoted strings: each client is one token of its lexer (an address or network, "*", @netgroup,
+ * a name that starts with a letter, or a wildcard pattern), so a name starting with a digit would
+ * split into two tokens and ganesha would refuse its configuration at start.
+ * @see https://github.com/nfs-ganesha/nfs-ganesha/blob/next/src/config_parsing/conf_lex.l
+ */
+export function ganeshaClientProblem(spec: string): string | undefined {
+  if (spec === "*" || spec.startsWith("@") || typeof parseCidr(spec.includes("/") ? spec : `${spec}/${spec.includes(":") ? 128 : 32}`) !== "string") return undefined;
+  if (/^[A-Za-z_]/.test(spec) || /[*?]/.test(spec)) return undefined;
+  return `${quote(spec)} starts with a digit, which ganesha's configuration cannot hold as a client name (it would read a number first): use its address or a name that starts with a letter`;
+}
+
 function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): void {
   const names = uniqueness("node name");
   const ids = uniqueness("node id");
@@ -106,6 +162,10 @@ function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): voi
   const hostids = uniqueness("hostid");
   const plugs = uniqueness("power plug");
   const linkCount = site.nodes[0]!.addresses.length;
+  const { cryptoCipher, cryptoHash } = site.cluster.corosync;
+  if (cryptoCipher !== "none" && cryptoHash === "none") {
+    report(["cluster", "corosync", "cryptoHash"], `crypto_cipher ${cryptoCipher} needs a crypto_hash (corosync refuses encryption without authentication), got "none"`);
+  }
   site.nodes.forEach((node, i) => {
     names(node.name, ["nodes", i, "name"]);
     ids(String(node.id), ["nodes", i, "id"]);
@@ -177,7 +237,7 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
   );
 
   if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {
-    report(["nfs", "server"], "ganesha runs one server for all exports: it needs cluster.mode active-passive (use the kernel server for active-active)");
+    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
   }
   const { v4LeaseSec, v4GraceSec } = site.nfs;
   if (v4LeaseSec !== undefined && v4GraceSec !== undefined && v4GraceSec < v4LeaseSec) {
@@ -212,13 +272,29 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
         report(at("exports", e, "path"), `${quote(ex.path)} is not on a pool of this group (mountpoints: ${mountpoints.join(", ")})`);
       } else {
         // The pool's creation script makes each exported directory a dataset of the same name.
-        const bad = ex.path.split("/").filter(Boolean).find((part) => !/^[A-Za-z0-9_.:-]+$/.test(part));
-        if (bad !== undefined) {
-          report(at("exports", e, "path"), `${quote(bad)} cannot name a ZFS dataset (letters, digits and _ . : - only), in ${quote(ex.path)}`);
-        }
+        const bad = ex.path.split("/").filter(Boolean).find((part) => datasetComponentProblem(part) !== undefined);
+        if (bad !== undefined) report(at("exports", e, "path"), `${datasetComponentProblem(bad)}, in ${quote(ex.path)}`);
       }
       const specs = uniqueness("client");
-      ex.clients.forEach((c, k) => specs(c.spec, at("exports", e, "clients", k, "spec")));
+      ex.clients.forEach((c, k) => {
+        specs(c.spec, at("exports", e, "clients", k, "spec"));
+        if (site.nfs.server === "ganesha") {
+          const why = ganeshaClientProblem(c.spec);
+          if (why) report(at("exports", e, "clients", k, "spec"), why);
+        }
+      });
+      // nfs-ganesha has no async option: the dataset's sync property stands for every client of
+      // the export (HaNfsCluster sets sync=disabled for async ones), so they must agree.
+      if (site.nfs.server === "ganesha") {
+        const isAsync = (options: string) => options.split(",").includes("async");
+        const first = ex.clients.findIndex((c) => isAsync(c.options) !== isAsync(ex.clients[0]!.options));
+        if (first > 0) {
+          report(
+            at("exports", e, "clients", first, "options"),
+            `${isAsync(ex.clients[first]!.options) ? "async" : "sync"}, but clients.0 of this export is ${isAsync(ex.clients[0]!.options) ? "async" : "sync"}: with nfs-ganesha the dataset's sync property decides for every client of ${quote(ex.path)}, so they must all be sync or all async`,
+          );
+        }
+      }
     });
 
     const ip = group.floatingIp;
@@ -231,6 +307,8 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
       return;
     }
     const net: Cidr = { address: ip.address, prefix: ip.cidr, family };
+    const notHost = hostAddressProblem(net);
+    if (notHost) report(at("floatingIp", "address"), notHost);
     const outside = site.nodes.filter((n) => !nodeNetworks(n).some((c) => networkContains(net, c.address)));
     if (outside.length > 0) {
       report(
@@ -285,8 +363,10 @@ function checkFencing(site: SiteSpec, report: Report, uniqueness: Uniqueness): v
       if (!deviceNames.includes(d)) report(["fencing", "levels", l, "devices", k], `unknown fence device ${quote(d)} (devices: ${deviceNames.join(", ") || "none"})`);
       inLevel(d, ["fencing", "levels", l, "devices", k]);
     });
+    const levelNodes = uniqueness("node");
     level.nodes?.forEach((n, k) => {
       if (!nodeNames.includes(n)) report(["fencing", "levels", l, "nodes", k], `unknown node ${quote(n)} (nodes: ${nodeNames.join(", ")})`);
+      levelNodes(n, ["fencing", "levels", l, "nodes", k]);
     });
   });
 }
@@ -312,7 +392,7 @@ function checkNodeGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness)
   });
 }
 
-/** Things that are allowed but that an admin must hear about at every synth. */
+/** Things that are allowed but that an admin must hear about at every synth (and `hpcdk diff` flags). */
 export function siteWarnings(site: SiteSpec): string[] {
   const warnings: string[] = [];
   if (!site.fencing.stonith) {
@@ -320,5 +400,133 @@ export function siteWarnings(site: SiteSpec): string[] {
       "fencing.stonith is false: Pacemaker will not fence a lost node, so a pool can be imported on two nodes at once and be corrupted",
     );
   }
+  site.nfs.groups.forEach((g, gi) =>
+    g.exports.forEach((ex, ei) =>
+      ex.clients.forEach((c, ci) => {
+        if (!EVERYONE.includes(c.spec)) return;
+        const options = c.options.split(",");
+        const risky = RISKY_EXPORT_OPTIONS.filter((o) => options.includes(o));
+        if (risky.length === 0) return;
+        warnings.push(
+          `nfs.groups.${gi}.exports.${ei}.clients.${ci}: ${ex.path} is exported to everyone (${c.spec}) with ${risky.join(", ")}: any host that reaches ${g.floatingIp.address} can ${options.includes("no_root_squash") ? "act as root on the export" : "mount it from an unprivileged port"}`,
+        );
+      }),
+    ),
+  );
+  const { cryptoCipher, cryptoHash } = site.cluster.corosync;
+  if (cryptoCipher === "none" || cryptoHash === "none") {
+    warnings.push(
+      `cluster.corosync: crypto_cipher ${cryptoCipher}, crypto_hash ${cryptoHash}: cluster traffic is ${cryptoHash === "none" ? "not authenticated, so any host on the cluster network can join or disrupt the cluster" : "not encrypted"}`,
+    );
+  }
+  if (site.cluster.noQuorumPolicy === "ignore" && site.nodes.length > 2) {
+    warnings.push(`cluster.noQuorumPolicy is ignore with ${site.nodes.length} nodes: a partition without quorum keeps its resources, so both sides of a split can run a pool`);
+  }
+  if (site.cluster.maintenanceMode) {
+    warnings.push("cluster.maintenanceMode is true: Pacemaker starts, stops and moves nothing, so no failover happens until it is turned off");
+  }
+  const api = site.slurm?.restApi;
+  if (api) {
+    const open = api.nginx.allow.length === 0 ? "everyone (no restApi.nginx.allow)" : api.nginx.allow.find((a) => OPEN_NETWORKS.includes(a));
+    if (open) warnings.push(`slurm.restApi.nginx: the REST API on ${api.hosts.join(", ")} port ${api.nginx.port} is open to ${open}: name the networks that may reach it in allow`);
+  }
+  if (site.containers?.apptainer?.mountHostfs) {
+    warnings.push("containers.apptainer.mountHostfs is true: every container sees every file system of the host");
+  }
   return warnings;
+}
+
+/** Clientspecs that name every host. */
+const EVERYONE = ["*", "0.0.0.0/0", "::/0"];
+/** Networks that hold every address. */
+const OPEN_NETWORKS = ["0.0.0.0/0", "::/0", "0.0.0.0", "::"];
+/** Export options that are dangerous for a world-wide export. */
+const RISKY_EXPORT_OPTIONS = ["no_root_squash", "insecure"];
+
+// ---------------------------------------------------------------------------------------------
+// The ids of the CIB (common/contracts/cib-ids.ts names them): two objects with one id, or an id
+// that is also the id of another object's attributes (`<resource>-instance_attributes`,
+// `<resource>-monitor-interval-10s`), make a CIB that Pacemaker refuses; the rule reports them as
+// site errors at the fields that made them.
+
+/** What an attribute set, attribute or operation of an object with id `owner` is called: `<owner>-<suffix>`. */
+const SUB_ID = /^(?:(?:instance_attributes|meta_attributes)(?:-.*)?|(?:start|stop|monitor)-interval-[0-9]+s)$/;
+
+/** An id the CIB of a site will hold, what it names, and the site field it comes from. */
+export interface PlannedId {
+  readonly id: string;
+  readonly what: string;
+  readonly path: readonly (string | number)[];
+}
+
+/**
+ * Every id of objects the site's CIB will hold, in the order the constructs make them. The
+ * attribute and operation ids below them are `<id>-…` (see {@link subIdClash}).
+ */
+export function plannedCibIds(site: SiteSpec): PlannedId[] {
+  const ids: PlannedId[] = [
+    { id: CibId.clusterProperties, what: "the cluster properties", path: ["cluster"] },
+    { id: CibId.resourceDefaults, what: "the resource defaults", path: ["cluster"] },
+  ];
+  const add = (id: string, what: string, path: readonly (string | number)[]) => ids.push({ id, what, path });
+  site.storage.pools.forEach((p, i) => add(CibId.pool(p.name), `the pool resource of ${p.name}`, ["storage", "pools", i, "name"]));
+  const ganesha = site.nfs.server === "ganesha";
+  const shared = site.cluster.mode === "active-active" && !ganesha;
+  if (shared) {
+    add(CibId.sharedNfsServer, "the NFS server", ["nfs", "server"]);
+    add(CibId.sharedNfsServerClone, "the NFS server clone", ["nfs", "server"]);
+  }
+  site.nfs.groups.forEach((g, gi) => {
+    const at = (...rest: (string | number)[]) => ["nfs", "groups", gi, ...rest];
+    add(CibId.group(g.name), `the resource group of NFS group ${g.name}`, at("name"));
+    if (ganesha) add(CibId.ganesha(g.name), `the ganesha resource of NFS group ${g.name}`, at("name"));
+    else if (!shared) add(CibId.nfsServer(g.name), `the NFS server of NFS group ${g.name}`, at("name"));
+    if (!ganesha) {
+      g.exports.forEach((ex, ei) =>
+        ex.clients.forEach((c, ci) => add(CibId.export(ex.path, c.spec), `the export of ${ex.path} to ${c.spec}`, at("exports", ei, "clients", ci, "spec"))),
+      );
+    }
+    add(CibId.floatingIp(g.name), `the floating IP of NFS group ${g.name}`, at("name"));
+    if (!ganesha) add(CibId.notify(g.name), `the nfsnotify resource of NFS group ${g.name}`, at("name"));
+    if (shared) {
+      add(CibId.order(CibId.sharedNfsServerClone, CibId.group(g.name)), `the order of NFS group ${g.name} after the NFS server`, at("name"));
+      add(CibId.colocation(CibId.group(g.name), CibId.sharedNfsServerClone), `the colocation of NFS group ${g.name} with the NFS server`, at("name"));
+    }
+    if (g.preferredNode) add(CibId.location(CibId.group(g.name), g.preferredNode), `the preferred node of NFS group ${g.name}`, at("preferredNode"));
+  });
+  site.fencing.devices.forEach((d, i) => add(d.name, `fence device ${d.name}`, ["fencing", "devices", i, "name"]));
+  const nodeNames = site.nodes.map((n) => n.name);
+  site.fencing.levels.forEach((level, l) => {
+    (level.nodes ?? nodeNames).forEach((node, k) =>
+      add(CibId.fencingLevel(node, l + 1), `fencing level ${l + 1} of ${node}`, level.nodes ? ["fencing", "levels", l, "nodes", k] : ["fencing", "levels", l]),
+    );
+  });
+  const slurm = site.slurm;
+  if (slurm?.controllerIp && slurm.stateSave) {
+    const at = ["slurm", "controllerIp"];
+    add(CibId.slurmctldGroup, "the group of the Pacemaker-run slurmctld", at);
+    add(CibId.slurmState, "the mount of slurmctld's state", at);
+    add(CibId.slurmctldIp, "slurmctld's floating IP", at);
+    add(CibId.slurmctld, "the slurmctld resource", at);
+    const nfsGroup = site.nfs.groups.find((g) => g.exports.some((e) => e.path === slurm.stateSave!.export));
+    if (nfsGroup) add(CibId.order(CibId.group(nfsGroup.name), CibId.slurmctldGroup), "the order of slurmctld after its NFS group", at);
+    for (const n of site.nodes) {
+      if (!slurm.controllers.includes(n.name) || n.name === slurm.controllers[0]) {
+        add(CibId.location(CibId.slurmctldGroup, n.name), `where slurmctld may run (${n.name})`, at);
+      }
+    }
+  }
+  return ids;
+}
+
+/**
+ * The planned id whose attribute or operation ids `id` would be (`zfs-tank-instance_attributes`
+ * of `zfs-tank`), or undefined.
+ */
+export function subIdClash(id: string, planned: ReadonlyMap<string, PlannedId>): PlannedId | undefined {
+  for (let k = id.indexOf("-"); k > 0; k = id.indexOf("-", k + 1)) {
+    const owner = planned.get(id.slice(0, k));
+    if (owner && SUB_ID.test(id.slice(k + 1))) return owner;
+  }
+  return undefined;
 }

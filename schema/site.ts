@@ -8,9 +8,20 @@
  */
 import { z } from "zod";
 import { createHash } from "node:crypto";
+import {
+  absolutePath,
+  hostOrAddress,
+  named,
+  narrowed,
+  nicName,
+  ownedDirectory,
+  poolName,
+  shown,
+  stableDevice,
+} from "./common.js";
 import { DeploySchema } from "./deploy.js";
-import { expandHostlist } from "../common/hostlist.js";
-import { parseCidr } from "../common/net.js";
+import { countHostlist, expandHostlist, MAX_HOSTS, tooManyHosts } from "../common/hostlist.js";
+import { hostAddressProblem, parseCidr } from "../common/net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
@@ -28,32 +39,89 @@ export function defaultHostid(nodeName: string): string {
   return `0x${value.toString(16).padStart(8, "0")}`;
 }
 
-const NAME = /^[a-z][a-z0-9-]*$/;
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const NODE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
-const POOL_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
-const ID_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** Names that become part of Pacemaker ids (groups, fence devices): XML ids, at most 64 characters. */
+const ID_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-const name = (what: string, re: RegExp, hint: string) =>
-  z.string().regex(re, { error: (iss) => `${what} must match ${hint}, got ${JSON.stringify(iss.input)}` });
+const name = named;
 
-const absolutePath = z
-  .string()
-  .regex(/^\/(?:[^/\0\s]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces, got ${JSON.stringify(iss.input)}` })
-  .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${JSON.stringify(iss.input)}` });
-
-const cidrAddress = z.string().superRefine((text, ctx) => {
+/** A node's address on one of its networks, "ADDRESS/PREFIX": a host address, not the network's own or its broadcast. */
+const cidrAddress = narrowed((text) => {
   const parsed = parseCidr(text);
-  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed, input: text });
+  if (typeof parsed === "string") return parsed;
+  return hostAddressProblem(parsed);
+}, "^[0-9A-Fa-f.:]+/[0-9]{1,3}$");
+
+export const ipAddress = z.union([z.ipv4(), z.ipv6()], {
+  error: (iss) => `must be an IPv4 or IPv6 address, got ${shown(iss.input)}`,
 });
 
-const ipAddress = z.union([z.ipv4(), z.ipv6()], {
-  error: (iss) => `must be an IPv4 or IPv6 address, got ${JSON.stringify(iss.input)}`,
-});
+/**
+ * ZFS dataset properties a pool sets at creation (`zpool create -O k=v`): a property name (user
+ * properties have a ":") and a value of letters, digits and `. _ : @ + = , / -`. The mountpoint is
+ * its own field, multihost and cachefile are hpcdk's.
+ */
+const POOL_PROPERTY_KEY = /^[a-z][a-z0-9_:.]{0,255}$/;
+const RESERVED_POOL_PROPERTIES = ["mountpoint", "multihost", "cachefile", "ashift"];
+const poolPropertyKey = narrowed((k) => {
+  if (!POOL_PROPERTY_KEY.test(k)) return `must be a ZFS property name (lowercase letters, digits, "_", ":" and "."), got ${shown(k)}`;
+  if (RESERVED_POOL_PROPERTIES.includes(k)) return `${shown(k)} is set by hpcdk (${k === "mountpoint" ? "storage.pools[].mountpoint" : "pool creation"}), not as a dataset property`;
+  return undefined;
+}, POOL_PROPERTY_KEY.source);
+const poolPropertyValue = narrowed(
+  (v) => (/^[A-Za-z0-9._:@+=,/-]{1,1024}$/.test(v) ? undefined : `must be a ZFS property value of letters, digits and . _ : @ + = , / - (at most 1024 characters), got ${shown(v)}`),
+  "^[A-Za-z0-9._:@+=,/-]+$",
+);
 
-const stableDevice = z.string().regex(/^\/dev\/(disk\/by-id|mapper)\/[^/\s]+$/, {
-  error: (iss) =>
-    `must be a stable device path under /dev/disk/by-id/ or /dev/mapper/ (the same on every node), got ${JSON.stringify(iss.input)}`,
-});
+/**
+ * Export options exports(5) documents. hpcdk renders them into the exportfs resources (kernel
+ * server) or maps them to ganesha's Access_Type and Squash, so an unknown word is refused here
+ * instead of failing at the first start of the export.
+ * @see https://manpages.debian.org/bookworm/nfs-kernel-server/exports.5.en.html
+ */
+export const EXPORT_OPTIONS: readonly string[] = [
+  "secure", "insecure", "rw", "ro", "async", "sync", "no_wdelay", "wdelay", "nohide", "hide", "crossmnt", "no_subtree_check",
+  "subtree_check", "insecure_locks", "no_auth_nlm", "secure_locks", "auth_nlm", "mountpoint", "mp", "fsid", "nordirplus",
+  "refer", "replicas", "pnfs", "no_pnfs", "security_label", "sec", "root_squash", "no_root_squash", "all_squash",
+  "no_all_squash", "anonuid", "anongid", "no_acl", "acl",
+];
+
+/** Why an exports(5) option list is refused, or undefined: `word` or `word=value`, comma-separated. */
+function exportOptionsProblem(options: string): string | undefined {
+  const expected = `must be comma-separated export options like "rw,sync" (exports(5) words, values of letters, digits and . _ : / @ + -)`;
+  if (options.length === 0 || options.length > 1024) return `${expected}, got ${shown(options)}`;
+  for (const option of options.split(",")) {
+    const eq = option.indexOf("=");
+    const word = eq < 0 ? option : option.slice(0, eq);
+    if (!EXPORT_OPTIONS.includes(word)) return `${expected}, got ${shown(options)} (${shown(word)} is not an exports(5) option)`;
+    if (eq >= 0 && !/^[A-Za-z0-9._:/@+-]+$/.test(option.slice(eq + 1))) return `${expected}, got ${shown(options)}`;
+    if (word === "fsid") return `${shown(options)}: the fsid is its own field (nfs.groups[].exports[].fsid), not an option`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a clientspec is refused, or undefined. One exportfs client, in a form both the kernel's
+ * exportfs and ganesha read: an IPv4/IPv6 address or network (ADDRESS/PREFIX), `*`, a host name
+ * (wildcards `*` and `?` allowed), or `@netgroup`.
+ */
+export function clientSpecProblem(spec: string): string | undefined {
+  const expected = `must be one NFS client: an IP address, a network ADDRESS/PREFIX, "*", a host name (wildcards * and ? allowed) or @netgroup`;
+  if (spec.length === 0 || spec.length > 253) return `${expected}, got ${shown(spec)}`;
+  if (spec === "*") return undefined;
+  if (spec.startsWith("@")) return /^@[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(spec) ? undefined : `${expected}, got ${shown(spec)}`;
+  if (/^[0-9A-Fa-f.:]+(\/[0-9]{1,3})?$/.test(spec) && (spec.includes(":") || /^[0-9./]+$/.test(spec))) {
+    const parsed = parseCidr(spec.includes("/") ? spec : `${spec}/${spec.includes(":") ? 128 : 32}`);
+    return typeof parsed === "string" ? `${expected}, got ${shown(spec)}: ${parsed}` : undefined;
+  }
+  for (const label of spec.split(".")) {
+    if (label.length === 0 || label.length > 63 || !/^[A-Za-z0-9*?-]+$/.test(label) || label.startsWith("-") || label.endsWith("-")) {
+      return `${expected}, got ${shown(spec)}`;
+    }
+  }
+  return undefined;
+}
 
 export const NodeSchema = z
   .strictObject({
@@ -72,16 +140,16 @@ export const NodeSchema = z
       .describe("Other addresses of the node in CIDR form (e.g. the network clients mount from). @default []"),
     hostid: z
       .union([
-        z.string().regex(/^0x[0-9a-f]{8}$/, { error: (iss) => `must be 8 lowercase hex digits after 0x, got ${JSON.stringify(iss.input)}` }),
+        z.string().regex(/^0x[0-9a-f]{8}$/, { error: (iss) => `must be 8 lowercase hex digits after 0x, got ${shown(iss.input)}` }),
         // YAML reads an unquoted 0x1a2b3c4d as a number.
         z.int().min(1).max(0xffffffff).transform((n) => `0x${n.toString(16).padStart(8, "0")}`),
-      ], { error: (iss) => `must be a non-zero 32-bit hex number such as 0x1a2b3c4d, got ${JSON.stringify(iss.input)}` })
+      ], { error: (iss) => `must be a non-zero 32-bit hex number such as 0x1a2b3c4d, got ${shown(iss.input)}` })
       .refine((h) => h !== "0x00000000", { error: "must not be 0x00000000 (ZFS multihost needs a non-zero hostid)" })
       .optional()
       .describe("ZFS hostid written to /etc/hostid. @default derived from the node name"),
     power: z
       .strictObject({
-        plug: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe("Plug name as powermand knows it."),
+        plug: name("a power plug", /^[A-Za-z0-9_.-]{1,64}$/, "1-64 letters, digits, \"_\", \".\" or \"-\"").describe("Plug name as powermand knows it."),
       })
       .optional()
       .describe("Power control of this node through powerman. @default plug = node name"),
@@ -95,60 +163,53 @@ export const NodeSchema = z
 
 const VdevSchema = z.strictObject({
   type: z.enum(["stripe", "mirror", "raidz1", "raidz2", "raidz3"]).describe("ZFS vdev type."),
-  devices: z.array(stableDevice).min(1).describe("Shared LUNs (by-id or multipath /dev/mapper names)."),
+  devices: z.array(stableDevice()).min(1).max(255).describe("Shared LUNs (by-id or multipath /dev/mapper names)."),
 });
 
 export const PoolSchema = z.strictObject({
-  name: name("a pool name", POOL_NAME, "[A-Za-z][A-Za-z0-9_.-]*"),
-  vdevs: z.array(VdevSchema).min(1).describe("Vdev layout, e.g. one raidz1 over three LUNs."),
-  mountpoint: absolutePath.optional().describe("Mountpoint of the pool's root dataset. @default /<name>"),
+  name: poolName(),
+  vdevs: z.array(VdevSchema).min(1).max(64).describe("Vdev layout, e.g. one raidz1 over three LUNs."),
+  mountpoint: ownedDirectory("ZFS mounts the pool there, over what the directory held")
+    .optional()
+    .describe("Mountpoint of the pool's root dataset. @default /<name>"),
   ashift: z.int().min(9).max(16).default(12).describe("Pool sector size exponent. @default 12"),
   properties: z
-    .record(z.string().regex(/^[a-z][a-z0-9_:.]*$/), z.string().regex(/^[^\s'"]+$/))
+    .record(poolPropertyKey, poolPropertyValue)
     .default({ compression: "lz4", atime: "off", xattr: "sa", acltype: "posixacl" })
     .describe("Dataset properties set at creation (zpool create -O). @default compression=lz4 atime=off xattr=sa acltype=posixacl"),
   importTimeoutSec: z.int().min(90).max(3600).default(90).describe("Start/stop timeout of the ZFS resource. @default 90"),
 }).transform((pool) => ({ ...pool, mountpoint: pool.mountpoint ?? `/${pool.name}` }));
 
 const ClientSchema = z.strictObject({
-  spec: z
-    .string()
-    .regex(/^[^\s()]+$/, { error: (iss) => `must be one exportfs client (host, network/prefix or @netgroup) without spaces, got ${JSON.stringify(iss.input)}` })
-    .describe("One exportfs clientspec: a host, a network/prefix, a wildcard or @netgroup."),
-  options: z
-    .string()
-    .regex(/^[a-z_]+(=[^,\s]+)?(,[a-z_]+(=[^,\s]+)?)*$/, {
-      error: (iss) => `must be comma-separated export options like "rw,sync", got ${JSON.stringify(iss.input)}`,
-    })
+  spec: narrowed(clientSpecProblem, "^[A-Za-z0-9*?@_.:/-]+$").describe("One exportfs clientspec: a host, a network/prefix, a wildcard or @netgroup."),
+  options: narrowed(exportOptionsProblem, "^[a-z_]+(=[A-Za-z0-9._:/@+-]+)?(,[a-z_]+(=[A-Za-z0-9._:/@+-]+)?)*$")
     .default("rw,sync,no_subtree_check,root_squash")
     .describe("Export options (man exports). @default rw,sync,no_subtree_check,root_squash"),
 });
 
 export const ExportSchema = z.strictObject({
-  path: absolutePath.describe("Directory to export; must lie under a pool of the same group."),
+  path: absolutePath().describe("Directory to export; must lie under a pool of the same group."),
   fsid: z
-    .union([z.int().min(0), z.uuid({ error: (iss) => `must be a whole number or a UUID, got ${JSON.stringify(iss.input)}` })], {
-      error: (iss) => `must be a whole number or a UUID, got ${JSON.stringify(iss.input)}`,
+    .union([z.int().min(0).max(2 ** 32 - 1), z.uuid({ error: (iss) => `must be a whole number or a UUID, got ${shown(iss.input)}` })], {
+      error: (iss) => `must be a whole number or a UUID, got ${shown(iss.input)}`,
     })
     .describe("Filesystem id, unique across the cluster so file handles survive failover."),
-  clients: z.array(ClientSchema).min(1).describe("One exportfs resource is made per client."),
+  clients: z.array(ClientSchema).min(1).max(64).describe("One exportfs resource is made per client."),
 });
 
 export const FloatingIpSchema = z.strictObject({
   address: ipAddress,
   cidr: z.int().min(1).max(128).describe("Prefix length of the floating IP's network."),
-  nic: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,15}$/)
+  nic: nicName()
     .optional()
     .describe("Interface to put the address on. @default the interface holding a node address of that network"),
 });
 
 export const GroupSchema = z.strictObject({
   name: name("a group name", ID_NAME, "[A-Za-z][A-Za-z0-9_-]*"),
-  pools: z.array(z.string()).min(1).describe("Pools this group imports (by name)."),
+  pools: z.array(z.string()).min(1).max(64).describe("Pools this group imports (by name)."),
   floatingIp: FloatingIpSchema.describe("The address clients mount from; moves with the group."),
-  exports: z.array(ExportSchema).min(1),
+  exports: z.array(ExportSchema).min(1).max(1024),
   preferredNode: z.string().optional().describe("Node the group runs on when it can. @default none"),
 });
 
@@ -156,7 +217,9 @@ const FenceScsiSchema = z.strictObject({
   name: name("a fence device name", ID_NAME, "[A-Za-z][A-Za-z0-9_-]*"),
   agent: z.literal("fence_scsi"),
   devices: z
-    .array(stableDevice)
+    .array(stableDevice())
+    .min(1)
+    .max(1024)
     .optional()
     .describe("Devices to reserve. @default every device of every pool"),
   monitorIntervalSec: z.int().min(1).default(60).describe("@default 60"),
@@ -165,7 +228,7 @@ const FenceScsiSchema = z.strictObject({
 const FencePowermanSchema = z.strictObject({
   name: name("a fence device name", ID_NAME, "[A-Za-z][A-Za-z0-9_-]*"),
   agent: z.literal("fence_powerman"),
-  ip: z.string().min(1).describe("Host running powermand."),
+  ip: hostOrAddress().describe("Host running powermand (a host name or an IP address)."),
   ipport: z.int().min(1).max(65535).default(10101).describe("powermand port. @default 10101"),
   delaySec: z.int().min(0).optional().describe("Wait before fencing (fence_powerman delay). @default the agent's"),
   powerWaitSec: z.int().min(0).optional().describe("Wait after power on/off (power_wait). @default the agent's"),
@@ -174,7 +237,7 @@ const FencePowermanSchema = z.strictObject({
 
 export const FenceDeviceSchema = z.discriminatedUnion("agent", [FenceScsiSchema, FencePowermanSchema], {
   error: (iss) =>
-    iss.code === "invalid_union" ? `agent must be "fence_scsi" or "fence_powerman", got ${JSON.stringify((iss.input as { agent?: unknown })?.agent)}` : undefined,
+    iss.code === "invalid_union" ? `agent must be "fence_scsi" or "fence_powerman", got ${shown((iss.input as { agent?: unknown })?.agent)}` : undefined,
 });
 
 export const FencingSchema = z.strictObject({
@@ -182,14 +245,15 @@ export const FencingSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe("stonith-enabled. Turning it off is unsafe with shared pools and is warned about. @default true"),
-  devices: z.array(FenceDeviceSchema).default([]),
+  devices: z.array(FenceDeviceSchema).max(32).default([]),
   levels: z
     .array(
       z.strictObject({
-        devices: z.array(z.string()).min(1).describe("Fence devices tried together at this level."),
-        nodes: z.array(z.string()).optional().describe("Nodes this level applies to. @default every node"),
+        devices: z.array(z.string()).min(1).max(32).describe("Fence devices tried together at this level."),
+        nodes: z.array(z.string()).max(32).optional().describe("Nodes this level applies to. @default every node"),
       }),
     )
+    .max(16)
     .default([])
     .describe("Fencing topology: level 1 is tried first. @default none (Pacemaker tries every device)"),
 });
@@ -197,7 +261,7 @@ export const FencingSchema = z.strictObject({
 export const ClusterSchema = z.strictObject({
   name: z
     .string()
-    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: (iss) => `must be 1-32 letters, digits, "_" or "-", got ${JSON.stringify(iss.input)}` })
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: (iss) => `must be 1-32 letters, digits, "_" or "-", got ${shown(iss.input)}` })
     .describe("Corosync cluster_name."),
   pacemakerVersion: z
     .enum(Object.keys(PACEMAKER_VERSIONS) as [string, ...string[]])
@@ -258,20 +322,42 @@ export const NfsSchema = z.strictObject({
     .max(300)
     .default(10)
     .describe("Seconds between monitors of the pools, NFS server, exports and floating IPs: how soon a dead service is noticed. @default 10"),
-  groups: z.array(GroupSchema).min(1),
+  groups: z.array(GroupSchema).min(1).max(64),
 });
 
-/** A Slurm hostlist expression (`c[001-128]`, `login[1-2]`), checked by expanding it. */
-export const hostlistExpression = z.string().superRefine((text, ctx) => {
+/**
+ * A Slurm hostlist expression (`c[001-128]`, `login[1-2]`): counted first (at most
+ * {@link MAX_HOSTS}), then expanded to check every name.
+ */
+export const hostlistExpression = narrowed((text) => {
+  if (text.length > 65536) return `must be a hostlist expression of at most 65536 characters, got ${shown(text)}`;
   try {
+    const count = countHostlist(text);
+    if (count > MAX_HOSTS) return tooManyHosts(count, MAX_HOSTS);
     const hosts = expandHostlist(text);
-    if (hosts.length === 0) ctx.addIssue({ code: "custom", message: "names no host", input: text });
+    if (hosts.length === 0) return "names no host";
     const bad = hosts.find((h) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(h));
-    if (bad !== undefined) ctx.addIssue({ code: "custom", message: `"${bad}" is not a valid host name (lowercase letters, digits, "-")`, input: text });
+    if (bad !== undefined) return `${shown(bad)} is not a valid host name (lowercase letters, digits, "-", at most 63 characters)`;
   } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message, input: text });
+    return (err as Error).message;
   }
-});
+  return undefined;
+}, "^[a-z0-9,\\[\\]-]+$");
+
+/**
+ * GPU device files of a node (gres.conf File=): a /dev path, with a hostlist-style range of numbers
+ * at the end (`/dev/nvidia[0-7]`).
+ */
+export const gpuDevices = narrowed((text) => {
+  const expected = `must be device files under /dev, such as "/dev/nvidia[0-3]" (letters, digits, "_", "-", "/" and one [range] at the end)`;
+  if (text.length > 256 || !/^\/dev\/[A-Za-z0-9_/-]+(\[[0-9,-]+\])?$/.test(text) || text.includes("//") || text.endsWith("/")) return `${expected}, got ${shown(text)}`;
+  try {
+    if (countHostlist(text) > 64) return `names more than 64 device files, got ${shown(text)}`;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}, "^/dev/[A-Za-z0-9_/-]+(\\[[0-9,-]+\\])?$");
 
 export const NodeGroupSchema = z
   .strictObject({
@@ -285,7 +371,11 @@ export const NodeGroupSchema = z
         threadsPerCore: z.int().min(1).default(1).describe("@default 1"),
         memoryMB: z.int().min(1).describe("Memory of one host in MB (Slurm RealMemory)."),
         gpus: z
-          .strictObject({ type: z.string().regex(/^[a-z0-9_]+$/), count: z.int().min(1), devices: z.string().default("/dev/nvidia[0-7]") })
+          .strictObject({
+            type: name("a GPU type", /^[a-z0-9_]{1,32}$/, "1-32 lowercase letters, digits or \"_\""),
+            count: z.int().min(1).max(64),
+            devices: gpuDevices.default("/dev/nvidia[0-7]"),
+          })
           .optional()
           .describe("GPUs per host. @default none"),
       })
@@ -297,11 +387,11 @@ export const NodeGroupSchema = z
 /** The shape of a site file; `SiteSchema` adds the rules that relate fields to each other. */
 export const SiteObjectSchema = z.strictObject({
   cluster: ClusterSchema,
-  nodes: z.array(NodeSchema).min(2),
-  storage: z.strictObject({ pools: z.array(PoolSchema).min(1), multihost: MultihostSchema.prefault({}) }),
+  nodes: z.array(NodeSchema).min(2).max(32).describe("The management nodes: 2 to 32 (the most nodes Pacemaker distributions support in one cluster)."),
+  storage: z.strictObject({ pools: z.array(PoolSchema).min(1).max(64), multihost: MultihostSchema.prefault({}) }),
   nfs: NfsSchema,
   fencing: FencingSchema.prefault({}),
-  nodeGroups: z.array(NodeGroupSchema).default([]).describe("Login, compute and other hosts, by group. @default none"),
+  nodeGroups: z.array(NodeGroupSchema).max(256).default([]).describe("Login, compute and other hosts, by group. @default none"),
   deploy: DeploySchema.prefault({}).describe("How hpcdk reaches the hosts (SSH) and which Terraform resources carry the deployment."),
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),

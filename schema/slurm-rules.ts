@@ -4,7 +4,7 @@
  * schema and schema/rules.ts composes these rules, with no circle through site.ts.
  */
 import { expandHostlist } from "../common/hostlist.js";
-import { networkContains, parseCidr, type Cidr } from "../common/net.js";
+import { hostAddressProblem, networkContains, parseCidr, type Cidr } from "../common/net.js";
 import type { SiteSpec } from "./site.js";
 import { SLURM_RELEASES, quoted, type SlurmSpec } from "./slurm.js";
 
@@ -74,6 +74,8 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     const parsed = parseCidr(`${ip.address}/${ip.cidr}`);
     if (typeof parsed === "string") report(at("controllerIp", "address"), parsed);
     else {
+      const notHost = hostAddressProblem(parsed);
+      if (notHost) report(at("controllerIp", "address"), notHost);
       slurm.controllers.forEach((c) => {
         const node = nodes.get(c);
         if (node && !addressesOf(node).some((a) => networkContains(parsed, a.address))) {

@@ -7,7 +7,10 @@
  * is a site error instead of a slurmctld that does not start.
  * @see https://slurm.schedmd.com/slurm.conf.html
  */
+import { isIP } from "node:net";
 import { z } from "zod";
+import { absolutePath, hostName, named as namedString, narrowed, nicName, ownedDirectory, port as portNumber, shown, SLURM_NAME, UNIX_NAME as UNIX_NAME_RE } from "./common.js";
+import { parseCidr } from "../common/net.js";
 
 /**
  * What each Slurm release ships that hpcdk configures by name. Add a row for a new release; the
@@ -48,32 +51,45 @@ export const SLURM_PLUGINS = {
   cgroup: ["autodetect", "cgroup/v1", "cgroup/v2"],
 } as const;
 
-const UNIX_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+const UNIX_NAME = UNIX_NAME_RE;
 /** slurm.conf time: minutes, min:sec, h:m:s, d-h, d-h:m, d-h:m:s, or UNLIMITED. */
-const SLURM_TIME = /^(UNLIMITED|INFINITE|\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$/;
+const SLURM_TIME = /^(UNLIMITED|INFINITE|\d{1,9}(:\d{1,2}){0,2}|\d{1,9}-\d{1,2}(:\d{1,2}){0,2})$/;
 
-export const quoted = (v: unknown) => JSON.stringify(v);
-const named = (what: string, re: RegExp, hint: string) =>
-  z.string().regex(re, { error: (iss) => `${what} must match ${hint}, got ${quoted(iss.input)}` });
-const absolutePath = z
-  .string()
-  .regex(/^\/(?:[^/\0\s]+\/?)*$/, { error: (iss) => `must be an absolute path without spaces, got ${quoted(iss.input)}` })
-  .refine((p) => !p.split("/").includes(".."), { error: (iss) => `must not contain "..", got ${quoted(iss.input)}` });
+export const quoted = (v: unknown) => shown(v);
+const named = namedString;
 const slurmTime = z.string().regex(SLURM_TIME, {
   error: (iss) => `must be a Slurm time (minutes, "hh:mm:ss", "days-hh:mm:ss" or "UNLIMITED"), got ${quoted(iss.input)}`,
 });
-const port = z.int().min(1).max(65535);
+const port = portNumber();
+
+/** An IPv4 or IPv6 address. */
+const ipAddress = narrowed((v) => (v.length <= 45 && isIP(v) !== 0 ? undefined : `must be an IPv4 or IPv6 address, got ${shown(v)}`), "^[0-9A-Fa-f.:]+$");
+/** A network in CIDR form (ADDRESS/PREFIX). */
+const cidrNetwork = narrowed((v) => {
+  const parsed = parseCidr(v);
+  return typeof parsed === "string" ? parsed : undefined;
+}, "^[0-9A-Fa-f.:]+/[0-9]{1,3}$");
+/** An address or a network (nginx allow). */
+const addressOrNetwork = narrowed((v) => {
+  const parsed = parseCidr(v.includes("/") ? v : `${v}/${v.includes(":") ? 128 : 32}`);
+  return typeof parsed === "string" ? `must be an IP address or a network ADDRESS/PREFIX: ${parsed}` : undefined;
+}, "^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$");
+/** NFS mount options: `word` or `word=value`, comma-separated (nfs(5)). */
+const mountOptions = narrowed((v) => {
+  const ok = v.length <= 1024 && v.split(",").every((o) => /^[a-z0-9_]+(=[A-Za-z0-9._:/@+-]+)?$/.test(o));
+  return ok ? undefined : `must be comma-separated mount options like "vers=4.2,hard" (values of letters, digits and . _ : / @ + -), got ${shown(v)}`;
+}, "^[a-z0-9_]+(=[A-Za-z0-9._:/@+-]+)?(,[a-z0-9_]+(=[A-Za-z0-9._:/@+-]+)?)*$");
 const plugin = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values);
 
 const PartitionSchema = z.strictObject({
-  name: named("a partition name", /^[a-z][a-z0-9_-]*$/, "[a-z][a-z0-9_-]*").describe("PartitionName."),
-  nodeGroups: z.array(z.string()).min(1).describe("Node groups (nodeGroups[].name) whose hosts form the partition; they run slurmd."),
+  name: named("a partition name", SLURM_NAME, "[a-z][a-z0-9_-]* (at most 63 characters)").describe("PartitionName."),
+  nodeGroups: z.array(z.string()).min(1).max(256).describe("Node groups (nodeGroups[].name) whose hosts form the partition; they run slurmd."),
   default: z.boolean().default(false).describe("Default=YES: jobs that name no partition run here. @default false"),
   maxTime: slurmTime.default("UNLIMITED").describe("MaxTime. @default UNLIMITED"),
   defaultTime: slurmTime.optional().describe("DefaultTime. @default MaxTime"),
   priorityTier: z.int().min(0).max(65533).optional().describe("PriorityTier. @default 1"),
   oversubscribe: z.enum(["NO", "EXCLUSIVE", "YES", "FORCE"]).default("NO").describe("OverSubscribe. @default NO"),
-  allowGroups: z.array(named("a group name", UNIX_NAME, "[a-z_][a-z0-9_-]*")).optional().describe("AllowGroups (Unix groups). @default ALL"),
+  allowGroups: z.array(named("a group name", UNIX_NAME, "[a-z_][a-z0-9_-]*")).max(64).optional().describe("AllowGroups (Unix groups). @default ALL"),
   state: z.enum(["UP", "DOWN", "DRAIN", "INACTIVE"]).default("UP").describe("State. @default UP"),
 });
 
@@ -96,10 +112,10 @@ const AccountingSchema = z.strictObject({
 });
 
 const NginxSchema = z.strictObject({
-  serverName: z.string().regex(/^[a-z0-9.-]+$/, { error: (iss) => `must be a DNS name, got ${quoted(iss.input)}` }).describe("server_name, and the self-signed certificate's CN."),
+  serverName: hostName().describe("server_name, and the self-signed certificate's CN."),
   port: port.default(443).describe("HTTPS port. @default 443"),
   tls: z
-    .strictObject({ certificate: absolutePath, key: absolutePath })
+    .strictObject({ certificate: absolutePath(), key: absolutePath() })
     .optional()
     .describe("Certificate and key already on the hosts. @default a self-signed pair generated as a secret (labs)"),
   clientMaxBodySize: z.string().regex(/^\d+[km]?$/, { error: (iss) => `must be a size like 1m or 512k, got ${quoted(iss.input)}` }).default("1m").describe("client_max_body_size. @default 1m"),
@@ -110,13 +126,13 @@ const NginxSchema = z.strictObject({
     })
     .prefault({})
     .describe("limit_req per client address."),
-  allow: z.array(z.string()).default([]).describe("Networks allowed to reach the API (nginx allow); everything else is denied. @default everyone"),
+  allow: z.array(addressOrNetwork).max(256).default([]).describe("Networks allowed to reach the API (nginx allow); everything else is denied. @default everyone"),
 });
 
 const RestApiSchema = z.strictObject({
-  hosts: z.array(z.string()).min(1).describe("Management nodes running slurmrestd and nginx."),
+  hosts: z.array(z.string()).min(1).max(32).describe("Management nodes running slurmrestd and nginx."),
   user: named("a user name", UNIX_NAME, "[a-z_][a-z0-9_-]*").default("slurmrestd").describe("Unprivileged user slurmrestd runs as (never root or SlurmUser). @default slurmrestd"),
-  openapiPlugins: z.array(z.string()).optional().describe("slurmrestd -s. @default the newest openapi and dbv plugins of the release"),
+  openapiPlugins: z.array(z.string()).max(16).optional().describe("slurmrestd -s. @default the newest openapi and dbv plugins of the release"),
   authTypes: z.array(plugin(SLURM_PLUGINS.restAuth)).min(1).default(["rest_auth/jwt"]).describe("slurmrestd -a. @default rest_auth/jwt"),
   maxTokenLifespanSec: z.int().min(60).default(86400).describe("AuthAltParameters max_token_lifespan for user tokens. @default 86400"),
   nginx: NginxSchema,
@@ -128,20 +144,22 @@ export const SlurmSchema = z.strictObject({
   controllers: z.array(z.string()).min(1).max(4).describe("Management nodes running slurmctld (SlurmctldHost), primary first."),
   controllerIp: z
     .strictObject({
-      address: z.string().describe("The address slurmd and the commands reach slurmctld on (SlurmctldAddr)."),
+      address: ipAddress.describe("The address slurmd and the commands reach slurmctld on (SlurmctldAddr)."),
       cidr: z.int().min(1).max(128).describe("Prefix length (IPaddr2 cidr_netmask)."),
-      nic: z.string().optional().describe("Interface. @default the one whose network holds the address"),
+      nic: nicName().optional().describe("Interface. @default the one whose network holds the address"),
     })
     .optional()
     .describe(
       "Run slurmctld as a Pacemaker resource instead of Slurm's own primary/backup pair: one controller at a time, with this floating IP (SlurmctldAddr) and the state mounted by Pacemaker. Needs two or more controllers and slurm.stateSave. @default Slurm's own takeover",
     ),
-  network: z.string().optional().describe("Network (CIDR) Slurm daemons talk on: controller and slurmdbd addresses are taken from it. @default host names, resolved by DNS"),
+  network: cidrNetwork.optional().describe("Network (CIDR) Slurm daemons talk on: controller and slurmdbd addresses are taken from it. @default host names, resolved by DNS"),
   stateSave: z
     .strictObject({
-      export: absolutePath.describe("An export of the site's HA NFS (nfs.groups[].exports[].path), mounted through its group's floating IP."),
-      mountpoint: absolutePath.default("/var/spool/slurmctld").describe("StateSaveLocation. @default /var/spool/slurmctld"),
-      mountOptions: z.string().regex(/^[a-z0-9_]+(=[^,\s]+)?(,[a-z0-9_]+(=[^,\s]+)?)*$/).default("vers=4.2,hard,proto=tcp,timeo=600,retrans=2").describe("@default vers=4.2,hard,proto=tcp,timeo=600,retrans=2"),
+      export: absolutePath().describe("An export of the site's HA NFS (nfs.groups[].exports[].path), mounted through its group's floating IP."),
+      mountpoint: ownedDirectory("every controller mounts the export there and gives it to SlurmUser (chown, chmod 0700)")
+        .default("/var/spool/slurmctld")
+        .describe("StateSaveLocation. @default /var/spool/slurmctld"),
+      mountOptions: mountOptions.default("vers=4.2,hard,proto=tcp,timeo=600,retrans=2").describe("@default vers=4.2,hard,proto=tcp,timeo=600,retrans=2"),
     })
     .optional()
     .describe("StateSaveLocation on the HA NFS; required with two or more controllers. @default local /var/spool/slurmctld"),
@@ -181,8 +199,8 @@ export const SlurmSchema = z.strictObject({
       constrainDevices: z.boolean().default(true).describe("@default true"),
     })
     .prefault({}),
-  partitions: z.array(PartitionSchema).min(1),
-  loginGroups: z.array(z.string()).default([]).describe("Node groups that get the client configuration (sbatch, squeue) but run no slurmd. @default none"),
+  partitions: z.array(PartitionSchema).min(1).max(128),
+  loginGroups: z.array(z.string()).max(256).default([]).describe("Node groups that get the client configuration (sbatch, squeue) but run no slurmd. @default none"),
   accounting: AccountingSchema.optional().describe("slurmdbd with MariaDB. @default no accounting"),
   restApi: RestApiSchema.optional().describe("slurmrestd (JWT) behind nginx. @default none"),
 });

@@ -3,7 +3,8 @@
  * schema (schema/streaming.ts) so that the site's schema (schema/site.ts) composes the section's
  * schema and schema/rules.ts composes these rules, with no circle through site.ts.
  */
-import { expandHostlist } from "../common/hostlist.js";
+import { countHostlist, expandHostlist, tooManyHosts } from "../common/hostlist.js";
+import { ownedDirectoryProblem } from "./common.js";
 import type { SiteSpec } from "./site.js";
 import { BROKEN_FABRIC_PROVIDERS, VERBS_PROVIDERS, quote, type Path, type Report, type StreamingSpec } from "./streaming.js";
 
@@ -39,6 +40,11 @@ export function staticBrokerMemoryMB(site: SiteSpec, streaming: StreamingSpec): 
   return available === undefined ? undefined : available - plasmaMB(streaming) - streaming.broker.reserveMB;
 }
 
+/** The most broker hosts of a systemd launch: each gets a unit file in the group's bundle. */
+export const MAX_SYSTEMD_BROKERS = 256;
+/** Longest path of a unix socket: sun_path holds 108 bytes with the terminating NUL. */
+export const MAX_SOCKET_PATH = 107;
+
 /** The smallest log a broker starts with. */
 export const MIN_BROKER_MEMORY_MB = 1024;
 
@@ -70,6 +76,16 @@ export function checkStreaming(site: SiteSpec & { streaming?: StreamingSpec }, r
   }
   if (VERBS_PROVIDERS.includes(s.fabric.provider) && s.transport !== "infiniband") {
     report(at("fabric", "provider"), `${quote(s.fabric.provider)} needs InfiniBand, but streaming.transport is "tcp": use "sockets"`);
+  }
+
+  // The deploy makes the brokers' storage directory their own (install -d -o); /tmp and /var/tmp are left as they are.
+  if (!["/tmp", "/var/tmp"].includes(s.broker.storageDir)) {
+    const why = ownedDirectoryProblem(s.broker.storageDir, "the deploy makes it the stream daemons' (install -d -o hpcdk-stream -m 0750)");
+    if (why) report(at("broker", "storageDir"), why);
+  }
+  // A unix socket's path is at most 107 bytes (sun_path holds 108 with its NUL).
+  if (Buffer.byteLength(s.plasma.socket) > MAX_SOCKET_PATH) {
+    report(at("plasma", "socket"), `must be at most ${MAX_SOCKET_PATH} characters (a unix socket's path), got ${quote(s.plasma.socket)}`);
   }
 
   if (s.coordinator.port === s.broker.port) {
@@ -132,17 +148,26 @@ export function checkStreaming(site: SiteSpec & { streaming?: StreamingSpec }, r
     if (launch.brokers !== undefined) {
       let brokers: string[] = [];
       try {
-        brokers = expandHostlist(launch.brokers);
+        // One systemd unit per broker host: a fixed-host launch is for small clusters.
+        const count = countHostlist(launch.brokers);
+        if (count > MAX_SYSTEMD_BROKERS) report(at("launch", "brokers"), `${tooManyHosts(count, MAX_SYSTEMD_BROKERS)} (one systemd unit each): launch larger clusters with via: slurm`);
+        else brokers = expandHostlist(launch.brokers);
       } catch (err) {
         report(at("launch", "brokers"), (err as Error).message);
       }
-      const stranger = brokers.find((h) => !hosts.includes(h));
+      const seen = new Set<string>();
+      const twice = brokers.find((h) => seen.size === seen.add(h).size);
+      if (twice !== undefined) report(at("launch", "brokers"), `names ${quote(twice)} twice`);
+      const groupHosts = new Set(hosts);
+      const stranger = brokers.find((h) => !groupHosts.has(h));
       if (stranger !== undefined) {
         report(at("launch", "brokers"), `${quote(stranger)} is not a host of node group ${quote(group.name)} (${group.hosts})`);
       }
       if (brokers.length === 0 && launch.brokers.trim() === "") report(at("launch", "brokers"), "names no host");
     } else if (hosts.length < 2) {
       report(at("launch", "brokers"), `node group ${quote(group.name)} has only the coordinator: name the broker hosts`);
+    } else if (hosts.length - 1 > MAX_SYSTEMD_BROKERS) {
+      report(at("launch", "nodeGroup"), `node group ${quote(group.name)} has ${hosts.length} hosts, so ${hosts.length - 1} broker units: a systemd launch runs at most ${MAX_SYSTEMD_BROKERS} (name them in launch.brokers, or launch with via: slurm)`);
     }
   }
 
@@ -174,7 +199,7 @@ export function checkStreaming(site: SiteSpec & { streaming?: StreamingSpec }, r
 
 function safeCount(expression: string): number {
   try {
-    return expandHostlist(expression).length;
+    return countHostlist(expression);
   } catch {
     return 0;
   }

@@ -7,10 +7,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FINGERPRINT_KEY } from "../common/contracts/marker.js";
+import { HpcdkError } from "../common/errors.js";
 import type { SecretSpec } from "../constructs/core/index.js";
 
 export { secretsFingerprint } from "../common/contracts/marker.js";
@@ -21,16 +22,62 @@ export function secretsDirFor(outdir: string, site: string): string {
   return join(outdir, "..", "secrets", site);
 }
 
-/** Creates every missing secret; returns the names it created. Existing secrets are never touched. */
-export function ensureSecrets(dir: string, specs: readonly SecretSpec[]): string[] {
+/** The secrets folder holds something hpcdk will not use as a secret; every problem is listed. */
+export class SecretsError extends HpcdkError {
+  override get heading(): string {
+    return "the secrets folder holds files hpcdk will not use as secrets; nothing was written";
+  }
+}
+
+/**
+ * Checks the secrets hpcdk is about to use: each must be a regular file (not a link, which could
+ * point anywhere) owned by the user running hpcdk. A secret readable or writable by group or
+ * others is tightened to 0600 (and said so through `log`); the folder itself to 0700.
+ */
+export function checkSecretFiles(dir: string, names: readonly string[], log: (line: string) => void = () => {}): void {
+  const problems: string[] = [];
+  const uid = process.getuid?.();
+  const folder = lstatSync(dir);
+  if (!statSync(dir).isDirectory()) problems.push(`${dir}: not a directory: the secrets folder must be one`);
+  else if ((statSync(dir).mode & 0o077) !== 0) {
+    log(`tightened the secrets folder ${dir} from mode ${(statSync(dir).mode & 0o777).toString(8)} to 0700`);
+    chmodSync(dir, 0o700);
+  }
+  if (folder.isSymbolicLink()) log(`the secrets folder ${dir} is a link to ${statSync(dir).isDirectory() ? "a directory" : "something else"}: its target was checked`);
+  for (const name of [FINGERPRINT_KEY, ...names]) {
+    const file = join(dir, name);
+    let st;
+    try {
+      st = lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) problems.push(`${file}: a symbolic link: a secret must be a regular file in the secrets folder (a link could point anywhere)`);
+    else if (!st.isFile()) problems.push(`${file}: not a regular file: remove it, and hpcdk generates the secret again`);
+    else if (uid !== undefined && st.uid !== uid) problems.push(`${file}: owned by uid ${st.uid}, not by the user running hpcdk (uid ${uid}): a secret must be yours alone`);
+    else if ((st.mode & 0o077) !== 0) {
+      log(`tightened ${file} from mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} to 0600 (a secret must be readable by its owner only)`);
+      chmodSync(file, 0o600);
+    }
+  }
+  if (problems.length > 0) throw new SecretsError(problems);
+}
+
+/**
+ * Creates every missing secret; returns the names it created. Existing secrets are never
+ * replaced; they are checked first (checkSecretFiles): looser modes are tightened, links and
+ * files of other users refused. A new secret never follows a link planted at its name.
+ */
+export function ensureSecrets(dir: string, specs: readonly SecretSpec[], log: (line: string) => void = () => {}): string[] {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  checkSecretFiles(dir, specs.map((s) => s.name), log);
   const created: string[] = [];
+  // "wx": fail rather than write through a link (or over a file) that appeared at the name.
   const write = (name: string, value: Buffer | string) => {
-    writeFileSync(join(dir, name), value, { mode: 0o600 });
+    writeFileSync(join(dir, name), value, { mode: 0o600, flag: "wx" });
     created.push(name);
   };
-  if (!existsSync(join(dir, FINGERPRINT_KEY))) writeFileSync(join(dir, FINGERPRINT_KEY), randomBytes(32), { mode: 0o600 });
+  if (!existsSync(join(dir, FINGERPRINT_KEY))) writeFileSync(join(dir, FINGERPRINT_KEY), randomBytes(32), { mode: 0o600, flag: "wx" });
   const tlsPairs = new Map<string, { commonName: string; days: number; key?: string; cert?: string }>();
   for (const spec of specs) {
     const g = spec.generate;

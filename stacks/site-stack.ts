@@ -65,7 +65,7 @@ export class SiteStack extends TerraformStack {
         const installed = new Set(this.bundles.flatMap((b) => b.allPackages.flatMap((p) => [p.debian, ...(p.rhel ? [p.rhel] : [])])));
         return Object.keys(packageVersions)
           .filter((name) => !installed.has(name))
-          .map((name) => `${source}: deploy.packageVersions.${name}: no host of the site installs a package of this name (the bundles' manifests list their packages)`);
+          .map((name) => `${source}${props.site.locate(["deploy", "packageVersions", name])}: deploy.packageVersions.${name}: no host of the site installs a package of this name (the bundles' manifests list their packages)`);
       },
     });
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });

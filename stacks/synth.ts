@@ -56,7 +56,14 @@ export function synthesize(sites: readonly LoadedSite[], outdir: string, log: (l
   for (const stack of built.stacks) {
     const dir = secretsDirFor(outdir, stack.site.name);
     const specs = collectSecrets(stack.node.path, stack.bundles.flatMap((b) => b.render().manifest.secrets));
-    for (const name of ensureSecrets(dir, specs)) log(`generated secret ${join(dir, name)}`);
+    let created: string[];
+    try {
+      created = ensureSecrets(dir, specs, log);
+    } catch (err) {
+      if (!existed) rmSync(outdir, { recursive: true, force: true });
+      throw err;
+    }
+    for (const name of created) log(`generated secret ${join(dir, name)}`);
     for (const bundle of stack.bundles) {
       stack.secretFingerprints.set(bundle, secretsFingerprint(dir, bundle.render().manifest.secrets.map((s) => s.name)));
     }

@@ -2,11 +2,12 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readOverride } from "../../operations/remote/inventory.js";
-import { DRILL_MODES, DrillError, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl } from "../../operations/drill.js";
+import { DRILL_MODES, DrillError, drillHtml, drillMarkdown, runDrill, spread, type DrillMode, type DrillReport, type NodeControl, type TimelineSource } from "../../operations/drill.js";
 import { parseExpectations } from "../../operations/drill/expect.js";
 import { loadFaultPlan, type FaultPlan } from "../../operations/drill/faults.js";
 import { LabFaultInjector } from "../../operations/lab/faults.js";
-import { powerOff, readLabState } from "../../operations/lab/lab.js";
+import { powerLog, powerOff, readLabState } from "../../operations/lab/lab.js";
+import { powerSwitchSource } from "../../operations/drill/timeline.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";
 
@@ -43,6 +44,16 @@ function labControl(site: string): NodeControl | undefined {
     faults: new LabFaultInjector(lab),
     clientAddress: lab.rootVeth.address.split("/")[0]!,
   };
+}
+
+/** What the namespace lab's own logs add to a drill's timeline: when its power switch cut the node. */
+function labTimeline(site: string): TimelineSource[] {
+  const lab = readLabState(site);
+  if (!lab) return [];
+  return [powerSwitchSource((name) => {
+    const n = lab.nodes.find((x) => x.name === name);
+    return n ? powerLog(n) : undefined;
+  })];
 }
 
 /** Every wait of a drill is bounded on its own; this bounds the whole, whatever hangs. */
@@ -116,6 +127,7 @@ export async function drillCommand(site: string, opts: DrillCommandOptions): Pro
         node: opts.fail,
         mode,
         control: labControl(stack.site.name),
+        timelineSources: labTimeline(stack.site.name),
         expect: opts.expect ?? [],
         ...(plan ? { plan } : {}),
         lockProbe: opts.lock !== false,

@@ -8,7 +8,7 @@ import { labDown, labInventory, labUp, nodeInitPid, readLabState } from "../../o
 import { hostText } from "../../operations/remote/answer.js";
 import { connect } from "../../operations/remote/connect.js";
 import type { SshSession } from "../../operations/remote/ssh.js";
-import { renderTemplate } from "../../constructs/core/index.js";
+import { managedHeader, renderTemplate, Written } from "../../constructs/core/index.js";
 import { vagrantfileContext, VAGRANTFILE_TEMPLATE } from "../../operations/lab/vagrantfile.js";
 import { siteFileOf } from "./simulate.js";
 
@@ -84,7 +84,10 @@ async function clusterSummary(inventory: Inventory, node: string): Promise<strin
 
 /** The Vagrantfile for a site: the lab's plan (operations/lab/vagrantfile.ts) rendered by the core's template renderer. */
 export function renderVagrantfile(site: string, source: string, spec: LoadedSite["spec"]): string {
-  return renderTemplate(VAGRANTFILE_TEMPLATE, vagrantfileContext(site, source, spec));
+  const context = vagrantfileContext(site, source, spec);
+  // The managed header of a generated file (the site file's path through the comment writer), saying how to make this one again.
+  const header = managedHeader("hash", `${context.source} (hpcdk lab vagrantfile)`).replace(/the next deploy replaces this file\.$/m, "run hpcdk lab vagrantfile again after changing the site.");
+  return renderTemplate(VAGRANTFILE_TEMPLATE, { ...context, header, zpoolStandInScript: new Written("sh", context.zpoolStandInScript) });
 }
 
 /**

@@ -72,7 +72,7 @@ export class Podman extends Construct {
       bundle: b,
       path: "/etc/containers/storage.conf",
       template: "containers/storage.conf",
-      context: { driver, graphroot, runroot, rootlessStorageRoot: root, overlay: driver === "overlay" },
+      context: { driver, graphroot, runroot, rootlessStorageRoot: root, rootlessStoragePath: this.rootlessStoragePath, overlay: driver === "overlay" },
       // A new driver or store path hides the images already pulled (they stay on disk).
       impact: { kind: "none", detail: "read at every podman start; a new driver or path hides images pulled before" },
     });

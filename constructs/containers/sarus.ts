@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import type { SitePackageSpec } from "../../schema/containers.js";
 import { SitePackage } from "./site-package.js";
 import { INFINIBAND_BINDS } from "./apptainer.js";
@@ -173,9 +173,9 @@ export class Sarus extends Construct {
       phase: "after-files",
       description: `make ${this.prefixDir} root-owned and not writable by others, sarus setuid root (Sarus checks both at every run)`,
       run: [
-        `prefix='${this.prefixDir}'`,
+        shell`prefix=${this.prefixDir}`,
         `[ -x "$prefix/bin/sarus" ] || { echo "sarus: $prefix/bin/sarus is missing" >&2; exit 1; }`,
-        `mkdir -p ${dirs.map((d) => `'${d}'`).join(" ")}`,
+        shell`mkdir -p ${dirs}`,
         `chown -R root:root "$prefix"`,
         `chmod -R go-w "$prefix"`,
         `chmod 4755 "$prefix/bin/sarus"`,

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, managedHeader, secretRef, type Bundle, type SecretSpec } from "../core/index.js";
+import { GeneratedFile, secretRef, shell, type Bundle, type SecretSpec } from "../core/index.js";
 import type { SitePackageSpec } from "../../schema/containers.js";
 import { SitePackage } from "./site-package.js";
 
@@ -127,7 +127,7 @@ export class ShifterGateway extends Construct {
       group: "shifter",
       mode: 0o600,
       secrets: [SHIFTER_SECRETS.mongo, SHIFTER_SECRETS.redis],
-      handlers: [`systemctl try-restart ${gatewayUnits.join(" ")}`],
+      handlers: [shell`systemctl try-restart ${gatewayUnits}`],
       impact: { kind: "restart", detail: "restart the image gateway API and workers (image pulls in progress are retried)" },
     });
     new GeneratedFile(this, "redis-conf", {
@@ -155,9 +155,8 @@ export class ShifterGateway extends Construct {
       path: MONGO_USERS_JS,
       template: "containers/shifter-mongo-users.js",
       // JavaScript comments, not "#": the marker is in the comment all the same.
-      header: "none",
+      header: "js",
       context: {
-        jsHeader: managedHeader("hash", b.source).replace(/^# /gm, "// ").trimEnd(),
         adminUser: "hpcdk-admin",
         adminPassword: secretRef(SHIFTER_SECRETS.mongoAdmin.name),
         database: "Shifter",
@@ -184,14 +183,23 @@ export class ShifterGateway extends Construct {
         path: `${UNITS}/${name}`,
         template: `containers/${name}`,
         context,
-        handlers: ["systemctl daemon-reload", ...(restart.length > 0 ? [`systemctl try-restart ${restart.join(" ")}`] : [])],
+        handlers: ["systemctl daemon-reload", ...(restart.length > 0 ? [shell`systemctl try-restart ${restart}`] : [])],
         impact: { kind: restart.length > 0 ? "restart" : "none", detail },
       });
     unit("shifter-redis.service", { config: REDIS_CONFIG, stateDirectory: "shifter-redis" }, ["shifter-redis.service"], "restart the gateway's Redis");
-    unit("shifter-imagegw-api@.service", { config: SHIFTER_GATEWAY_CONFIG, prefix, basePort }, apiUnits, "restart the image gateway API processes");
+    const gwconfig = `GWCONFIG=${SHIFTER_GATEWAY_CONFIG}`;
+    unit("shifter-imagegw-api@.service", { gwconfig, prefix, gunicorn: `${prefix}/venv/bin/gunicorn`, basePort }, apiUnits, "restart the image gateway API processes");
     unit(
       "shifter-imagegw-worker.service",
-      { config: SHIFTER_GATEWAY_CONFIG, prefix, system: props.system, concurrency: props.celeryConcurrency ?? 24 },
+      {
+        gwconfig,
+        config: `CONFIG=${SHIFTER_GATEWAY_CONFIG}`,
+        prefix,
+        celery: `${prefix}/venv/bin/celery`,
+        system: props.system,
+        workerName: `worker.queue.${props.system}`,
+        concurrency: `--concurrency=${props.celeryConcurrency ?? 24}`,
+      },
       ["shifter-imagegw-worker.service"],
       "restart the image gateway workers",
     );
@@ -212,8 +220,8 @@ export class ShifterGateway extends Construct {
       phase: "after-files",
       description: "create the gateway's local directories and check it can write the images and the passwd cache on shared storage",
       run: [
-        `install -d -o shifter -g shifter -m 0750 '${cacheDirectory}' '${expandDirectory}'`,
-        `for d in '${props.imagePath}' '${props.etcCacheDir}'; do`,
+        shell`install -d -o shifter -g shifter -m 0750 ${cacheDirectory} ${expandDirectory}`,
+        shell`for d in ${props.imagePath} ${props.etcCacheDir}; do`,
         `    ${asShifter('test -w "$d"')} || { echo "shifter gateway: $d must exist on shared storage and be writable by the shifter user (make it so on the file server)" >&2; exit 1; }`,
         "done",
       ].join("\n"),
@@ -234,7 +242,7 @@ export class ShifterGateway extends Construct {
       id: "22-shifter-gateway-services",
       phase: "after-files",
       description: `start ${replicas} image gateway API processes (ports ${this.ports[0]}-${this.ports[this.ports.length - 1]}), the workers and the passwd cache timer`,
-      run: `systemctl enable --now ${gatewayUnits.join(" ")} shifter-etc-cache.timer`,
+      run: shell`systemctl enable --now ${gatewayUnits} shifter-etc-cache.timer`,
     });
   }
 }

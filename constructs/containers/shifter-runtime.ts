@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import type { SitePackageSpec } from "../../schema/containers.js";
 import { SitePackage } from "./site-package.js";
 
@@ -123,7 +123,7 @@ export class ShifterRuntime extends Construct {
       bundle: b,
       path: "/etc/slurm/plugstack.conf.d/shifter.conf",
       template: "containers/shifter-plugstack.conf",
-      context: { plugin: this.spankPlugin, config: SHIFTER_CONFIG },
+      context: { plugin: this.spankPlugin, configOption: `shifter_config=${SHIFTER_CONFIG}` },
       // Login nodes run no slurmd: try-restart leaves a stopped daemon stopped.
       handlers: ["systemctl try-restart slurmd"],
       impact: { kind: "restart", detail: "slurmd loads SPANK plugins at start: restart slurmd; srun/sbatch load it at every call" },
@@ -140,7 +140,7 @@ export class ShifterRuntime extends Construct {
       bundle: b,
       path: SHIFTER_EPILOG,
       template: "containers/shifter-epilog.sh",
-      context: { udiMount: this.udiMount, udiRootPath: this.udiRootPath },
+      context: { udiMount: this.udiMount, unsetupRoot: `${this.udiRootPath}/sbin/unsetupRoot` },
       mode: 0o755,
       impact: { kind: "none", detail: "run by slurmd at every job end" },
     });
@@ -162,8 +162,8 @@ export class ShifterRuntime extends Construct {
       phase: "after-files",
       description: "create Shifter's mount points and seed the container passwd/group files",
       run: [
-        `mkdir -p '${this.udiMount}' '${this.loopMount}' '${SHIFTER_ETC_PATH}'`,
-        `for f in passwd group; do if [ ! -s '${SHIFTER_ETC_PATH}'/"$f" ]; then getent "$f" >'${SHIFTER_ETC_PATH}'/"$f".new && mv '${SHIFTER_ETC_PATH}'/"$f".new '${SHIFTER_ETC_PATH}'/"$f"; fi; done`,
+        shell`mkdir -p ${this.udiMount} ${this.loopMount} ${SHIFTER_ETC_PATH}`,
+        shell`for f in passwd group; do if [ ! -s ${SHIFTER_ETC_PATH}/"$f" ]; then getent "$f" >${SHIFTER_ETC_PATH}/"$f".new && mv ${SHIFTER_ETC_PATH}/"$f".new ${SHIFTER_ETC_PATH}/"$f"; fi; done`,
       ].join("\n"),
     });
   }

@@ -1,5 +1,6 @@
 import { Construct } from "constructs";
-import { managedHeader, renderTemplate, type Bundle } from "../core/index.js";
+import { managedHeader, renderTemplate, shell, type Bundle } from "../core/index.js";
+import { sitePackageName } from "../../common/site-package.js";
 import type { SitePackageSpec } from "../../schema/containers.js";
 
 /** Where the installer script goes on every host that installs a site package. */
@@ -44,11 +45,12 @@ export class SitePackageInstaller extends Construct {
       description: `install ${SITE_PACKAGE_INSTALLER}, which installs the site's own packages`,
       run: [
         "mkdir -p /usr/local/sbin",
-        `cat >${SITE_PACKAGE_INSTALLER}.tmp <<'${HEREDOC_END}'`,
+        // The heredoc's quoted delimiter keeps the script as it is (no expansion).
+        `${shell`cat >${`${SITE_PACKAGE_INSTALLER}.tmp`}`} <<'${HEREDOC_END}'`,
         this.script.trimEnd(),
         HEREDOC_END,
-        `chmod 0755 ${SITE_PACKAGE_INSTALLER}.tmp`,
-        `mv ${SITE_PACKAGE_INSTALLER}.tmp ${SITE_PACKAGE_INSTALLER}`,
+        shell`chmod 0755 ${`${SITE_PACKAGE_INSTALLER}.tmp`}`,
+        shell`mv ${`${SITE_PACKAGE_INSTALLER}.tmp`} ${SITE_PACKAGE_INSTALLER}`,
       ].join("\n"),
     });
   }
@@ -65,13 +67,8 @@ export interface SitePackageProps {
   readonly stripComponents?: number;
 }
 
-/** A name for a package from its file name: `apptainer_1.3.6_amd64.deb` → `apptainer_1.3.6_amd64`. */
-export function sitePackageName(url: string): string {
-  const file = url.split("/").pop()!;
-  return file.replace(/\.(deb|rpm|tar\.gz|tgz|tar\.xz|tar\.bz2)$/, "").replace(/[^A-Za-z0-9._+-]/g, "_").replace(/^\.+/, "") || "package";
-}
+export { sitePackageName };
 
-const q = (s: string) => `'${s.replace(/'/g, `'"'"'`)}'`;
 
 /**
  * One package from the site's package source, verified by sha256 and installed by a deploy
@@ -79,6 +76,8 @@ const q = (s: string) => `'${s.replace(/'/g, `'"'"'`)}'`;
  * `10-…`, and after-files steps that need an installed package `20-…`.
  */
 export class SitePackage extends Construct {
+  /** The packages of each bundle by name: one file installed under a name once (the site may list it for two runtimes). */
+  private static readonly installed = new WeakMap<Bundle, Map<string, string>>();
   readonly name: string;
 
   constructor(scope: Construct, id: string, props: SitePackageProps) {
@@ -91,11 +90,20 @@ export class SitePackage extends Construct {
     this.name = sitePackageName(url);
     SitePackageInstaller.of(props.bundle);
     const args = [this.name, url, sha256, ...(props.prefix !== undefined ? [props.prefix, String(props.stripComponents ?? 1)] : [])];
+    const installed = SitePackage.installed.get(props.bundle) ?? new Map<string, string>();
+    SitePackage.installed.set(props.bundle, installed);
+    const key = JSON.stringify(args);
+    const known = installed.get(this.name);
+    if (known !== undefined) {
+      if (known !== key) throw new Error(`${where}: two different files are installed as ${this.name} in ${props.bundle.node.path}`);
+      return;
+    }
+    installed.set(this.name, key);
     props.bundle.addStep({
       id: `10-site-package-${this.name}`,
       phase: "before-files",
       description: `install ${this.name} from the site's package source (sha256 ${sha256.slice(0, 12)}…)`,
-      run: `${SITE_PACKAGE_INSTALLER} ${args.map(q).join(" ")}`,
+      run: shell`${SITE_PACKAGE_INSTALLER} ${args}`,
     });
   }
 }

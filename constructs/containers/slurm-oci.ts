@@ -25,15 +25,15 @@ export class SlurmOci extends Construct {
     super(scope, id);
     this.runtime = props.runtime ?? "runc";
     this.stateDir = props.stateDir ?? "/run/slurm-oci";
-    if (!/^\/[A-Za-z0-9._/-]+$/.test(this.stateDir)) {
-      throw new Error(`SlurmOci [${this.node.path}]: stateDir must be an absolute path of letters, digits, ".", "_", "-", got "${this.stateDir}"`);
+    if (!/^\/[A-Za-z0-9._/+@~-]+$/.test(this.stateDir)) {
+      throw new Error(`SlurmOci [${this.node.path}]: stateDir must be an absolute path of letters, digits and . _ - + @ ~, got "${this.stateDir}"`);
     }
     props.bundle.addPackage({ debian: this.runtime, rhel: this.runtime });
     new GeneratedFile(this, "oci-conf", {
       bundle: props.bundle,
       path: "/etc/slurm/oci.conf",
       template: "containers/oci.conf",
-      context: { runtime: this.runtime, runtimePath: `/usr/bin/${this.runtime}`, stateDir: this.stateDir, slurmVersion: "22.05" },
+      context: { runtime: this.runtime, runtimePath: `/usr/bin/${this.runtime}`, rootOption: `--root=${this.stateDir}`, slurmVersion: "22.05" },
       impact: { kind: "none", detail: "read by slurmstepd at every step with --container" },
     });
     new GeneratedFile(this, "tmpfiles", {

@@ -59,32 +59,33 @@ export { shQuote };
 
 function renderApplyScript(manifest: BundleManifest): string {
   const mode = (m: string) => parseInt(m, 8).toString(8);
-  const step = (s: Step) => ({ id: shQuote(s.id), run: shQuote(s.run) });
+  // Every value goes into the script through {{sh …}}: one shell word, whatever it holds.
+  const step = (s: Step) => ({ id: s.id, run: s.run });
   return renderTemplate("core/apply.sh", {
     header: managedHeader("hash", manifest.source),
     bundle: `${manifest.kind} ${manifest.name}`,
     stateName: stateName(manifest),
-    packages: manifest.packages.map((p) => ({ debian: shQuote(p.debian), rhel: shQuote(p.rhel ?? ""), version: shQuote(p.version ?? "") })),
+    packages: manifest.packages.map((p) => ({ debian: p.debian, rhel: p.rhel ?? "", version: p.version ?? "" })),
     // apt-get needs leave to install a pinned version older than the installed one (dnf does not).
     pinned: manifest.packages.some((p) => p.version !== undefined),
     stepsBefore: manifest.steps.filter((s) => s.phase === "before-files").map(step),
     stepsAfter: manifest.steps.filter((s) => s.phase === "after-files").map(step),
     files: manifest.files.map((f) => ({
-      path: shQuote(f.path),
-      owner: shQuote(f.owner),
-      group: shQuote(f.group),
-      mode: shQuote(mode(f.mode)),
-      sha256: shQuote(f.sha256),
-      secrets: shQuote(f.secrets.join(" ")),
-      handlers: f.handlers.map(shQuote),
+      path: f.path,
+      owner: f.owner,
+      group: f.group,
+      mode: mode(f.mode),
+      sha256: f.sha256,
+      secrets: f.secrets.join(" "),
+      handlers: f.handlers,
     })),
     secretFiles: manifest.secretFiles.map((f) => ({
-      secret: shQuote(f.secret),
-      path: shQuote(f.path),
-      owner: shQuote(f.owner),
-      group: shQuote(f.group),
-      mode: shQuote(mode(f.mode)),
-      handlers: f.handlers.map(shQuote),
+      secret: f.secret,
+      path: f.path,
+      owner: f.owner,
+      group: f.group,
+      mode: mode(f.mode),
+      handlers: f.handlers,
     })),
   });
 }

@@ -2,6 +2,7 @@ import { Lazy, TerraformResource, TerraformStack, type ITerraformDependable } fr
 import { Resource as NullResource } from "@cdktf/provider-null/lib/resource/index.js";
 import { Construct } from "constructs";
 import type { Bundle } from "./bundle.js";
+import { sh } from "./languages.js";
 
 /**
  * Which Terraform resource carries a deployment: `null_resource` from the null provider (what
@@ -49,7 +50,8 @@ export class Deployment extends Construct {
         type: "local-exec" as const,
         // Terraform runs it in the stack directory, where the bundles are. The hosts record what
         // they got (--expect), so a deploy killed half-way is found and finished by the next one.
-        command: `${props.cli} apply-bundle --bundle ${bundle.dir} --expect ${sha256}:${secrets}`,
+        // The bundle's directory is one shell word; the command itself is Terraform's variable.
+        command: `${props.cli} apply-bundle --bundle ${sh(bundle.dir).text} --expect ${sha256}:${secrets}`,
       },
     ];
     const dependsOn = [...(props.dependsOn ?? [])];

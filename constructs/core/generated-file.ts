@@ -2,20 +2,28 @@ import { createHash } from "node:crypto";
 import { Construct } from "constructs";
 import { MANAGED_MARKER } from "../../common/contracts/bundle.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
+import { comment } from "./languages.js";
 import { renderTemplate } from "./renderer.js";
 import { checkSecretName, SECRET_REF, type SecretSpec } from "./secret-file.js";
 
 /** How a file marks itself as generated, in the comment syntax of its format. */
-export type HeaderStyle = "hash" | "xml" | "none";
+export type HeaderStyle = "hash" | "js" | "xml" | "none";
 
 /** The marker every managed file carries (`hpcdk diff --live` recognises hand edits by it): a contract with the operations. */
 export { MANAGED_MARKER };
 
+/**
+ * The header a generated file starts with, in the comment syntax of its format. The site file's
+ * path is written through the comment writer: a directory name with a newline, `--` or any
+ * character that is not printable ASCII cannot end the comment or start a line of its own.
+ */
 export function managedHeader(style: HeaderStyle, source: string): string {
-  const lines = [`${MANAGED_MARKER} from ${source}. Do not edit by hand:`, "the next deploy replaces this file."];
+  const lines = [`${MANAGED_MARKER} from ${comment(source).text}. Do not edit by hand:`, "the next deploy replaces this file."];
   switch (style) {
     case "hash":
       return lines.map((l) => `# ${l}`).join("\n") + "\n";
+    case "js":
+      return lines.map((l) => `// ${l}`).join("\n") + "\n";
     case "xml":
       return `<!-- ${lines.join(" ")} -->\n`;
     case "none":

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { SECRET_REF, type SecretGenerator } from "../../common/contracts/bundle.js";
+import { SECRET_PLACEHOLDER_PREFIX, SECRET_REF, type SecretGenerator } from "../../common/contracts/bundle.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 
 export type { SecretGenerator, SecretSpec } from "../../common/contracts/bundle.js";
@@ -18,7 +18,7 @@ export function checkSecretName(name: string, where: string): void {
  */
 export function secretRef(name: string): string {
   checkSecretName(name, "secretRef");
-  return `@@hpcdk-secret:${name}@@`;
+  return `${SECRET_PLACEHOLDER_PREFIX}${name}@@`;
 }
 
 /** Replaces every placeholder with its secret's value (what the deploy does on the host). */

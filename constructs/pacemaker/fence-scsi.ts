@@ -12,6 +12,11 @@ export interface FenceScsiProps {
   readonly hosts: readonly string[];
   /** @default 60 */
   readonly monitorIntervalSec?: number;
+  /**
+   * Random delay of up to this many seconds before fencing (`pcmk_delay_max`), so that the two
+   * nodes of a two-node cluster that lose each other do not both fence at once. @default none
+   */
+  readonly randomDelayMaxSec?: number;
 }
 
 /**
@@ -30,6 +35,7 @@ export class FenceScsi extends Primitive {
       params: {
         devices: [...props.devices].join(","),
         pcmk_host_list: [...props.hosts].join(" "),
+        ...(props.randomDelayMaxSec !== undefined ? { pcmk_delay_max: `${props.randomDelayMaxSec}s` } : {}),
       },
       meta: { provides: "unfencing" },
       operations: [{ name: "monitor", intervalSec: props.monitorIntervalSec ?? 60, timeoutSec: 20 }],

@@ -28,6 +28,7 @@ export interface HaNfsClusterProps {
   readonly exportDirs: Readonly<Record<string, readonly string[]>>;
 }
 
+export { idPart } from "../../common/contracts/cib-ids.js";
 
 /**
  * Exports of a pool that some client mounts `async`, as directories relative to its mountpoint.
@@ -238,6 +239,7 @@ export class HaNfsCluster extends Construct {
           devices: d.devices ?? allPoolDevices,
           hosts: nodeNames,
           monitorIntervalSec: d.monitorIntervalSec,
+          randomDelayMaxSec,
         });
       } else {
         new FencePowerman(this, `fence-${d.name}`, {

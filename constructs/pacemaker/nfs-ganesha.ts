@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
 import { ResourceAgent } from "./resource-agent.js";
@@ -42,10 +42,10 @@ function exportId(fsid: string): number {
 }
 
 /** ganesha's Filesystem_Id is MAJOR.MINOR; a UUID fsid becomes two numbers from its hash. */
-function filesystemId(fsid: string): string {
-  if (/^\d+$/.test(fsid)) return `${fsid}.0`;
+function filesystemId(fsid: string): { major: number; minor: number } {
+  if (/^\d+$/.test(fsid)) return { major: Number(fsid), minor: 0 };
   const h = createHash("sha256").update(fsid).digest();
-  return `${h.readUInt32BE(0)}.${h.readUInt32BE(4)}`;
+  return { major: h.readUInt32BE(0), minor: h.readUInt32BE(4) };
 }
 
 /** exports(5) options → ganesha's access type and squash. */
@@ -108,7 +108,7 @@ export class NfsGanesha extends Primitive {
         template: "pacemaker/ganesha.conf",
         context,
         // ganesha rereads its exports on SIGHUP, where it runs; lease and grace only at start.
-        handlers: [`if [ -f ${PIDFILE} ] && kill -0 "$(cat ${PIDFILE})" 2>/dev/null; then kill -HUP "$(cat ${PIDFILE})"; fi`],
+        handlers: [shell`if [ -f ${PIDFILE} ] && kill -0 "$(cat ${PIDFILE})" 2>/dev/null; then kill -HUP "$(cat ${PIDFILE})"; fi`],
         impact: { kind: "reload", detail: "ganesha reloads its exports on SIGHUP (a new lease or grace takes effect at its next start)" },
       });
       host.addStep({

@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import { CibId } from "../../common/contracts/cib-ids.js";
-import { GeneratedFile, type Bundle } from "../core/index.js";
 import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import { Primitive } from "./primitive.js";
 import { ResourceAgent } from "./resource-agent.js";
@@ -98,12 +98,13 @@ export class ZfsPool extends Primitive {
           vdevs,
           devices,
           importDirs,
-          datasets: this.datasets.join(" "),
+          datasets: this.datasets,
+          datasetsText: this.datasets.join(" "),
           // With an NFS server that has no async option, the datasets' sync property is hpcdk's:
           // sync=disabled for async exports, inherited (standard) for the others, so dropping
           // async from the site makes the writes stable again.
           syncManaged: props.syncDisabledDirs !== undefined,
-          syncDisabled: [...new Set((props.syncDisabledDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort().join(" "),
+          syncDisabled: [...new Set((props.syncDisabledDirs ?? []).map((dir) => `${props.pool}/${dir}`))].sort(),
         },
       });
       // Before the CIB step (it waits for every host): a new export's directory exists when its
@@ -112,7 +113,7 @@ export class ZfsPool extends Primitive {
         id: `zfs-datasets-${props.pool}`,
         phase: "after-files",
         description: `create missing datasets of pool ${props.pool} where it is imported`,
-        run: `/usr/local/sbin/hpcdk-zpool-create-${props.pool} --datasets-only`,
+        run: shell`${`/usr/local/sbin/hpcdk-zpool-create-${props.pool}`} --datasets-only`,
         impact: { kind: "none", detail: "zfs create -p of missing datasets on the node holding the pool" },
       });
     }

@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import { SecretFile, type Bundle } from "../core/index.js";
+import { SecretFile, shell, type Bundle } from "../core/index.js";
 
 export interface JwtKeyProps {
   readonly bundle: Bundle;
@@ -28,7 +28,7 @@ export class JwtKey extends SecretFile {
       owner: props.slurmUser,
       group: props.slurmUser,
       mode: 0o400,
-      handlers: props.daemons.map((d) => `systemctl restart ${d}`),
+      handlers: props.daemons.map((d) => shell`systemctl restart ${d}`),
       impact: { kind: "restart", detail: `restart ${props.daemons.join(" and ")}; every token signed with the old key stops working` },
     });
   }

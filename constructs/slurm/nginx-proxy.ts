@@ -60,7 +60,7 @@ export class NginxProxy extends Construct {
       path: NginxProxy.CONF_PATH,
       template: "slurm/nginx-slurmrestd.conf",
       context: {
-        socket: props.socket,
+        upstream: `unix:${props.socket}`,
         port: this.port,
         serverName: props.serverName,
         certificate: this.certificate,

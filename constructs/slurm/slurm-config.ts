@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, slurmLine, type Bundle, type Written } from "../core/index.js";
 import { compressHostlist } from "../../common/hostlist.js";
 
 /** One node group as Slurm sees it: a NodeName definition, a feature and a NodeSet of the same name. */
@@ -115,7 +115,7 @@ export class SlurmConfig extends Construct {
   readonly hasGres: boolean;
   private readonly context: object;
   private readonly cgroupContext: object;
-  private readonly gresLines: string[];
+  private readonly gresLines: Written[];
   private readonly installed = new Map<string, GeneratedFile[]>();
 
   constructor(scope: Construct, id: string, props: SlurmConfigProps) {
@@ -146,37 +146,37 @@ export class SlurmConfig extends Construct {
 
     const groups = [...props.nodeGroups].sort((a, b) => (a.name < b.name ? -1 : 1));
     this.hasGres = groups.some((g) => g.gpus);
-    const nodeLines: string[] = [];
-    const nodeSets: string[] = [];
+    const nodeLines: Written[] = [];
+    const nodeSets: Written[] = [];
     this.gresLines = [];
     for (const g of groups) {
-      const attrs = [
-        `Sockets=${g.sockets}`,
-        `CoresPerSocket=${g.coresPerSocket}`,
-        `ThreadsPerCore=${g.threadsPerCore}`,
-        `RealMemory=${g.realMemoryMB}`,
-        ...(g.gpus ? [`Gres=gpu:${g.gpus.type}:${g.gpus.count}`] : []),
-        `Features=${g.name}`,
-        "State=UNKNOWN",
-      ].join(" ");
+      const attrs: [string, string | number][] = [
+        ["Sockets", g.sockets],
+        ["CoresPerSocket", g.coresPerSocket],
+        ["ThreadsPerCore", g.threadsPerCore],
+        ["RealMemory", g.realMemoryMB],
+        ...(g.gpus ? [["Gres", `gpu:${g.gpus.type}:${g.gpus.count}`] as [string, string]] : []),
+        ["Features", g.name],
+        ["State", "UNKNOWN"],
+      ];
       for (const list of hostlistLines(g.hosts)) {
-        nodeLines.push(`NodeName=${list} ${attrs}`);
-        if (g.gpus) this.gresLines.push(`NodeName=${list} Name=gpu Type=${g.gpus.type} File=${g.gpus.devices}`);
+        nodeLines.push(slurmLine([["NodeName", list], ...attrs]));
+        if (g.gpus) this.gresLines.push(slurmLine([["NodeName", list], ["Name", "gpu"], ["Type", g.gpus.type], ["File", g.gpus.devices]]));
       }
-      nodeSets.push(`NodeSet=${g.name} Feature=${g.name}`);
+      nodeSets.push(slurmLine([["NodeSet", g.name], ["Feature", g.name]]));
     }
     const partitionLines = props.partitions.map((p) =>
-      [
-        `PartitionName=${p.name}`,
-        `Nodes=${p.nodeGroups.join(",")}`,
-        ...(p.default ? ["Default=YES"] : []),
-        `MaxTime=${p.maxTime}`,
-        ...(p.defaultTime ? [`DefaultTime=${p.defaultTime}`] : []),
-        ...(p.priorityTier !== undefined ? [`PriorityTier=${p.priorityTier}`] : []),
-        `OverSubscribe=${p.oversubscribe}`,
-        ...(p.allowGroups ? [`AllowGroups=${p.allowGroups.join(",")}`] : []),
-        `State=${p.state}`,
-      ].join(" "),
+      slurmLine([
+        ["PartitionName", p.name],
+        ["Nodes", p.nodeGroups.join(",")],
+        ...(p.default ? [["Default", "YES"] as [string, string]] : []),
+        ["MaxTime", p.maxTime],
+        ...(p.defaultTime ? [["DefaultTime", p.defaultTime] as [string, string]] : []),
+        ...(p.priorityTier !== undefined ? [["PriorityTier", p.priorityTier] as [string, number]] : []),
+        ["OverSubscribe", p.oversubscribe],
+        ...(p.allowGroups ? [["AllowGroups", p.allowGroups.join(",")] as [string, string]] : []),
+        ["State", p.state],
+      ]),
     );
     const altParameters = [`jwt_key=${props.jwtKeyPath}`, ...(props.maxTokenLifespanSec ? [`max_token_lifespan=${props.maxTokenLifespanSec}`] : [])];
     this.context = {
@@ -202,10 +202,10 @@ export class SlurmConfig extends Construct {
       partitionLines,
       // Every key present, so the strict template can test it.
       jobHooks: [
-        ...(props.containers?.prologFlags ? [`PrologFlags=${props.containers.prologFlags}`] : []),
-        ...(props.containers?.prologDir ? [`Prolog=${props.containers.prologDir}/*`] : []),
-        ...(props.containers?.epilogDir ? [`Epilog=${props.containers.epilogDir}/*`] : []),
-        ...(props.containers?.taskProlog ? [`TaskProlog=${props.containers.taskProlog}`] : []),
+        ...(props.containers?.prologFlags ? [slurmLine([["PrologFlags", props.containers.prologFlags]])] : []),
+        ...(props.containers?.prologDir ? [slurmLine([["Prolog", `${props.containers.prologDir}/*`]])] : []),
+        ...(props.containers?.epilogDir ? [slurmLine([["Epilog", `${props.containers.epilogDir}/*`]])] : []),
+        ...(props.containers?.taskProlog ? [slurmLine([["TaskProlog", props.containers.taskProlog]])] : []),
       ],
     };
     this.cgroupContext = {

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, secretRef, type Bundle } from "../core/index.js";
+import { GeneratedFile, secretRef, shell, type Bundle } from "../core/index.js";
 
 export interface SlurmDbdProps {
   /** The management node running slurmdbd and MariaDB. */
@@ -85,20 +85,20 @@ export class SlurmDbd extends Construct {
       context: { database, storageUser, storagePass: secretRef(password.name) },
       mode: 0o600,
       secrets: [password],
-      handlers: [`mariadb < ${SlurmDbd.SQL_PATH}`],
+      handlers: [shell`mariadb < ${SlurmDbd.SQL_PATH}`],
       impact: { kind: "reload", detail: "rerun with mariadb: the database, account and grants change in place" },
     });
     host.addStep({
       id: "slurmdbd-log-dir",
       phase: "before-files",
       description: "create Slurm's log directory",
-      run: `install -d -o '${slurmUser}' -g '${slurmUser}' -m 0755 /var/log/slurm`,
+      run: shell`install -d -o ${slurmUser} -g ${slurmUser} -m 0755 /var/log/slurm`,
     });
     host.addStep({
       id: "slurmdbd-database",
       phase: "after-files",
       description: "start MariaDB, create the accounting database and its account, start slurmdbd",
-      run: `systemctl enable --now mariadb && mariadb < ${SlurmDbd.SQL_PATH} && systemctl enable --now slurmdbd`,
+      run: shell`systemctl enable --now mariadb && mariadb < ${SlurmDbd.SQL_PATH} && systemctl enable --now slurmdbd`,
     });
   }
 }

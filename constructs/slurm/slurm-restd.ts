@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 
 export interface SlurmRestdProps {
   readonly host: Bundle;
@@ -53,15 +53,15 @@ export class SlurmRestd extends Construct {
       phase: "before-files",
       description: `create the system user ${this.user} for slurmrestd and let ${proxy} reach its socket`,
       run: [
-        `getent passwd '${this.user}' >/dev/null || adduser --system --group --no-create-home --home /nonexistent '${this.user}'`,
-        `if getent passwd '${proxy}' >/dev/null; then usermod -a -G '${this.user}' '${proxy}'; fi`,
+        shell`getent passwd ${this.user} >/dev/null || adduser --system --group --no-create-home --home /nonexistent ${this.user}`,
+        shell`if getent passwd ${proxy} >/dev/null; then usermod -a -G ${this.user} ${proxy}; fi`,
       ].join("\n"),
     });
     new GeneratedFile(this, "unit", {
       bundle: host,
       path: "/etc/systemd/system/slurmrestd.service",
       template: "slurm/slurmrestd.service",
-      context: { user: this.user, runtimeDirectory, authTypes: authTypes.join(","), plugins: plugins.join(","), socket: this.socket },
+      context: { user: this.user, runtimeDirectory, authTypes: authTypes.join(","), plugins: plugins.join(","), listen: `unix:${this.socket}` },
       handlers: ["systemctl daemon-reload", "systemctl restart slurmrestd"],
       impact: { kind: "restart", detail: "restart slurmrestd: requests in flight fail, clients retry" },
     });

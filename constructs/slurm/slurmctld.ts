@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 
@@ -43,14 +43,14 @@ export class Slurmctld extends Construct {
       id: "slurmctld-log-dir",
       phase: "before-files",
       description: "create Slurm's log directory",
-      run: `install -d -o '${user}' -g '${user}' -m 0755 /var/log/slurm`,
+      run: shell`install -d -o ${user} -g ${user} -m 0755 /var/log/slurm`,
     });
     if (props.pacemaker) {
       new GeneratedFile(this, "pacemaker-dropin", {
         bundle: host,
         path: "/etc/systemd/system/slurmctld.service.d/hpcdk-pacemaker.conf",
         template: "slurm/slurmctld-pacemaker.conf",
-        context: { group: props.pacemaker.group, address: props.pacemaker.address, slurmUser: user, where: config.stateSaveLocation },
+        context: { group: props.pacemaker.group, address: props.pacemaker.address, slurmUser: user, owner: `${user}:${user}`, where: config.stateSaveLocation },
         handlers: ["systemctl daemon-reload"],
         impact: { kind: "none", detail: "systemctl daemon-reload; applies when Pacemaker next starts slurmctld" },
       });
@@ -78,7 +78,7 @@ export class Slurmctld extends Construct {
         id: "slurmctld-state-dir",
         phase: "before-files",
         description: "create slurmctld's state directory",
-        run: `install -d -o '${user}' -g '${user}' -m 0700 '${config.stateSaveLocation}'`,
+        run: shell`install -d -o ${user} -g ${user} -m 0700 ${config.stateSaveLocation}`,
       });
     }
     const enable = "systemctl enable --now slurmctld";

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import type { Bundle } from "../core/index.js";
+import { shell, type Bundle } from "../core/index.js";
 import type { SlurmConfig } from "./slurm-config.js";
 
 export interface SlurmdProps {
@@ -29,7 +29,7 @@ export class Slurmd extends Construct {
       id: "slurmd-log-dir",
       phase: "before-files",
       description: "create Slurm's log directory",
-      run: `install -d -o '${config.slurmUser}' -g '${config.slurmUser}' -m 0755 /var/log/slurm`,
+      run: shell`install -d -o ${config.slurmUser} -g ${config.slurmUser} -m 0755 /var/log/slurm`,
     });
     group.addStep({
       id: "slurmd-enable",

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import { mountUnitName } from "./systemd.js";
 
 export interface StateSaveMountProps {
@@ -57,10 +57,10 @@ export class StateSaveMount extends Construct {
     // Run by the controller once the NFS group serves the export (an after-cib step).
     this.startCommands = [
       "systemctl daemon-reload",
-      `systemctl enable --now '${this.unitName}'`,
+      shell`systemctl enable --now ${this.unitName}`,
       // The export keeps the owner across controllers (Debian's slurm user has a fixed uid).
-      `chown '${props.slurmUser}:${props.slurmUser}' '${props.where}'`,
-      `chmod 0700 '${props.where}'`,
+      shell`chown ${`${props.slurmUser}:${props.slurmUser}`} ${props.where}`,
+      shell`chmod 0700 ${props.where}`,
     ];
   }
 }

@@ -1,3 +1,4 @@
+import { shWithVariables, Written } from "../core/index.js";
 /**
  * How a container runtime starts the stream image: the command line before the entrypoint's own
  * arguments. Apptainer and Singularity run a SIF file; Podman runs an image reference.
@@ -81,9 +82,13 @@ export class ContainerRuntime {
   }
 }
 
-/** Quotes one argument for bash: plain when it is safe, double quotes when it expands variables. */
-export function shellWord(arg: string): string {
-  if (/^[A-Za-z0-9_.,:=\/+@%-]+$/.test(arg)) return arg;
-  if (/^[A-Za-z0-9_.,:=\/+@%${}-]+$/.test(arg)) return `"${arg}"`;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
+/**
+ * The variables the Slurm job's scripts set for the daemons' arguments: an argument may expand
+ * these (`infrc:host=${node}-ib0`) and nothing else; every other character is quoted.
+ */
+export const STREAM_JOB_VARIABLES = ["node", "coordinator", "cores", "memory_mb", "role", "SLURM_JOB_ID", "SLURM_PROCID", "HPCDK_STREAM_RUN_DIR", "HPCDK_STREAM_ETC"] as const;
+
+/** Arguments as shell words (bash), each one word that expands only {@link STREAM_JOB_VARIABLES}. */
+export function shellWords(args: readonly string[]): Written {
+  return new Written("sh", args.map((a) => shWithVariables(a, STREAM_JOB_VARIABLES).text).join(" "));
 }

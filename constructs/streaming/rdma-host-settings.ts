@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle, type Impact } from "../core/index.js";
+import { envfileLiteral, GeneratedFile, type Bundle, type Impact, type Written } from "../core/index.js";
 import type { ContainerRuntimeName } from "./container-runtime.js";
 import type { StreamTransport } from "./locator.js";
 
@@ -85,14 +85,15 @@ export class RdmaHostSettings extends Construct {
     });
 
     // apptainer and singularity read --env-file as shell (a ";" must be quoted); podman and
-    // systemd take the value as written, quotes and all for podman.
+    // systemd take the value as written, quotes and all for podman: the envfile writer quotes
+    // only for the shell readers.
     const shellEnv = props.runtime !== "podman";
-    const value = (v: string) => (shellEnv && /[^A-Za-z0-9_.,:\/-]/.test(v) ? `"${v}"` : v);
+    const value = (v: string) => (shellEnv ? v : envfileLiteral(v));
     const iface = props.ibInterface ?? "ib0";
-    const extra: string[] = [];
+    const extra: { name: string; value: string | Written }[] = [];
     if (infiniband) {
       // Keep libfabric on the InfiniBand interface, whichever provider it uses.
-      extra.push(`FI_VERBS_IFACE=${iface}`, `FI_SOCKETS_IFACE=${iface}`);
+      extra.push({ name: "FI_VERBS_IFACE", value: value(iface) }, { name: "FI_SOCKETS_IFACE", value: value(iface) });
     }
     const providerNote =
       props.fabricProvider === "sockets"

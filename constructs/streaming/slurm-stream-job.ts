@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, type Bundle } from "../core/index.js";
-import { ContainerRuntime, shellWord } from "./container-runtime.js";
+import { ContainerRuntime, shellWords } from "./container-runtime.js";
 import { RdmaHostSettings, STREAM_LIBEXEC } from "./rdma-host-settings.js";
 import type { StreamBroker } from "./stream-broker.js";
 
@@ -61,7 +61,7 @@ export class SlurmStreamJob extends Construct {
     const runDir = props.runDir ?? "$HOME/hpcdk-stream";
     const nextJob = { kind: "none", detail: "used by the next stream job; running jobs keep theirs" } as const;
 
-    const words = (args: readonly string[]) => args.map(shellWord).join(" ");
+    const words = shellWords;
     const cores = props.maxCores !== undefined ? String(props.maxCores) : "${cores}";
     const launch = { host: "${node}", coordinatorHost: "${coordinator}", maxCores: cores, memoryMB: "${memory_mb}" };
     const run = props.runtime.runArgs({

@@ -124,7 +124,7 @@ export class StreamImage extends Construct {
     if (!/^(ubuntu|debian):[a-z0-9._-]+$/.test(this.base)) throw new Error(`${where}: base must be ubuntu:<tag> or debian:<tag> (the build uses apt), got "${this.base}"`);
     this.rdma = props.rdma ?? { stack: "rdma-core" };
     const arch = props.arch ?? "x86_64";
-    let mofedFlags = "";
+    let mofedFlags: string[] = [];
     if (this.rdma.stack === "mofed") {
       const distro = this.rdma.distro ?? (this.base.startsWith("ubuntu:") ? `ubuntu${this.base.slice("ubuntu:".length)}` : undefined);
       if (!distro) throw new Error(`${where}: MOFED needs a distribution tag for base "${this.base}"`);
@@ -133,11 +133,13 @@ export class StreamImage extends Construct {
         "--skip-unsupported-devices-check",
         "--without-dkms",
         "--add-kernel-support",
-        `--kernel ${this.rdma.kernel}`,
-        `--kernel-sources /usr/src/linux-headers-${this.rdma.kernel}/`,
+        "--kernel",
+        this.rdma.kernel,
+        "--kernel-sources",
+        `/usr/src/linux-headers-${this.rdma.kernel}/`,
         "--without-fw-update",
         "--force",
-      ].join(" ");
+      ];
     }
     const mofed = this.rdma.stack === "mofed";
     const sif = props.runtime !== "podman";

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { Construct } from "constructs";
-import { bundleOf, type Bundle } from "../core/index.js";
+import { bundleOf, shell, type Bundle } from "../core/index.js";
 import { expandHostlist } from "../../common/hostlist.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { ContainerRuntime } from "./container-runtime.js";
@@ -110,7 +110,7 @@ export class StreamingService extends Construct {
       runtime: s.runtime,
       image: s.image,
       writableDirs: [posix.dirname(s.plasma.socket), s.broker.storageDir],
-      restartHandlers: s.launch.via === "systemd" ? [`systemctl try-restart ${unitNames.join(" ")}`] : undefined,
+      restartHandlers: s.launch.via === "systemd" ? [shell`systemctl try-restart ${unitNames}`] : undefined,
     });
 
     const cores = props.sizing.launchGroupCores;

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { GeneratedFile, type Bundle } from "../core/index.js";
+import { GeneratedFile, shell, type Bundle } from "../core/index.js";
 import { ContainerRuntime } from "./container-runtime.js";
 import { BROKER_READY, COORDINATOR_READY, RdmaHostSettings, STREAM_LIBEXEC } from "./rdma-host-settings.js";
 import type { StreamBroker } from "./stream-broker.js";
@@ -76,15 +76,17 @@ export class SystemdStreamUnits extends Construct {
           limitMemlock: props.settings.systemdMemlock,
           nofile: props.settings.nofile,
           logsDirectory: LOG_DIR.slice("/var/log/".length),
-          libexec: STREAM_LIBEXEC,
-          logFiles: logs.join(" "),
-          execStart: [...run, role, ...args].join(" "),
+          documentation: `file:${STREAM_LIBEXEC}/stream-preflight`,
+          preflight: props.settings.preflightPath,
+          health: props.settings.healthPath,
+          logFiles: logs,
+          execStart: [...run, role, ...args],
           readyTimeoutSec,
           readyLog,
           // Preflight, image start and the ready wait all fit in the start timeout.
           timeoutStartSec: readyTimeoutSec + 60,
         },
-        handlers: ["systemctl daemon-reload", `systemctl try-restart ${name}`],
+        handlers: ["systemctl daemon-reload", shell`systemctl try-restart ${name}`],
         impact: { kind: "restart", detail: `restarts ${name} on ${host}` },
       });
     };
@@ -107,7 +109,7 @@ export class SystemdStreamUnits extends Construct {
         id: "stream-user",
         phase: "before-files",
         description: `create the system user ${STREAM_USER} the stream daemons run as`,
-        run: `getent passwd ${STREAM_USER} >/dev/null || useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin ${STREAM_USER}`,
+        run: shell`getent passwd ${STREAM_USER} >/dev/null || useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin ${STREAM_USER}`,
       });
     }
     if (!["/tmp", "/var/tmp"].includes(broker.storageDir)) {
@@ -115,14 +117,14 @@ export class SystemdStreamUnits extends Construct {
         id: "stream-storage-dir",
         phase: "after-files",
         description: `create the brokers' storage directory ${broker.storageDir}`,
-        run: `install -d -m 0750${podman ? "" : ` -o ${STREAM_USER} -g ${STREAM_USER}`} ${broker.storageDir}`,
+        run: podman ? shell`install -d -m 0750 ${broker.storageDir}` : shell`install -d -m 0750 -o ${STREAM_USER} -g ${STREAM_USER} ${broker.storageDir}`,
       });
     }
     props.bundle.addStep({
       id: "stream-units",
       phase: "after-files",
       description: "enable and start the stream units (each runs only on its host)",
-      run: `systemctl daemon-reload && systemctl enable ${this.units.join(" ")} && systemctl start ${this.units.join(" ")}`,
+      run: shell`systemctl daemon-reload && systemctl enable ${this.units} && systemctl start ${this.units}`,
     });
   }
 }

@@ -46,6 +46,8 @@ export function formatText(report: DiffReport, options: { color?: boolean } = {}
   const plain = (s: string) => s.replace(/`/g, "");
   const out: string[] = [];
   out.push(c.bold(`hpcdk diff ${report.site}: ${report.new.description} vs ${report.old.description}`));
+  // Dangerous values first: a reviewer of a pull request must not miss one.
+  for (const w of report.warnings ?? []) out.push(`${c.bold(c.red(w.new === true ? "WARNING (new)" : "warning"))}: ${w.text}`);
   if (!report.changed) {
     out.push("no changes");
     if (report.live) out.push("", ...liveLines(report.live, c));
@@ -185,6 +187,7 @@ export function formatMarkdown(report: DiffReport): string {
   out.push("");
   out.push(`${report.new.description} compared with ${report.old.description}.`);
   out.push("");
+  for (const w of report.warnings ?? []) out.push(`> **${w.new === true ? "Warning (new in this change)" : "Warning"}:** ${cell(w.text)}`, "");
   if (!report.changed) {
     out.push("**No changes.**");
     if (report.live) out.push("", ...liveMarkdown(report.live));

@@ -34,6 +34,24 @@ export interface DiffReport {
   readonly changed: boolean;
   /** `--live`: which hosts were asked, which could not be reached, and the live CIB. */
   readonly live?: LiveReport;
+  /**
+   * Dangerous values of the new site (exports to everyone with no_root_squash, an API open to
+   * the world, ...: schema/rules.ts siteWarnings), each flagged `new` when the old site did not
+   * have it (null: the other side has no site to compare, a directory of rendered files).
+   */
+  readonly warnings?: readonly SiteWarning[];
+}
+
+/** A warning of the new site, and whether the change brings it. */
+export interface SiteWarning {
+  readonly text: string;
+  readonly new: boolean | null;
+}
+
+/** The new site's warnings, each flagged new unless the old site had it too (null: no old site known). */
+export function warningsOf(next: readonly string[], old: readonly string[] | null): SiteWarning[] {
+  const before = new Set(old ?? []);
+  return next.map((text) => ({ text, new: old === null ? null : !before.has(text) }));
 }
 
 /** What one host said, or why it said nothing. */
@@ -79,11 +97,11 @@ export interface LiveReport {
 
 /** A report from what was compared: the summary, the worst impact and whether anything changes follow from it. */
 export function reportOf(fields: Omit<DiffReport, "summary" | "impact" | "changed" | "live">, live?: LiveReport): DiffReport {
-  const { site, siteFile, old, new: next, settings, settingsNote, stack } = fields;
+  const { site, siteFile, old, new: next, settings, settingsNote, stack, warnings } = fields;
   const summary = summarize(settings, stack);
   const impact = summary.reduce<Impact | null>((w, r) => (w ? worse(w, r.impact) : r.impact), null)?.kind ?? null;
   const changed = summary.length > 0 || stack.terraform.length > 0 || stack.terraformSettings.length > 0;
-  return { site, siteFile, old, new: next, settings, ...(settingsNote !== undefined ? { settingsNote } : {}), stack, summary, impact, changed, ...(live ? { live } : {}) };
+  return { site, siteFile, old, new: next, settings, ...(settingsNote !== undefined ? { settingsNote } : {}), stack, summary, impact, changed, ...(live ? { live } : {}), ...(warnings && warnings.length > 0 ? { warnings } : {}) };
 }
 
 /** Where a bundle's changes land, for the summary. */

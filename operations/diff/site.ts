@@ -18,7 +18,7 @@ import { cibSteadyState, type SteadyState } from "../simulate/index.js";
 import { synthesizeBase } from "./base.js";
 import { CIB_PATH } from "../../common/contracts/bundle.js";
 import { compareStacks } from "./compare.js";
-import { reportOf, type DiffReport } from "./report.js";
+import { reportOf, warningsOf, type DiffReport } from "./report.js";
 import { diffSettings, type SettingChange } from "./settings.js";
 import { DiffInputError, emptyTree, readStackTree, type StackTree, type SynthesizeSite } from "./tree.js";
 
@@ -61,6 +61,8 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
     let oldDescription: string;
     let settings: SettingChange[] | null = null;
     let settingsNote: string | undefined;
+    // The old side's warnings, when it is a site: the new site's dangerous values are flagged.
+    let oldWarnings: readonly string[] | null = null;
     if (options.base !== undefined) {
       const base = await synthesizeBase({
         siteFile: options.siteFile,
@@ -75,7 +77,11 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
       old = base.stackDir ? readStackTree(base.stackDir, site.name) : emptyTree();
       if (base.site === null) settingsNote = "the site is new";
       else if ("error" in base.site) settingsNote = base.site.error;
-      else settings = diffSettings(base.site.spec, site.spec);
+      else {
+        settings = diffSettings(base.site.spec, site.spec);
+        oldWarnings = base.site.warnings;
+      }
+      if (base.site === null) oldWarnings = [];
       if (base.site === null) settings = [];
     } else {
       const against = options.against ?? "cdktf.out";
@@ -90,7 +96,7 @@ export async function diffSite(options: DiffOptions): Promise<DiffReport> {
       oldDescription = `${old.dir}${old.hasManifests ? "" : " (host files, no manifests)"}`;
       settingsNote = "not compared: the other side is a directory of rendered files";
     }
-    return await buildReport(site, old, next, { old: oldDescription, new: `${site.file} in the working tree` }, settings, settingsNote, { ...options, oldCibSteadyState: steadyState });
+    return await buildReport(site, old, next, { old: oldDescription, new: `${site.file} in the working tree` }, settings, settingsNote, { ...options, oldCibSteadyState: steadyState, oldWarnings });
   } finally {
     // A steady state the comparison did not need (the CIB is the same) stops here.
     early.abort();
@@ -136,7 +142,7 @@ export async function diffSites(old: LoadedSite, next: LoadedSite, options: Omit
       { old: `the old ${old.file}`, new: `the new ${next.file}` },
       diffSettings(old.spec, next.spec),
       undefined,
-      options,
+      { ...options, oldWarnings: old.warnings },
     );
   } finally {
     rmSync(temp, { recursive: true, force: true });
@@ -150,7 +156,7 @@ async function buildReport(
   descriptions: { old: string; new: string },
   settings: SettingChange[] | null,
   settingsNote: string | undefined,
-  options: Pick<DiffOptions, "secrets" | "oldSecrets" | "context"> & { oldCibSteadyState?: Promise<SteadyState> | undefined },
+  options: Pick<DiffOptions, "secrets" | "oldSecrets" | "context"> & { oldCibSteadyState?: Promise<SteadyState> | undefined; oldWarnings?: readonly string[] | null },
 ): Promise<DiffReport> {
   const secrets = options.secrets ?? join("secrets", site.name);
   const stack = await compareStacks(old, next, {
@@ -169,6 +175,7 @@ async function buildReport(
     settings,
     ...(settingsNote ? { settingsNote } : {}),
     stack,
+    warnings: warningsOf(site.warnings, options.oldWarnings ?? null),
   });
 }
 

@@ -14,6 +14,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
+import { shQuote } from "../../common/shell.js";
 import { DrillError } from "./error.js";
 
 export const FAULT_TYPES = ["drop", "partition", "flap", "delay", "duplicate", "corrupt", "reorder"] as const;
@@ -147,29 +148,35 @@ export function iptablesRules(f: FaultSpec, t: FaultTopology): RuleSet {
   return { iptables: rules };
 }
 
+/** The netem options of a fault (`loss 30.00%`, `delay 200ms`), as separate words. */
+function netemArgs(f: FaultSpec): string[] {
+  const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
+  switch (f.type) {
+    case "drop":
+      return ["loss", pct(f.ratio!)];
+    case "delay":
+      return ["delay", `${f.delayMs}ms`];
+    case "duplicate":
+      return ["duplicate", pct(f.ratio!)];
+    case "corrupt":
+      return ["corrupt", pct(f.ratio!)];
+    case "reorder":
+      return ["delay", `${f.delayMs}ms`, "reorder", pct(f.ratio ?? 0.25)];
+    case "partition":
+      return ["loss", "100%"];
+    default:
+      throw new DrillError(`tc netem does not make a ${f.type} fault: flaps are ip link set down/up`);
+  }
+}
+
 /**
  * `tc netem` commands for real hosts (one qdisc tree per node and interface): a prio qdisc whose
  * third band holds netem, and u32 filters steering the packets to the fault's peers into it.
+ * Every value from the site or the plan (interface, netem options, addresses) is one shell word
+ * (shQuote): the commands run through SSH's shell on the node.
  */
 export function netemCommands(f: FaultSpec, t: FaultTopology): Record<string, { start: string[]; stop: string[] }> {
-  const netem = (() => {
-    switch (f.type) {
-      case "drop":
-        return `loss ${(f.ratio! * 100).toFixed(2)}%`;
-      case "delay":
-        return `delay ${f.delayMs}ms`;
-      case "duplicate":
-        return `duplicate ${(f.ratio! * 100).toFixed(2)}%`;
-      case "corrupt":
-        return `corrupt ${(f.ratio! * 100).toFixed(2)}%`;
-      case "reorder":
-        return `delay ${f.delayMs}ms reorder ${((f.ratio ?? 0.25) * 100).toFixed(2)}%`;
-      case "partition":
-        return "loss 100%";
-      default:
-        throw new DrillError(`tc netem does not make a ${f.type} fault: flaps are ip link set down/up`);
-    }
-  })();
+  const netem = netemArgs(f).map(shQuote).join(" ");
   const out: Record<string, { start: string[]; stop: string[] }> = {};
   const names = t.nodes.map((n) => n.name);
   const ends = (e: string) => (e === "client" ? ["client"] : nodesOf(t, e));
@@ -188,17 +195,76 @@ export function netemCommands(f: FaultSpec, t: FaultTopology): Record<string, { 
     byNode.set(a, [...(byNode.get(a) ?? []), dst]);
   }
   for (const [node, dsts] of byNode) {
-    const iface = t.nodes.find((n) => n.name === node)!.iface;
+    const dev = shQuote(t.nodes.find((n) => n.name === node)!.iface);
     out[node] = {
       start: [
-        `tc qdisc add dev ${iface} root handle 1: prio`,
-        `tc qdisc add dev ${iface} parent 1:3 handle 30: netem ${netem}`,
-        ...[...new Set(dsts)].map((d) => `tc filter add dev ${iface} protocol ip parent 1:0 prio 3 u32 match ip dst ${d}/32 flowid 1:3`),
+        `tc qdisc add dev ${dev} root handle 1: prio`,
+        `tc qdisc add dev ${dev} parent 1:3 handle 30: netem ${netem}`,
+        ...[...new Set(dsts)].map((d) => `tc filter add dev ${dev} protocol ip parent 1:0 prio 3 u32 match ip dst ${shQuote(`${d}/32`)} flowid 1:3`),
       ],
-      stop: [`tc qdisc del dev ${iface} root`],
+      stop: [`tc qdisc del dev ${dev} root`],
     };
   }
   return out;
+}
+
+/**
+ * A flap on a real host: the interface goes down for downMs and up for upMs, in a bounded loop run
+ * in the background on the node (its SSH may go through that interface), its PID in `pidFile`;
+ * the loop brings the link up at its end whatever happens to the drill.
+ */
+export function flapCommands(f: FaultSpec, iface: string, pidFile: string): { start: string; stop: string } {
+  const cycles = Math.max(1, Math.ceil((f.endMs - f.startMs) / (f.downMs! + f.upMs!)));
+  const dev = shQuote(iface);
+  const loop = `i=0; while [ "$i" -lt ${cycles} ]; do ip link set dev ${dev} down; sleep ${(f.downMs! / 1000).toFixed(3)}; ip link set dev ${dev} up; sleep ${(f.upMs! / 1000).toFixed(3)}; i=$((i + 1)); done`;
+  return {
+    start: `nohup sh -c ${shQuote(loop)} > /dev/null 2>&1 & echo $! > ${shQuote(pidFile)}`,
+    stop: `kill "$(cat ${shQuote(pidFile)} 2> /dev/null)" 2> /dev/null; rm -f ${shQuote(pidFile)}; ip link set dev ${dev} up`,
+  };
+}
+
+/**
+ * Faults on real hosts: tc netem for every packet fault, ip link for flaps, each command run on
+ * its node as root through `run` (the drill's SSH). One netem tree per node and interface: two
+ * packet faults on one node at the same time are refused by tc (the second does not start, and
+ * the report says so).
+ */
+export class NetemFaultInjector implements FaultInjector {
+  constructor(
+    private readonly run: (host: string, command: string) => Promise<unknown>,
+    private readonly pidFile = "/run/hpcdk-drill-flap.pid",
+  ) {}
+
+  unsupported(): string | undefined {
+    return undefined;
+  }
+
+  private flapOf(f: FaultSpec, t: FaultTopology): { node: string; cmds: { start: string; stop: string } }[] {
+    return nodesOf(t, f.node!).map((node) => ({ node, cmds: flapCommands(f, t.nodes.find((n) => n.name === node)!.iface, this.pidFile) }));
+  }
+
+  async start(f: FaultSpec, t: FaultTopology): Promise<void> {
+    if (f.type === "flap") {
+      for (const { node, cmds } of this.flapOf(f, t)) await this.run(node, cmds.start);
+      return;
+    }
+    for (const [node, c] of Object.entries(netemCommands(f, t))) await this.run(node, c.start.join(" && "));
+  }
+
+  async stop(f: FaultSpec, t: FaultTopology): Promise<void> {
+    if (f.type === "flap") {
+      for (const { node, cmds } of this.flapOf(f, t)) await this.run(node, cmds.stop);
+      return;
+    }
+    for (const [node, c] of Object.entries(netemCommands(f, t))) await this.run(node, c.stop.join(" && "));
+  }
+
+  async clear(t: FaultTopology): Promise<void> {
+    for (const n of t.nodes) {
+      const dev = shQuote(n.iface);
+      await this.run(n.name, `tc qdisc del dev ${dev} root 2> /dev/null; kill "$(cat ${shQuote(this.pidFile)} 2> /dev/null)" 2> /dev/null; rm -f ${shQuote(this.pidFile)}; ip link set dev ${dev} up; true`).catch(() => undefined);
+    }
+  }
 }
 
 /** Makes and removes faults on the nodes. */

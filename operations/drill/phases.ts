@@ -14,10 +14,11 @@
  * The cluster is reached through `DrillCluster` (SSH and the CIB readers live in drill.ts).
  */
 import { performance } from "node:perf_hooks";
+import { shQuote } from "../../common/shell.js";
 import { mmpImportWaitSec } from "../../schema/multihost.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { judgeExpectations, mergeExpectations, parseExpectations } from "./expect.js";
-import { expectedFenced, type FaultPlan, type FaultSpec, type FaultTopology } from "./faults.js";
+import { expectedFenced, NetemFaultInjector, type FaultPlan, type FaultSpec, type FaultTopology } from "./faults.js";
 import { checksumOf, monotonicMs, ProbeSet, seedFile, servedSince, settleNfs, verifyRecords, backAfter, type ProbeTarget } from "./probes.js";
 import { phaseTimes, resourcePhases, roleOf, type MemberRole, type StartOp } from "./timeline.js";
 import { DrillError, PROTOCOLS, type DataLoss, type DrillCheck, type DrillEvent, type DrillMode, type DrillOptions, type DrillReport, type PhaseName, type TimelineSource } from "./types.js";
@@ -75,6 +76,7 @@ export async function drillGroup(input: GroupDrillInput): Promise<DrillReport> {
   } finally {
     await f.probes.stop();
     await f.planStop?.();
+    await f.restoreStonithAction?.();
   }
 }
 
@@ -159,6 +161,8 @@ interface Faulted {
   readonly event: (what: string, phase?: PhaseName) => void;
   faultJob?: Promise<unknown>;
   planStop?: () => Promise<void>;
+  /** Puts the cluster's stonith-action back as it was (power-off drills). */
+  restoreStonithAction?: () => Promise<void>;
   readonly planApplied: { fault: FaultSpec; startedMs?: number; endedMs?: number; note?: string }[];
 }
 
@@ -192,6 +196,8 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
   const ready = performance.now() + 20_000;
   while (performance.now() < ready && (options.lockProbe ?? true) && !probes.lockTaken()) await sleep(100);
   await sleep(1000);
+  // Before the clock starts: what the drill sets up does not count in the failover.
+  const restoreStonithAction = s.mode === "power-off" && !options.plan ? await holdStonithActionOff(cluster) : undefined;
   const timeline: DrillEvent[] = [];
   const t0 = probes.markFault();
   const faultEpochSec = Date.now() / 1000 - (monotonicMs() - t0) / 1000;
@@ -200,7 +206,7 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
     timeline.push({ atMs: now(), what, ...(phase ? { phase } : {}), source: "drill" });
     log(`  +${(now() / 1000).toFixed(1)} s  ${what}`);
   };
-  const f: Faulted = { probes, dataFile, seedSum, runId, faultEpochSec, pcsBefore, timeline, now, event, planApplied: [] };
+  const f: Faulted = { probes, dataFile, seedSum, runId, faultEpochSec, pcsBefore, timeline, now, event, planApplied: [], ...(restoreStonithAction ? { restoreStonithAction } : {}) };
   const plan = options.plan;
   if (plan) {
     startPlan(input, s, f, plan);
@@ -225,10 +231,33 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
   return f;
 }
 
+/**
+ * A power-off drill keeps the node off until it powers it on, like a power cut the node does not
+ * survive. The drill's fencing (off) and the cluster's race: when the cluster notices the node's
+ * loss (token + consensus) before the drill's off has been confirmed, it fences the node itself,
+ * by default with a reboot, which powers it on again. A lab node boots in about a second and
+ * rejoined before the group had started elsewhere, and the scheduler started the group on it again
+ * (its preferred node, nothing running anywhere to stick to). With stonith-action off for the
+ * drill's span, the cluster's fencing of the node is the same off (the fencer merges the two, or
+ * the second finds the node off). Returns what puts the property back as it was.
+ */
+export async function holdStonithActionOff(cluster: DrillCluster): Promise<() => Promise<void>> {
+  const query = await cluster.exec("crm_attribute --type crm_config --name stonith-action --query --quiet");
+  const before = query.code === 0 ? query.stdout.trim() : "";
+  await cluster.run("crm_attribute --type crm_config --name stonith-action --update off");
+  let restored = false;
+  return async () => {
+    if (restored) return;
+    restored = true;
+    await cluster.run(before ? `crm_attribute --type crm_config --name stonith-action --update ${shQuote(before)}` : "crm_attribute --type crm_config --name stonith-action --delete");
+  };
+}
+
 /** Schedules each fault of a plan in its window; `planStop` ends them all. */
 function startPlan(input: GroupDrillInput, s: Settled, f: Faulted, plan: FaultPlan): void {
-  const injector = input.options.control?.faults;
-  if (!injector) throw new DrillError("a fault plan needs a fault injector (the namespace lab's, or tc netem on real hosts)");
+  // The namespace lab's injector (iptables, ip link) where the drill controls the nodes; tc netem
+  // over the drill's SSH on real hosts.
+  const injector = input.options.control?.faults ?? new NetemFaultInjector((host, command) => input.cluster.runOn(host, command));
   const t = topology(input, s);
   const timers: NodeJS.Timeout[] = [];
   const running = new Set<FaultSpec>();
@@ -334,6 +363,7 @@ export async function observe(input: GroupDrillInput, s: Settled, f: Faulted): P
       if (moved && ioHealthy && poweredOnAt === undefined) {
         if (s.mode === "power-off") {
           await f.faultJob;
+          await f.restoreStonithAction?.();
           f.faultJob = cluster.exec(`stonith_admin --unfence ${node} --timeout 120`, 150_000);
           poweredOnAt = f.now();
           f.event(`power on ${node}`);

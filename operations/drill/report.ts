@@ -6,6 +6,7 @@ const s1 = (v?: number) => (v === undefined ? "—" : `${v} s`);
 
 /** The phases in the order they happen, with their names in the report. */
 export const PHASE_ROWS: readonly [PhaseName, string][] = [
+  ["power-cut", "power cut (by the power switch's own log)"],
   ["membership-lost", "membership lost"],
   ["fence-confirmed", "fence confirmed"],
   ["mmp-wait", "MMP activity check ended"],

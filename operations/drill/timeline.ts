@@ -5,6 +5,7 @@
  * operations' run times in the CIB's status (when a start began), the NFS server's log (grace),
  * the lab's zpool stand-in (the MMP wait), and the probes.
  */
+import { shQuote } from "../../common/shell.js";
 import type { DrillEvent, PhaseName, TimelineContext, TimelineSource } from "./types.js";
 
 /** The role of a group member, from its resource agent. */
@@ -135,9 +136,37 @@ export function nfsServerLogSource(logFile = "/var/log/ganesha/ganesha.log"): Ti
     name: "nfs-server log",
     async collect(ctx: TimelineContext): Promise<DrillEvent[]> {
       if (!ctx.newHolder) return [];
-      const out = await ctx.run(ctx.newHolder, `date +%z; echo ---; tail -n 400 ${logFile} 2>/dev/null | grep -E 'GRACE|clid count' || true; echo ---; tail -n 50 /var/log/hpcdk-lab/zpool.log 2>/dev/null || true`);
+      const out = await ctx.run(ctx.newHolder, `date +%z; echo ---; grep -E 'GRACE|clid count' ${shQuote(logFile)} 2>/dev/null | tail -n 200 || true; echo ---; tail -n 50 /var/log/hpcdk-lab/zpool.log 2>/dev/null || true`);
       const [offset = "+0000", grace = "", zpool = ""] = out.split("---\n");
       return [...ganeshaGrace(grace, offset, ctx.faultEpochSec).events, ...standInMmp(zpool, ctx.faultEpochSec)];
     },
   };
+}
+
+/**
+ * When the power switch really cut (and restored) the failed node's power, from the switch's own
+ * log (the namespace lab's power.sh writes `<epoch seconds> off|on` lines). A power-off drill asks
+ * the fencer, which runs the fence agent, which asks the switch: the node dies some time after the
+ * fault the drill records, and this shows how long.
+ */
+export function powerSwitchSource(readLog: (node: string) => string | undefined): TimelineSource {
+  return {
+    name: "power switch",
+    async collect(ctx: TimelineContext): Promise<DrillEvent[]> {
+      return powerSwitchEvents(readLog(ctx.node) ?? "", ctx.node, ctx.faultEpochSec);
+    },
+  };
+}
+
+/** The power switch log's lines at or after the fault, as timeline events (the first cut marks the phase). */
+export function powerSwitchEvents(log: string, node: string, faultEpochSec: number): DrillEvent[] {
+  const out: DrillEvent[] = [];
+  for (const line of log.split("\n")) {
+    const m = /^(\d+(?:\.\d+)?) (off|on)$/.exec(line.trim());
+    if (!m || Number(m[1]) < faultEpochSec) continue;
+    const atMs = Math.round((Number(m[1]) - faultEpochSec) * 1000);
+    const first = m[2] === "off" && !out.some((e) => e.phase === "power-cut");
+    out.push({ atMs, what: m[2] === "off" ? `${node} power cut (power switch)` : `${node} powered on (power switch)`, ...(first ? { phase: "power-cut" as const } : {}), source: "power switch" });
+  }
+  return out;
 }

@@ -74,6 +74,7 @@ export interface DrillEvent {
 /** The phases of a failover, in the order they happen. */
 export type PhaseName =
   | "fault"
+  | "power-cut"
   | "membership-lost"
   | "fence-confirmed"
   | "pool-import"

@@ -505,6 +505,15 @@ export async function powerOff(node: LabNode): Promise<void> {
 }
 
 /** Whether a node's power is on. */
+/** The node's power switch log (power.sh: `<epoch seconds> off|on` lines), if it was ever switched. */
+export function powerLog(node: LabNode): string | undefined {
+  try {
+    return readFileSync(join(node.dir, "power.log"), "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 export function powerState(node: LabNode): "on" | "off" {
   return run("sh", [join(HERE, "power.sh"), "status", node.dir]).trim() === "on" ? "on" : "off";
 }

@@ -3,7 +3,8 @@
 # power controller behind powermand (fence_powerman). The node's settings are in NODE-DIR/node.env.
 # Off kills the node's init (every process of the node dies at once) and removes its network
 # namespace, addresses included (a floating IP it held goes with it); on builds them again and
-# boots the node.
+# boots the node. Each switch is logged to NODE-DIR/power.log (`<epoch seconds> off|on`), so a
+# drill can tell when the power was really cut, not only when it asked the fence device.
 set -eu
 
 action=$1
@@ -25,6 +26,7 @@ off)
     if [ -f "$dir/unshare.pid" ]; then
         outer=$(cat "$dir/unshare.pid")
         init=$(cut -d ' ' -f 1 "/proc/$outer/task/$outer/children" 2> /dev/null || true)
+        echo "$(date +%s.%N) off" >> "$dir/power.log"
         kill -9 "$init" "$outer" 2> /dev/null || true
         i=0
         while [ "$i" -lt 100 ] && running; do
@@ -37,6 +39,7 @@ off)
     ;;
 on)
     running && exit 0
+    echo "$(date +%s.%N) on" >> "$dir/power.log"
     ip netns del "$NETNS" 2> /dev/null || true
     ip netns add "$NETNS"
     ip -n "$NETNS" link set lo up

@@ -10,7 +10,6 @@
  * @see https://vagrant-libvirt.github.io/vagrant-libvirt/configuration.html
  */
 import { readFileSync } from "node:fs";
-import { MANAGED_MARKER } from "../../common/contracts/bundle.js";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
 import { networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
@@ -86,9 +85,9 @@ export interface VagrantLabPlan {
 export interface VagrantStandInPool {
   readonly name: string;
   /** `zpool import -d` directories: the parents of the devices. */
-  readonly importDirs: string;
+  readonly importDirs: string[];
   /** `zpool create` arguments after the pool name: the vdevs. */
-  readonly vdevs: string;
+  readonly vdevs: string[];
   readonly mountpoint: string;
   /** Directories the site exports from the pool, made at creation as an admin makes datasets. */
   readonly dirs: string[];
@@ -171,8 +170,8 @@ function standInPools(spec: SiteSpec): VagrantStandInPool[] {
     const devices = p.vdevs.flatMap((v) => v.devices);
     return {
       name: p.name,
-      importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort().map((d) => `-d ${d}`).join(" "),
-      vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])).join(" "),
+      importDirs: [...new Set(devices.map((d) => d.slice(0, d.lastIndexOf("/"))))].sort(),
+      vdevs: p.vdevs.flatMap((v) => (v.type === "stripe" ? [...v.devices] : [v.type, ...v.devices])),
       mountpoint: p.mountpoint,
       dirs: exportDirsOnPool(spec, p).map((dir) => `${p.mountpoint.replace(/\/+$/, "")}/${dir}`),
     };
@@ -188,6 +187,13 @@ function assertRubySafe(value: unknown, where: string): void {
   else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) assertRubySafe(v, `${where}.${k}`);
 }
 
+/**
+ * What the Vagrantfile template is given: the plan, the site file as the managed header names it
+ * (`source`, which the command turns into the header through the core's comment writer) and the
+ * zpool stand-in's shell text.
+ */
+export type VagrantfileContext = VagrantLabPlan & { source: string; zpoolStandIn: boolean; zpoolStandInScript: string; softwareEmulation: boolean; sharedDiskSize: string };
+
 /** The template of the Vagrantfile (templates/lab/Vagrantfile.hbs), rendered by the core's template renderer. */
 export const VAGRANTFILE_TEMPLATE = "lab/Vagrantfile";
 
@@ -195,20 +201,20 @@ export const VAGRANTFILE_TEMPLATE = "lab/Vagrantfile";
  * What the Vagrantfile template renders for a site (`source` is the site file as named in the
  * managed header); the command renders it with the core's renderer (cli/commands/lab.ts).
  */
-export function vagrantfileContext(site: string, source: string, spec: SiteSpec): object {
+export function vagrantfileContext(site: string, source: string, spec: SiteSpec): VagrantfileContext {
   const plan = planVagrantLab(site, spec);
   assertRubySafe(plan, "plan");
-  const header = [`# ${MANAGED_MARKER} from ${source} (hpcdk lab vagrantfile). Do not edit by hand:`, "# run hpcdk lab vagrantfile again after changing the site.", ""].join("\n");
   // The stand-in goes into a Ruby heredoc (<<~ strips the two spaces again).
   const standIn = plan.lab.zpoolStandIn ? readFileSync(ZPOOL_STANDIN_SCRIPT, "utf8").replace(/^(?=.)/gm, "  ") : "";
   if (/^\s*(SHELL|ZPOOL)$/m.test(standIn)) throw new Error("Vagrantfile: the zpool stand-in has a line that would end its heredoc");
   return {
     ...plan,
-    header,
+    source,
     zpoolStandIn: plan.lab.zpoolStandIn,
+    // The repository's stand-in, shell text as it is (inside a quoted heredoc); the command
+    // marks it as shell text for the renderer.
     zpoolStandInScript: standIn,
     softwareEmulation: plan.lab.driver === "qemu",
     sharedDiskSize: `${plan.lab.sharedDiskGiB}G`,
-    devices: plan.disks.map((d) => d.path).join(" "),
   };
 }

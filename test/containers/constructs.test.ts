@@ -50,7 +50,7 @@ describe("site packages", () => {
       ["before-files", "10-site-package-x_1.0_amd64"],
       ["before-files", "10-site-package-zeta_1_amd64"],
     ]);
-    expect(steps[1]!.run).toBe(`/usr/local/sbin/hpcdk-install-site-package 'x_1.0_amd64' 'https://mirror.example.org/x_1.0_amd64.deb' '${"a".repeat(64)}'`);
+    expect(steps[1]!.run).toBe(`'/usr/local/sbin/hpcdk-install-site-package' 'x_1.0_amd64' 'https://mirror.example.org/x_1.0_amd64.deb' '${"a".repeat(64)}'`);
   });
 
   it("fails if an archive has no prefix", () => {

@@ -37,7 +37,7 @@ function synthProject(): { project: string; stack: string; secrets: string } {
 
 /** What Terraform passes the hosts of a bundle (`--expect`), read from the synthesized JSON. */
 const terraformMarker = (stack: string, bundle: string) =>
-  new RegExp(`apply-bundle --bundle ${bundle} --expect ([0-9a-f]{64}:[0-9a-f]{64})`).exec(readFileSync(join(stack, "cdk.tf.json"), "utf8"))![1]!;
+  new RegExp(`apply-bundle --bundle '${bundle}' --expect ([0-9a-f]{64}:[0-9a-f]{64})`).exec(readFileSync(join(stack, "cdk.tf.json"), "utf8"))![1]!;
 
 describe.skipIf(!hasAnsible)("the Ansible playbook and its inventory", () => {
   it("prints the group's hosts from its hostlist, with the marker Terraform passes", () => {

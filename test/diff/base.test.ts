@@ -5,17 +5,18 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FIXTURES, ROOT, SOURCE_DIRS, tempDir } from "../helpers.js";
 
 let repo: string;
+/** The temporary directory of the hpcdk under test (its TMPDIR): other runs of hpcdk diff --base on this machine do not show in it. */
+let hpcdkTmp: string;
 const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org", ...args], { encoding: "utf8" });
 /** Runs the repository's own hpcdk (its working tree's code), as a developer in that checkout does. */
 const hpcdk = (...args: string[]) =>
-  spawnSync(process.execPath, [join(repo, "cli", "bin", "hpcdk.js"), ...args], { cwd: repo, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
-const baseTemps = () => readdirSync(tmpdir()).filter((d) => d.startsWith("hpcdk-diff-base-"));
+  spawnSync(process.execPath, [join(repo, "cli", "bin", "hpcdk.js"), ...args], { cwd: repo, encoding: "utf8", env: { ...process.env, CHECKPOINT_DISABLE: "1", TMPDIR: hpcdkTmp } });
+const baseTemps = () => readdirSync(hpcdkTmp).filter((d) => d.startsWith("hpcdk-diff-base-"));
 function edit(file: string, from: string, to: string): void {
   const text = readFileSync(join(repo, file), "utf8");
   expect(text).toContain(from);
@@ -24,6 +25,7 @@ function edit(file: string, from: string, to: string): void {
 
 beforeAll(() => {
   repo = tempDir("hpcdk-diff-repo-");
+  hpcdkTmp = tempDir("hpcdk-diff-tmp-");
   const files = execFileSync("git", ["-C", ROOT, "ls-files", "--cached", "--others", "--exclude-standard"], { encoding: "utf8" })
     .split("\n")
     .filter((f) => f && ([...SOURCE_DIRS, "sites"].includes(f.split("/")[0]!) && f.includes("/") || /^(package(-lock)?\.json|tsconfig\.json|\.gitignore)$/.test(f)));

@@ -95,7 +95,7 @@ describe("edits to the example sites", () => {
     ]);
     expect(r.stack.pacemaker!.transition.changes).toEqual([{ resource: "f_scsi", action: "restart", from: ["stc1"], to: ["stc1"] }]);
     const script = r.stack.bundles[0]!.files[0]!;
-    expect(script.patch).toContain("-for dev in /dev/mapper/stc1 /dev/mapper/stc2 /dev/mapper/stc3; do\n+for dev in /dev/mapper/stc1 /dev/mapper/stc2 /dev/mapper/stc9; do\n");
+    expect(script.patch).toContain("-for dev in '/dev/mapper/stc1' '/dev/mapper/stc2' '/dev/mapper/stc3'; do\n+for dev in '/dev/mapper/stc1' '/dev/mapper/stc2' '/dev/mapper/stc9'; do\n");
     expect(r.stack.bundles[1]!.files[0]!.sameAs).toBe("stc1");
     expect(r.summary.find((s) => s.kind === "file" && s.what.includes("zpool-create"))!.where).toBe("stc[1-4]");
   });

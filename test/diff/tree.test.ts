@@ -30,7 +30,7 @@ describe("readStackTree", () => {
     const diff = await compareStacks(readStackTree(a, "radon"), readStackTree(b, "radon"));
     const files = diff.bundles.flatMap((x) => x.files.map((f) => `${x.dir}:${f.path}:${f.status}:${f.impact.kind}`));
     // radon1's own corosync.conf changed; the manifest's declarations changed too (the new one has them).
-    expect(files).toEqual(["hosts/radon1:/etc/corosync/corosync.conf:changed:reload", "hosts/radon1:/etc/hostid:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-home:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-projects:metadata:none"]);
+    expect(files).toEqual(["hosts/radon1:/etc/corosync/corosync.conf:changed:reload", "hosts/radon1:/etc/hostid:metadata:none", "hosts/radon1:/etc/modprobe.d/hpcdk-zfs.conf:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-home:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-projects:metadata:none"]);
     expect(diff.bundles[0]!.files[1]!.notes).toEqual(["declared impact: outage → resource-move"]);
     expect(diff.bundles[0]!.steps.map((s) => `${s.id} ${s.change} ${s.impact.kind}`)).toEqual([
       "cluster-start added none",

@@ -146,8 +146,8 @@ describe("hpcdk lab vagrantfile", () => {
     // Pools are made with the arguments of the site's hpcdk-zpool-create-tank, once.
     const create = provisionScript(text, "hpcdk_zpool_create");
     expect(create).toContain(
-      "zpool create -o multihost=on -o cachefile=none -O mountpoint=/tank tank mirror /dev/disk/by-id/wwn-0x5000c5000000b001 /dev/disk/by-id/wwn-0x5000c5000000b002\n" +
-        "  mkdir -p /tank /tank/home\n  zpool export tank\n",
+      "zpool create -o multihost=on -o cachefile=none -O mountpoint='/tank' 'tank' 'mirror' '/dev/disk/by-id/wwn-0x5000c5000000b001' '/dev/disk/by-id/wwn-0x5000c5000000b002'\n" +
+        "  mkdir -p '/tank' '/tank/home'\n  zpool export 'tank'\n",
     );
     for (const body of [install, create]) {
       const result = shellcheck(body);

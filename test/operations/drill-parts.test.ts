@@ -8,10 +8,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { create } from "xmlbuilder2";
 import { judgeExpectations, mergeExpectations, parseExpectations } from "../../operations/drill/expect.js";
-import { expectedFenced, iptablesRules, loadFaultPlan, netemCommands, type FaultTopology } from "../../operations/drill/faults.js";
+import { expectedFenced, flapCommands, iptablesRules, loadFaultPlan, netemCommands, type FaultTopology } from "../../operations/drill/faults.js";
+import { holdStonithActionOff, type DrillCluster } from "../../operations/drill/phases.js";
 import { lockResultOf } from "../../operations/drill/probes.js";
 import { drillHtml, drillMarkdown } from "../../operations/drill/report.js";
-import { ganeshaGrace, phaseTimes, resourcePhases, standInMmp } from "../../operations/drill/timeline.js";
+import { ganeshaGrace, phaseTimes, powerSwitchEvents, resourcePhases, standInMmp } from "../../operations/drill/timeline.js";
 import type { DrillReport } from "../../operations/drill/types.js";
 import { groupMemberAgents, startOpsOf } from "../../operations/drill.js";
 import { ROOT, tempDir } from "../helpers.js";
@@ -99,20 +100,27 @@ describe("fault plans", () => {
     ]);
   });
 
-  it("gives real hosts tc netem for every type iptables cannot make", () => {
+  it("gives real hosts tc netem for every type iptables cannot make, each value one shell word", () => {
     const cmds = netemCommands({ type: "delay", from: "holder", to: "others", direction: "one-way", delayMs: 200, startMs: 0, endMs: 1 }, T);
     expect(cmds).toEqual({
       m1: {
         start: [
-          "tc qdisc add dev eth0 root handle 1: prio",
-          "tc qdisc add dev eth0 parent 1:3 handle 30: netem delay 200ms",
-          "tc filter add dev eth0 protocol ip parent 1:0 prio 3 u32 match ip dst 10.30.0.12/32 flowid 1:3",
-          "tc filter add dev eth0 protocol ip parent 1:0 prio 3 u32 match ip dst 10.30.0.13/32 flowid 1:3",
+          "tc qdisc add dev 'eth0' root handle 1: prio",
+          "tc qdisc add dev 'eth0' parent 1:3 handle 30: netem 'delay' '200ms'",
+          "tc filter add dev 'eth0' protocol ip parent 1:0 prio 3 u32 match ip dst '10.30.0.12/32' flowid 1:3",
+          "tc filter add dev 'eth0' protocol ip parent 1:0 prio 3 u32 match ip dst '10.30.0.13/32' flowid 1:3",
         ],
-        stop: ["tc qdisc del dev eth0 root"],
+        stop: ["tc qdisc del dev 'eth0' root"],
       },
     });
-    expect(netemCommands({ type: "corrupt", link: "cluster", ratio: 0.01, direction: "both", startMs: 0, endMs: 1 }, T).m2!.start[1]).toBe("tc qdisc add dev eth0 parent 1:3 handle 30: netem corrupt 1.00%");
+    expect(netemCommands({ type: "corrupt", link: "cluster", ratio: 0.01, direction: "both", startMs: 0, endMs: 1 }, T).m2!.start[1]).toBe("tc qdisc add dev 'eth0' parent 1:3 handle 30: netem 'corrupt' '1.00%'");
+    // A hostile interface name stays one word.
+    const odd = netemCommands({ type: "drop", link: "client", ratio: 0.3, direction: "both", startMs: 0, endMs: 1 }, { ...T, nodes: [{ name: "m1", address: "10.30.0.11", iface: "eth0; reboot" }] });
+    expect(odd.m1!.stop).toEqual(["tc qdisc del dev 'eth0; reboot' root"]);
+    expect(flapCommands({ type: "flap", node: "holder", downMs: 100, upMs: 1900, direction: "both", startMs: 2000, endMs: 12000 }, "eth0", "/run/f.pid")).toEqual({
+      start: `nohup sh -c 'i=0; while [ "$i" -lt 5 ]; do ip link set dev '\\''eth0'\\'' down; sleep 0.100; ip link set dev '\\''eth0'\\'' up; sleep 1.900; i=$((i + 1)); done' > /dev/null 2>&1 & echo $! > '/run/f.pid'`,
+      stop: `kill "$(cat '/run/f.pid' 2> /dev/null)" 2> /dev/null; rm -f '/run/f.pid'; ip link set dev 'eth0' up`,
+    });
   });
 });
 
@@ -151,6 +159,18 @@ describe("the phases of a failover", () => {
       ["ip-up", undefined, 12400],
     ]);
     expect(phaseTimes([...phases, ...mmp])).toEqual({ "mmp-wait": 10.2, "pool-imported": 10.6, "nfs-server-up": 12.1, "ip-up": 12.4 });
+  });
+
+  it("reads when the power switch really cut the node (after the fault only; the first cut is the phase)", () => {
+    const log = "990.5 off\n995.0 on\n1002.25 off\n1030.5 on\n1031.0 off\n";
+    const events = powerSwitchEvents(log, "m1", 1000);
+    expect(events).toEqual([
+      { atMs: 2250, what: "m1 power cut (power switch)", phase: "power-cut", source: "power switch" },
+      { atMs: 30500, what: "m1 powered on (power switch)", source: "power switch" },
+      { atMs: 31000, what: "m1 power cut (power switch)", source: "power switch" },
+    ]);
+    expect(phaseTimes(events)).toEqual({ "power-cut": 2.3 });
+    expect(powerSwitchEvents("garbage\n", "m1", 1000)).toEqual([]);
   });
 
   it("reads the group's members with their agents, and start operations from the CIB's status", () => {
@@ -232,5 +252,38 @@ describe("the report files", () => {
     expect(svg).toContain("<title>MMP activity check of tank: 5.1 s: 4.7–9.8 s</title>");
     expect(svg).toContain("<title>grace period: 11.0–21.0 s</title>");
     expect(svg).toContain("<title>NFSv4 writes down 22 s</title>");
+  });
+});
+
+describe("power-off drills and the cluster's own fencing", () => {
+  /** A cluster that records the commands and answers crm_attribute's query as told. */
+  const fake = (current?: string) => {
+    const commands: string[] = [];
+    const cluster = {
+      exec: async (command: string) => {
+        commands.push(command);
+        return current === undefined ? { stdout: "", code: 105 } : { stdout: `${current}\n`, code: 0 };
+      },
+      run: async (command: string) => {
+        commands.push(command);
+        return "";
+      },
+    } as unknown as DrillCluster;
+    return { cluster, commands };
+  };
+
+  it("sets stonith-action off for the drill and deletes it again when the site had none (once, however often asked)", async () => {
+    const { cluster, commands } = fake();
+    const restore = await holdStonithActionOff(cluster);
+    expect(commands).toEqual(["crm_attribute --type crm_config --name stonith-action --query --quiet", "crm_attribute --type crm_config --name stonith-action --update off"]);
+    await restore();
+    await restore();
+    expect(commands.slice(2)).toEqual(["crm_attribute --type crm_config --name stonith-action --delete"]);
+  });
+
+  it("puts back the value the cluster had, quoted", async () => {
+    const { cluster, commands } = fake("reboot");
+    await (await holdStonithActionOff(cluster))();
+    expect(commands.at(-1)).toBe("crm_attribute --type crm_config --name stonith-action --update 'reboot'");
   });
 });

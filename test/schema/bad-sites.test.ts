@@ -146,7 +146,7 @@ const CASES: BadCase[] = [
     name: "device outside by-id",
     edits: [["/dev/disk/by-id/scsi-SATA_disk2]", "/dev/sdb]"]],
     problems: [
-      "sites/bad.yaml:16:54: storage.pools.0.vdevs.0.devices.1: must be a stable device path under /dev/disk/by-id/ or /dev/mapper/ (the same on every node), got \"/dev/sdb\""
+      "sites/bad.yaml:16:54: storage.pools.0.vdevs.0.devices.1: must be a stable device path under /dev/disk/by-id/ or /dev/mapper/ (the same on every node; a name of letters, digits and . _ - + @ :), got \"/dev/sdb\""
     ],
   },
   {
@@ -196,7 +196,7 @@ const CASES: BadCase[] = [
     name: "relative export path",
     edits: [["- path: /tank/data", "- path: tank/data"]],
     problems: [
-      "sites/bad.yaml:23:11: nfs.groups.0.exports.0.path: must be an absolute path without spaces, got \"tank/data\""
+      "sites/bad.yaml:23:11: nfs.groups.0.exports.0.path: must be an absolute path of letters, digits and . _ - + @ ~ separated by single \"/\" (no spaces, quotes, \"$\", \".\" or \"..\" parts, no trailing \"/\"), got \"tank/data\""
     ],
   },
   {
@@ -210,14 +210,14 @@ const CASES: BadCase[] = [
     name: "client spec with spaces",
     edits: [["- spec: 192.168.10.0/24", "- spec: 192.168.10.0/24 10.0.0.0/8"]],
     problems: [
-      "sites/bad.yaml:26:15: nfs.groups.0.exports.0.clients.0.spec: must be one exportfs client (host, network/prefix or @netgroup) without spaces, got \"192.168.10.0/24 10.0.0.0/8\""
+      "sites/bad.yaml:26:15: nfs.groups.0.exports.0.clients.0.spec: must be one NFS client: an IP address, a network ADDRESS/PREFIX, \"*\", a host name (wildcards * and ? allowed) or @netgroup, got \"192.168.10.0/24 10.0.0.0/8\""
     ],
   },
   {
     name: "bad export options",
     edits: [["- spec: 192.168.10.0/24", "- spec: 192.168.10.0/24\n              options: rw sync"]],
     problems: [
-      "sites/bad.yaml:27:15: nfs.groups.0.exports.0.clients.0.options: must be comma-separated export options like \"rw,sync\", got \"rw sync\""
+      "sites/bad.yaml:27:15: nfs.groups.0.exports.0.clients.0.options: must be comma-separated export options like \"rw,sync\" (exports(5) words, values of letters, digits and . _ : / @ + -), got \"rw sync\" (\"rw sync\" is not an exports(5) option)"
     ],
   },
   {
@@ -320,9 +320,9 @@ const CASES: BadCase[] = [
   },
   {
     name: "pool in no group",
-    edits: [["          devices: [/dev/disk/by-id/scsi-SATA_disk1, /dev/disk/by-id/scsi-SATA_disk2]\n", "          devices: [/dev/disk/by-id/scsi-SATA_disk1, /dev/disk/by-id/scsi-SATA_disk2]\n    - name: spare\n      vdevs:\n        - type: stripe\n          devices: [/dev/mapper/spare1]\n"]],
+    edits: [["          devices: [/dev/disk/by-id/scsi-SATA_disk1, /dev/disk/by-id/scsi-SATA_disk2]\n", "          devices: [/dev/disk/by-id/scsi-SATA_disk1, /dev/disk/by-id/scsi-SATA_disk2]\n    - name: extra\n      vdevs:\n        - type: stripe\n          devices: [/dev/mapper/spare1]\n"]],
     problems: [
-      "sites/bad.yaml:17:7: storage.pools.1.name: pool \"spare\" is in no nfs group, so Pacemaker would never import it"
+      "sites/bad.yaml:17:7: storage.pools.1.name: pool \"extra\" is in no nfs group, so Pacemaker would never import it"
     ],
   },
   {
@@ -401,7 +401,7 @@ const CASES: BadCase[] = [
     name: "ganesha in active-active mode",
     edits: [["  name: duo\n", "  name: duo\n  mode: active-active\n"], ["nfs:\n", "nfs:\n  server: ganesha\n"]],
     problems: [
-      "sites/bad.yaml:19:3: nfs.server: ganesha runs one server for all exports: it needs cluster.mode active-passive (use the kernel server for active-active)",
+      "sites/bad.yaml:19:3: nfs.server: ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)",
       "sites/bad.yaml:20:3: nfs.groups: active-active needs at least two groups (one per pool), got 1 (or set cluster.mode: active-passive)",
     ],
   },

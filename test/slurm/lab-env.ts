@@ -298,7 +298,7 @@ export class SlurmLab {
           [/^ {4}listen 443 ssl;$/m, `    listen 127.0.0.1:${PORTS.nginx} ssl;`],
           [/^ {4}listen \[::\]:443 ssl;\n/m, ""],
           // The site admits its cluster network; here the client is loopback.
-          [/^ {4}allow 172\.16\.0\.0\/16;$/m, "    allow 127.0.0.1;"],
+          [/^ {4}allow "172\.16\.0\.0\/16";$/m, "    allow 127.0.0.1;"],
           [/\/run\/slurmrestd\//g, `${t}/run/slurmrestd/`],
           [/\/etc\/nginx\/tls\//g, `${t}/etc/nginx/tls/`],
         ],

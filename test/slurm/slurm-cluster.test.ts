@@ -88,10 +88,10 @@ describe("SlurmCluster on a site with two controllers, accounting and the REST A
         owner: "slurm",
         mode: "0400",
         generate: { randomBytes: 32 },
-        handlers: ["systemctl restart slurmctld", "systemctl restart slurmdbd"],
+        handlers: ["systemctl restart 'slurmctld'", "systemctl restart 'slurmdbd'"],
       }),
     ]);
-    expect(manifest(full, "manifests/hosts/n1.json").secretFiles.filter((s) => s.secret === "slurm-jwt-key")[0]!.handlers).toEqual(["systemctl restart slurmctld"]);
+    expect(manifest(full, "manifests/hosts/n1.json").secretFiles.filter((s) => s.secret === "slurm-jwt-key")[0]!.handlers).toEqual(["systemctl restart 'slurmctld'"]);
   });
 
   it("keeps the storage password out of the tree: a placeholder in files owned by slurm, not readable by others", () => {
@@ -121,8 +121,8 @@ describe("SlurmCluster on a site with two controllers, accounting and the REST A
     expect(unit).toContain("\nExecStart=/usr/sbin/slurmrestd -a rest_auth/jwt -s openapi/v0.0.38,openapi/dbv0.0.38 unix:/run/slurmrestd/slurmrestd.socket\n");
     expect(unit).toContain("\nNoNewPrivileges=yes\n");
     const nginx = text(full, "hosts/n2/etc/nginx/conf.d/slurmrestd.conf");
-    expect(nginx).toContain("server unix:/run/slurmrestd/slurmrestd.socket;");
-    expect(nginx.match(/location \S+/g)).toEqual(["location /slurm/", "location /slurmdb/", "location /openapi/", "location /"]);
+    expect(nginx).toContain('server "unix:/run/slurmrestd/slurmrestd.socket";');
+    expect(nginx.match(/location \S+/g)).toEqual(['location "/slurm/"', 'location "/slurmdb/"', 'location "/openapi/"', "location /"]);
   });
 
   it("declares a change impact on every file it renders", () => {

@@ -7,7 +7,7 @@ import {
   ContainerRuntime,
   Locator,
   RdmaHostSettings,
-  shellWord,
+  shellWords,
   StorageDaemon,
   StreamBroker,
   StreamImage,
@@ -125,8 +125,13 @@ describe("ContainerRuntime", () => {
       "singularity run --env-file /etc/f.env --env A=1 /img/kera.sif",
     );
   });
-  it("quotes shell words only where needed", () => {
-    expect([shellWord("-L"), shellWord("infrc:host=${node}-ib0"), shellWord("a b")]).toEqual(["-L", '"infrc:host=${node}-ib0"', "'a b'"]);
+  it("quotes every argument as one shell word that expands only the job's variables", () => {
+    expect(shellWords(["-L", "infrc:host=${node}-ib0", "a b"]).text).toBe(`'-L' 'infrc:host='"\${node}"'-ib0' 'a b'`);
+  });
+
+  it("fails if an argument expands any other variable (or runs a command)", () => {
+    expect(() => shellWords(["$(reboot)"])).toThrow('sh: "$(reboot)" expands more than $node');
+    expect(() => shellWords(["${HOME}"])).toThrow("expands more than");
   });
 });
 
@@ -188,7 +193,7 @@ describe("the streaming files of a site", () => {
   it("restarts the units when the fabric settings change, and slurmd when its limits do", () => {
     const systemd = built.stacks[1]!.groups.stream!.render().manifest.files.find((f) => f.path === "/etc/hpcdk/stream/fabric.env")!;
     expect(systemd.handlers).toEqual([
-      "systemctl try-restart hpcdk-stream-broker-s02.service hpcdk-stream-broker-s03.service hpcdk-stream-broker-s04.service hpcdk-stream-coordinator.service",
+      "systemctl try-restart 'hpcdk-stream-broker-s02.service' 'hpcdk-stream-broker-s03.service' 'hpcdk-stream-broker-s04.service' 'hpcdk-stream-coordinator.service'",
     ]);
     const slurmd = built.stacks[0]!.groups.compute!.render().manifest.files.find((f) => f.path.includes("slurmd.service.d"))!;
     expect(slurmd.handlers).toEqual(["systemctl daemon-reload", "systemctl try-restart slurmd.service"]);

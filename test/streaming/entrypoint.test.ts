@@ -80,6 +80,9 @@ describe("the entrypoint", () => {
     const w = world();
     const run = start(["coordinator", ...COORDINATOR_ARGS], { STANDIN_STATE: w.state, HPCDK_STREAM_LOG_DIR: w.logs, SLURM_PROCID: "0" });
     expect(await waitFor(() => run.stdout().includes("coordinator: Listening on infrc:host=iris-079-ib0,port=11100,dev=mlx5_0"), 10_000)).toBe(true);
+    // The coordinator logs its cluster name on the line after "Listening" (as RAMCloud's does):
+    // wait for it before reading the file (read at once, it was not there yet under load).
+    expect(await waitFor(() => run.stdout().includes("Cluster name is 'test'"), 10_000)).toBe(true);
     const log = readFileSync(join(w.logs, "coordinator.out"), "utf8");
     expect(log).toContain(`NOTICE[1]: Command line: ${bin}/coordinator ${COORDINATOR_ARGS.join(" ")}`);
     expect(log).toContain("Cluster name is 'test'");

@@ -60,7 +60,7 @@ describe("Bundle", () => {
   it("fails if a template misses a field (strict templates)", () => {
     const { stack, host } = bundle();
     const file = new GeneratedFile(stack, "f", { bundle: host, path: "/etc/corosync/corosync.conf", template: "pacemaker/corosync.conf", context: {} });
-    expect(() => file.render()).toThrow(/GeneratedFile \[site\/f\]: template pacemaker\/corosync\.conf\.hbs: "clusterName" not defined/);
+    expect(() => file.render()).toThrow(/GeneratedFile \[site\/f\]: template pacemaker\/corosync\.conf\.hbs: "clusterName" not defined \(line 2\)/);
   });
 
   it("lists files sorted by path with sha256, and secrets without their bytes", () => {
@@ -266,8 +266,8 @@ describe("deploy.packageVersions: pinned package versions", () => {
       problems = err.problems;
     }
     expect(problems).toEqual([
-      "sites/pinned.yaml: deploy.packageVersions.pacemker: no host of the site installs a package of this name (the bundles' manifests list their packages)",
-      "sites/pinned.yaml: deploy.packageVersions.slurmd: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+      "sites/pinned.yaml:29:5: deploy.packageVersions.pacemker: no host of the site installs a package of this name (the bundles' manifests list their packages)",
+      "sites/pinned.yaml:31:5: deploy.packageVersions.slurmd: no host of the site installs a package of this name (the bundles' manifests list their packages)",
     ]);
   });
 });

@@ -15,7 +15,7 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
-STATE=/var/lib/hpcdk/state/host-stc2
+STATE=/var/lib/hpcdk/state/'host-stc2'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
@@ -242,17 +242,17 @@ install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root
 install_file "$STAGE/files"'/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' '/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' 'root' 'root' '644' '57006637327c9c3d2d0043fa85295c373dd3544a35f3395d731d7fc32c87ad14' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi'
 install_file "$STAGE/files"'/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' '/etc/systemd/system/slurmctld.service.d/hpcdk-state-save.conf' 'root' 'root' '644' '01d1c5c25e4aff3aab3f44494ee081d1c18a18e42436862d054981883bb38a56' '' 'systemctl daemon-reload'
 install_file "$STAGE/files"'/etc/systemd/system/var-spool-slurmctld.mount' '/etc/systemd/system/var-spool-slurmctld.mount' 'root' 'root' '644' '6694011655a4e906c8c462e0100e44418aec3bc86d533c43cf6f8487c5a6fd77' '' 'systemctl daemon-reload'
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '054a62abae5591343a55aa417c414b74b168a4665a2c20a6ad3df8044e7ec6c3' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' 'fbe82ac3702f21a48c5f1746438c8617e9a3a02000e87de3a896be29e6316bdd' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
-install_file "$STAGE/secrets/"'slurm-jwt-key' '/etc/slurm/jwt_hs256.key' 'slurm' 'slurm' '400' "$(sha_of "$STAGE/secrets/"'slurm-jwt-key')" '' 'systemctl restart slurmctld'
+install_file "$STAGE/secrets/"'slurm-jwt-key' '/etc/slurm/jwt_hs256.key' 'slurm' 'slurm' '400' "$(sha_of "$STAGE/secrets/"'slurm-jwt-key')" '' 'systemctl restart '\''slurmctld'\'''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
 run_step 'cluster-start' 'if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi'
 run_step 'munge-enable' 'systemctl enable --now munge'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
-run_step 'zfs-datasets-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool --datasets-only'
+run_step 'zfs-datasets-stc2_pool' ''\''/usr/local/sbin/hpcdk-zpool-create-stc2_pool'\'' --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

@@ -15,7 +15,7 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
-STATE=/var/lib/hpcdk/state/host-stc4
+STATE=/var/lib/hpcdk/state/'host-stc4'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
@@ -236,14 +236,14 @@ if getent passwd '\''www-data'\'' >/dev/null; then usermod -a -G '\''slurmrestd'
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '4d322d475904cf812a9975c27994781ba21adb12ed02e5ea9c2df3d89c166a5b' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' '3c0843bd23d2696b8e8b00af692d45164e2b723279c4290fa8e0c25519a25177' ''
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'bec6e8ccd6ef2ea5436c65d845725985401b709f4980e8a4f4bdef3f2ed51aeb' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 1000 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 10 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
-install_file "$STAGE/files"'/etc/nginx/conf.d/slurmrestd.conf' '/etc/nginx/conf.d/slurmrestd.conf' 'root' 'root' '644' '4f579076f3e29ff330a2c398f1372150fba40e18404f9daed4265d8671ba1978' '' 'nginx -t' 'systemctl reload nginx'
+install_file "$STAGE/files"'/etc/nginx/conf.d/slurmrestd.conf' '/etc/nginx/conf.d/slurmrestd.conf' 'root' 'root' '644' '22677962a04250ccbe650e34e743f013d0b7ee3cf3ea5f72c75ee2f356f2274c' '' 'nginx -t' 'systemctl reload nginx'
 install_file "$STAGE/files"'/etc/slurm/cgroup.conf' '/etc/slurm/cgroup.conf' 'root' 'root' '644' 'd108740446f3c0f3d7c1f28bc68454add86c4bd952d29ca9cfa7a61cbec1e2a0' ''
 install_file "$STAGE/files"'/etc/slurm/gres.conf' '/etc/slurm/gres.conf' 'root' 'root' '644' '3a5a5b8d8b650bc2b9df02c7c912a480d4c879c429008c67fdf0d6e0a0e90ee4' ''
 install_file "$STAGE/files"'/etc/slurm/plugstack.conf' '/etc/slurm/plugstack.conf' 'root' 'root' '644' '83f44f085e7402f4aea59475894000c9d9133e6c38960a4346edb1ced7a68dd2' ''
 install_file "$STAGE/files"'/etc/slurm/slurm.conf' '/etc/slurm/slurm.conf' 'root' 'root' '644' '658773f2a9f9916978ff1fe1414d50b1c3861bb666a43955687672a09e63a0c7' ''
 install_file "$STAGE/files"'/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' '/etc/systemd/system/nfsdcld.service.d/hpcdk-part-of-nfs-server.conf' 'root' 'root' '644' '57006637327c9c3d2d0043fa85295c373dd3544a35f3395d731d7fc32c87ad14' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi'
 install_file "$STAGE/files"'/etc/systemd/system/slurmrestd.service' '/etc/systemd/system/slurmrestd.service' 'root' 'root' '644' '8c20009d3449bc93ace77e89279e36e2988aef80e8dc54a89348445db1a040be' '' 'systemctl daemon-reload' 'systemctl restart slurmrestd'
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' '054a62abae5591343a55aa417c414b74b168a4665a2c20a6ad3df8044e7ec6c3' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool' 'root' 'root' '755' 'fbe82ac3702f21a48c5f1746438c8617e9a3a02000e87de3a896be29e6316bdd' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 install_file "$STAGE/secrets/"'slurmrestd-tls-cert' '/etc/nginx/tls/slurmrestd.crt' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'slurmrestd-tls-cert')" '' 'systemctl reload nginx'
@@ -256,7 +256,7 @@ run_step 'munge-enable' 'systemctl enable --now munge'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
 run_step 'nginx-enable' 'nginx -t && systemctl enable nginx && systemctl reload-or-restart nginx'
 run_step 'slurmrestd-enable' 'systemctl daemon-reload && systemctl enable --now slurmrestd'
-run_step 'zfs-datasets-stc2_pool' '/usr/local/sbin/hpcdk-zpool-create-stc2_pool --datasets-only'
+run_step 'zfs-datasets-stc2_pool' ''\''/usr/local/sbin/hpcdk-zpool-create-stc2_pool'\'' --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

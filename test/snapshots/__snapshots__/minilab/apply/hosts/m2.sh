@@ -15,7 +15,7 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
-STATE=/var/lib/hpcdk/state/host-m2
+STATE=/var/lib/hpcdk/state/'host-m2'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
@@ -227,18 +227,18 @@ fi
 
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '98c83348849b9d8509f38f9fa4678ce7b9128a10824821b0c4911d82b40dcbea' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
-install_file "$STAGE/files"'/etc/ganesha/ganesha.conf' '/etc/ganesha/ganesha.conf' 'root' 'root' '644' '413e88c9037001dd845e11dfbcbec78a6f69b69f784f812d4fa8a249cde772e2' '' 'if [ -f /run/ganesha/hpcdk-ganesha.pid ] && kill -0 "$(cat /run/ganesha/hpcdk-ganesha.pid)" 2>/dev/null; then kill -HUP "$(cat /run/ganesha/hpcdk-ganesha.pid)"; fi'
+install_file "$STAGE/files"'/etc/ganesha/ganesha.conf' '/etc/ganesha/ganesha.conf' 'root' 'root' '644' '413e88c9037001dd845e11dfbcbec78a6f69b69f784f812d4fa8a249cde772e2' '' 'if [ -f '\''/run/ganesha/hpcdk-ganesha.pid'\'' ] && kill -0 "$(cat '\''/run/ganesha/hpcdk-ganesha.pid'\'')" 2>/dev/null; then kill -HUP "$(cat '\''/run/ganesha/hpcdk-ganesha.pid'\'')"; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' 'b634944692ec912e0da1d46a6f2308f429fb492a2f855057f58d68f9b3dc4a07' ''
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'a8fd961d505a8ff526a25494365c5652952cc056ecd6a890c9ae55ff27d308aa' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 500 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 5 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
 install_file "$STAGE/files"'/usr/lib/ocf/resource.d/hpcdk/ganesha' '/usr/lib/ocf/resource.d/hpcdk/ganesha' 'root' 'root' '755' 'bfd63935f6e2176101b6ee0909af5faefb87bfa7b3dbe19f009d9b684ffd4a83' ''
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-tank' '/usr/local/sbin/hpcdk-zpool-create-tank' 'root' 'root' '755' '12694272e0cd882b777ce33071135a6be74e0efb6640ca36665ae14393a8842f' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-tank' '/usr/local/sbin/hpcdk-zpool-create-tank' 'root' 'root' '755' '8d5ad62910fd70e84affc13de68fdd75c857b97263f442ee0a9835e1e07eae56' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
 run_step 'cluster-start' 'if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi'
 run_step 'ganesha-disable-at-boot' 'if systemctl cat nfs-ganesha.service >/dev/null 2>&1; then systemctl disable nfs-ganesha.service; fi'
-run_step 'zfs-datasets-tank' '/usr/local/sbin/hpcdk-zpool-create-tank --datasets-only'
+run_step 'zfs-datasets-tank' ''\''/usr/local/sbin/hpcdk-zpool-create-tank'\'' --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

@@ -15,7 +15,7 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
-STATE=/var/lib/hpcdk/state/host-radon4
+STATE=/var/lib/hpcdk/state/'host-radon4'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
@@ -228,16 +228,16 @@ fi
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '1578e335792a393a889f299799248ff307189130be2a1cb0d4c1b322c841ff54' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' '10318121a44684ee2a1683d7870d2784863fdb36599a7ea9d1c89e154b141e20' ''
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'bae3a1e14e29dd0f7f1b4d62fbcd9a9d09e9e8c4f92932f7b3d3df97e291590c' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 1000 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 10 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' 'a318b572586f4008a7302b280ef88b36b1497916a0b330caf4cf698f5d5b0f3c' ''
-install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' 'a71c5f7360fefeddb317625a4278fa7515462b44cfd64dbbcfb809d22a901599' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' '1b794c554f9338c2614115117595c3f0526a806285e41a5a155dffc89d1ad5ea' ''
+install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' '8a751f1af2af9c8f7423a4feb29728b8acaa08e25285bb47830d65f69920b25d' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
 run_step 'cluster-start' 'if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
-run_step 'zfs-datasets-home' '/usr/local/sbin/hpcdk-zpool-create-home --datasets-only'
-run_step 'zfs-datasets-projects' '/usr/local/sbin/hpcdk-zpool-create-projects --datasets-only'
+run_step 'zfs-datasets-home' ''\''/usr/local/sbin/hpcdk-zpool-create-home'\'' --datasets-only'
+run_step 'zfs-datasets-projects' ''\''/usr/local/sbin/hpcdk-zpool-create-projects'\'' --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

@@ -15,7 +15,7 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
-STATE=/var/lib/hpcdk/state/group-stream
+STATE=/var/lib/hpcdk/state/'group-stream'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
@@ -221,28 +221,28 @@ if [ -n "$MISSING" ]; then
 fi
 
 # --- steps before the files -------------------------------------------------------------------
-run_step 'stream-user' 'getent passwd hpcdk-stream >/dev/null || useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin hpcdk-stream'
+run_step 'stream-user' 'getent passwd '\''hpcdk-stream'\'' >/dev/null || useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin '\''hpcdk-stream'\'''
 
 # --- files ------------------------------------------------------------------------------------
-install_file "$STAGE/files"'/etc/hpcdk/stream/fabric.env' '/etc/hpcdk/stream/fabric.env' 'root' 'root' '644' '27ec87989294e95156a93d87ddb1d428d1a0679e81c86cd80a9c83e4ebbdceb4' '' 'systemctl try-restart hpcdk-stream-broker-s02.service hpcdk-stream-broker-s03.service hpcdk-stream-broker-s04.service hpcdk-stream-coordinator.service'
+install_file "$STAGE/files"'/etc/hpcdk/stream/fabric.env' '/etc/hpcdk/stream/fabric.env' 'root' 'root' '644' '27ec87989294e95156a93d87ddb1d428d1a0679e81c86cd80a9c83e4ebbdceb4' '' 'systemctl try-restart '\''hpcdk-stream-broker-s02.service'\'' '\''hpcdk-stream-broker-s03.service'\'' '\''hpcdk-stream-broker-s04.service'\'' '\''hpcdk-stream-coordinator.service'\'''
 install_file "$STAGE/files"'/etc/security/limits.d/90-hpcdk-stream.conf' '/etc/security/limits.d/90-hpcdk-stream.conf' 'root' 'root' '644' '6589daeb40244337ba2147360dd988548e8497e21283f1d87cfd9df303865d26' ''
-install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s02.service' '/etc/systemd/system/hpcdk-stream-broker-s02.service' 'root' 'root' '644' '78dd0b154e7ecfb572a8233fa94cdd662c7e0b9c81fe71ad708888c88e157a9c' '' 'systemctl daemon-reload' 'systemctl try-restart hpcdk-stream-broker-s02.service'
-install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s03.service' '/etc/systemd/system/hpcdk-stream-broker-s03.service' 'root' 'root' '644' 'a952d3c21840db9cf6c4388c78853a6e7b7bcaebbfa77a4c6f42305c9f759d2f' '' 'systemctl daemon-reload' 'systemctl try-restart hpcdk-stream-broker-s03.service'
-install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s04.service' '/etc/systemd/system/hpcdk-stream-broker-s04.service' 'root' 'root' '644' 'c6730ef85501b174f28ef4f251ed92e82709d8717bb5a3be2344df35072ee034' '' 'systemctl daemon-reload' 'systemctl try-restart hpcdk-stream-broker-s04.service'
-install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-coordinator.service' '/etc/systemd/system/hpcdk-stream-coordinator.service' 'root' 'root' '644' '062120c383c7af4922f573ec341bb59d715a53b721a3f8dd6dc428bd6a5d125a' '' 'systemctl daemon-reload' 'systemctl try-restart hpcdk-stream-coordinator.service'
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s02.service' '/etc/systemd/system/hpcdk-stream-broker-s02.service' 'root' 'root' '644' '78dd0b154e7ecfb572a8233fa94cdd662c7e0b9c81fe71ad708888c88e157a9c' '' 'systemctl daemon-reload' 'systemctl try-restart '\''hpcdk-stream-broker-s02.service'\'''
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s03.service' '/etc/systemd/system/hpcdk-stream-broker-s03.service' 'root' 'root' '644' 'a952d3c21840db9cf6c4388c78853a6e7b7bcaebbfa77a4c6f42305c9f759d2f' '' 'systemctl daemon-reload' 'systemctl try-restart '\''hpcdk-stream-broker-s03.service'\'''
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-broker-s04.service' '/etc/systemd/system/hpcdk-stream-broker-s04.service' 'root' 'root' '644' 'c6730ef85501b174f28ef4f251ed92e82709d8717bb5a3be2344df35072ee034' '' 'systemctl daemon-reload' 'systemctl try-restart '\''hpcdk-stream-broker-s04.service'\'''
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-stream-coordinator.service' '/etc/systemd/system/hpcdk-stream-coordinator.service' 'root' 'root' '644' '062120c383c7af4922f573ec341bb59d715a53b721a3f8dd6dc428bd6a5d125a' '' 'systemctl daemon-reload' 'systemctl try-restart '\''hpcdk-stream-coordinator.service'\'''
 install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-health' '/usr/local/libexec/hpcdk/stream-health' 'root' 'root' '755' '70f2b95d2dd6b41c9ed1dc14138411eda3167618db8d10c6f53112d75ccd7393' ''
-install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-preflight' '/usr/local/libexec/hpcdk/stream-preflight' 'root' 'root' '755' '77d58d9799af44a8aeb2e39ed2189ec9fc32ef81305f10ccfe3c26b29d5dba8a' ''
+install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-preflight' '/usr/local/libexec/hpcdk/stream-preflight' 'root' 'root' '755' 'f18aadb00f1ea49686dd0005e057bc1fc8d68b440a6a904f99263304eb08201a' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/Containerfile' '/usr/local/share/hpcdk/stream-image/Containerfile' 'root' 'root' '644' '677a60c05a873b581fcf2895041dfa394c5856e25b35ba280e394f42ccf37931' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-broker.sh' '/usr/local/share/hpcdk/stream-image/build-broker.sh' 'root' 'root' '755' 'fa8b3cde2bd78435fb2029c86f4ea14523c07859b48b7331857c1e1fc022fb78' ''
-install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-image.sh' '/usr/local/share/hpcdk/stream-image/build-image.sh' 'root' 'root' '755' '376ae2381c93340f470c84a628343f2f6a4da2a4215e926583dddeda7862cd37' ''
-install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' '/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' 'root' 'root' '755' '06b789d87d7332249e35e9c344c784d0515ae1e0b8cdb8e1599bfaa2c0823d2c' ''
-install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stage-runtime.sh' '/usr/local/share/hpcdk/stream-image/stage-runtime.sh' 'root' 'root' '755' 'ffabbe5ce69df9f4738588c7605f7b45061475c4213557604a27abf0a470c7f7' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-image.sh' '/usr/local/share/hpcdk/stream-image/build-image.sh' 'root' 'root' '755' '1865ce4c4cd190e5a47f3868cb96f1f54931019cec601a1e660cc748931ad2de' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' '/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' 'root' 'root' '755' 'e1f87320eea6efa98cdc0af7c03103a5011856d837269ce452bf2931cc86d383' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stage-runtime.sh' '/usr/local/share/hpcdk/stream-image/stage-runtime.sh' 'root' 'root' '755' '7232b76bfc487af95b0ad12aea0ddac63b0850290cab99fc6367964d49b48ceb' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stream-broker.def' '/usr/local/share/hpcdk/stream-image/stream-broker.def' 'root' 'root' '644' 'e407ceba0eced85973e3afd4e707b5288d9a8454d7e1e01c943364c295f43843' ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
-run_step 'stream-storage-dir' 'install -d -m 0750 -o hpcdk-stream -g hpcdk-stream /var/lib/hpcdk-stream'
-run_step 'stream-units' 'systemctl daemon-reload && systemctl enable hpcdk-stream-broker-s02.service hpcdk-stream-broker-s03.service hpcdk-stream-broker-s04.service hpcdk-stream-coordinator.service && systemctl start hpcdk-stream-broker-s02.service hpcdk-stream-broker-s03.service hpcdk-stream-broker-s04.service hpcdk-stream-coordinator.service'
+run_step 'stream-storage-dir' 'install -d -m 0750 -o '\''hpcdk-stream'\'' -g '\''hpcdk-stream'\'' '\''/var/lib/hpcdk-stream'\'''
+run_step 'stream-units' 'systemctl daemon-reload && systemctl enable '\''hpcdk-stream-broker-s02.service'\'' '\''hpcdk-stream-broker-s03.service'\'' '\''hpcdk-stream-broker-s04.service'\'' '\''hpcdk-stream-coordinator.service'\'' && systemctl start '\''hpcdk-stream-broker-s02.service'\'' '\''hpcdk-stream-broker-s03.service'\'' '\''hpcdk-stream-broker-s04.service'\'' '\''hpcdk-stream-coordinator.service'\'''
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
 # interrupted deploy left behind, whatever Terraform's state says.

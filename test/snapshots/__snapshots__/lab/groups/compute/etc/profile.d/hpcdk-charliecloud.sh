@@ -3,5 +3,5 @@
 
 # Charliecloud keeps images built with ch-image in $CH_IMAGE_STORAGE: on local disk, never in a
 # home directory on NFS.
-CH_IMAGE_STORAGE="/var/tmp/$USER.ch"
+CH_IMAGE_STORAGE='/var/tmp/'"${USER}"'.ch'
 export CH_IMAGE_STORAGE

@@ -33,7 +33,7 @@ source_dir=${1:?$usage}
 [ -d "$source_dir/DFI" ] || die "$source_dir has no DFI/: run git submodule update --init --recursive"
 mofed_dir=${2:?build-image.sh needs the unpacked MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64 directory}
 [ -x "$mofed_dir/mlnxofedinstall" ] || die "$mofed_dir has no mlnxofedinstall"
-[ "$(basename "$mofed_dir")" = MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64 ] || die "$mofed_dir is not MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64 (the site file names that version)"
+[ "$(basename "$mofed_dir")" = 'MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64' ] || die "$mofed_dir is not MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64 (the site file names that version)"
 command -v "$engine" >/dev/null 2>&1 || die "$engine is not installed"
 
 context=$(mktemp -d)
@@ -42,22 +42,22 @@ cp -a "$source_dir" "$context/kera"
 mkdir "$context/hpcdk"
 cp "$here/docker-entrypoint.sh" "$here/build-broker.sh" "$here/stage-runtime.sh" "$context/hpcdk/"
 mkdir "$context/mofed"
-cp -a "$mofed_dir" "$context/mofed/MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64"
+cp -a "$mofed_dir" "$context/mofed/"'MLNX_OFED_LINUX-5.1-2.5.8.0-ubuntu18.04-x86_64'
 
-target=/shared/containers/kera.sif
+target='/shared/containers/kera.sif'
 partial="$target.partial.$$"
 case "$engine" in
     podman)
-        podman build --file "$here/Containerfile" --tag localhost/hpcdk-stream-kera:latest "$context"
-        podman save --format oci-archive --output "$context/image.tar" localhost/hpcdk-stream-kera:latest
-        apptainer build --force "$partial" "oci-archive://$context/image.tar"
+        podman build --file "$here/Containerfile" --tag 'localhost/hpcdk-stream-kera:latest' "$context"
+        podman save --format oci-archive --output "$context/image.tar" 'localhost/hpcdk-stream-kera:latest'
+        'apptainer' build --force "$partial" "oci-archive://$context/image.tar"
         ;;
     docker)
-        docker build --file "$here/Containerfile" --tag localhost/hpcdk-stream-kera:latest "$context"
-        apptainer build --force "$partial" "docker-daemon://localhost/hpcdk-stream-kera:latest"
+        docker build --file "$here/Containerfile" --tag 'localhost/hpcdk-stream-kera:latest' "$context"
+        'apptainer' build --force "$partial" "docker-daemon://"'localhost/hpcdk-stream-kera:latest'
         ;;
-    apptainer)
-        (cd "$context" && apptainer build --force "$partial" "$here/stream-broker.def")
+    'apptainer')
+        (cd "$context" && 'apptainer' build --force "$partial" "$here/"'stream-broker.def')
         ;;
     *)
         die "unknown engine $engine (podman, docker or apptainer)"

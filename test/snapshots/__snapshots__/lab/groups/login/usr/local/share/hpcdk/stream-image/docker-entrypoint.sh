@@ -14,7 +14,7 @@
 # systemd see the failure.
 set -euo pipefail
 
-DEFAULT_BIN=/opt/kera/install/bin
+DEFAULT_BIN='/opt/kera/install/bin'
 BIN=${KERA_BIN:-$DEFAULT_BIN}
 LOG_DIR=${HPCDK_STREAM_LOG_DIR:-${HOME:-/tmp}}
 TASK=${HPCDK_STREAM_TASK:-${SLURM_PROCID:-0}}
@@ -127,8 +127,8 @@ case "$mode" in
         supervise
         ;;
     broker)
-        socket="/tmp/plasma"
-        memory="1000000000"
+        socket='/tmp/plasma'
+        memory=1000000000
         while [ $# -gt 0 ]; do
             case "$1" in
                 --plasma-socket) socket=${2:?--plasma-socket needs a path}; shift 2 ;;

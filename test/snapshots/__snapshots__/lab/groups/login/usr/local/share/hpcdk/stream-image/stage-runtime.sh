@@ -10,8 +10,8 @@
 set -euo pipefail
 
 dest=${1:?usage: stage-runtime.sh DEST}
-bin=/opt/kera/install/bin
-lib=/opt/kera/install/bin/../lib/kera
+bin='/opt/kera/install/bin'
+lib='/opt/kera/install/bin'/../lib/kera
 
 die() {
     echo "stage-runtime: $*" >&2

@@ -39,10 +39,10 @@ cp "$here/docker-entrypoint.sh" "$here/build-broker.sh" "$here/stage-runtime.sh"
 
 case "$engine" in
     podman|docker)
-        "$engine" build --file "$here/Containerfile" --tag registry.example.org/hpc/kera:2.1 "$context"
+        "$engine" build --file "$here/Containerfile" --tag 'registry.example.org/hpc/kera:2.1' "$context"
         ;;
     *)
         die "the site runs podman: build with --engine podman or docker"
         ;;
 esac
-echo "build-image: built registry.example.org/hpc/kera:2.1"
+echo "build-image: built "'registry.example.org/hpc/kera:2.1'

@@ -38,20 +38,20 @@ cp -a "$source_dir" "$context/kera"
 mkdir "$context/hpcdk"
 cp "$here/docker-entrypoint.sh" "$here/build-broker.sh" "$here/stage-runtime.sh" "$context/hpcdk/"
 
-target=/srv/containers/stream.sif
+target='/srv/containers/stream.sif'
 partial="$target.partial.$$"
 case "$engine" in
     podman)
-        podman build --file "$here/Containerfile" --tag localhost/hpcdk-stream-events:latest "$context"
-        podman save --format oci-archive --output "$context/image.tar" localhost/hpcdk-stream-events:latest
-        apptainer build --force "$partial" "oci-archive://$context/image.tar"
+        podman build --file "$here/Containerfile" --tag 'localhost/hpcdk-stream-events:latest' "$context"
+        podman save --format oci-archive --output "$context/image.tar" 'localhost/hpcdk-stream-events:latest'
+        'apptainer' build --force "$partial" "oci-archive://$context/image.tar"
         ;;
     docker)
-        docker build --file "$here/Containerfile" --tag localhost/hpcdk-stream-events:latest "$context"
-        apptainer build --force "$partial" "docker-daemon://localhost/hpcdk-stream-events:latest"
+        docker build --file "$here/Containerfile" --tag 'localhost/hpcdk-stream-events:latest' "$context"
+        'apptainer' build --force "$partial" "docker-daemon://"'localhost/hpcdk-stream-events:latest'
         ;;
-    apptainer)
-        (cd "$context" && apptainer build --force "$partial" "$here/stream-broker.def")
+    'apptainer')
+        (cd "$context" && 'apptainer' build --force "$partial" "$here/"'stream-broker.def')
         ;;
     *)
         die "unknown engine $engine (podman, docker or apptainer)"
