@@ -16,7 +16,10 @@ import { readInventory } from "./remote/inventory.js";
 import { simulateLiveFailure } from "./simulate/index.js";
 import { drillGroup, type DrillCluster } from "./drill/phases.js";
 import { nfsServerLogSource, type StartOp } from "./drill/timeline.js";
-import { DrillError, type DrillOptions, type DrillReport } from "./drill/types.js";
+import { DrillError, type DrillOptions, type DrillReport, type TimelineSource } from "./drill/types.js";
+import { AlertWatcher, commandGet, describeEvent } from "./alert-timeline.js";
+import { monitoringServer } from "../schema/monitoring-rules.js";
+import type { SiteSpec } from "../schema/site.js";
 
 export * from "./drill/types.js";
 export { drillHtml, drillMarkdown, spread } from "./drill/report.js";
@@ -49,6 +52,32 @@ export function startOpsOf(statusXml: string, node: string, resources: readonly 
     out.push({ resource: id, node, lastRcChangeSec: Number(op.getAttribute("last-rc-change")), execMs: Number(op.getAttribute("exec-time")), rc: Number(op.getAttribute("rc-code")) });
   }
   return out;
+}
+
+/**
+ * The alerts that fired and resolved during a drill, on its timeline: Alertmanager's API polled
+ * every second (curl on the node watching the cluster, so it follows the watcher when that node
+ * moves) from the drill's start until its timeline is collected. A site with monitoring only.
+ */
+export function alertSource(spec: SiteSpec, cluster: Pick<DrillCluster, "run">): TimelineSource & { close(): void } {
+  const server = monitoringServer(spec);
+  const host = server.kind === "ha" ? server.floatingIp.address : server.host;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${spec.monitoring!.alertmanager.port}`;
+  const watcher = new AlertWatcher({ get: commandGet((command) => cluster.run(command, 15_000), url) });
+  watcher.start();
+  let stopped: ReturnType<AlertWatcher["stop"]> | undefined;
+  const stop = () => (stopped ??= watcher.stop());
+  return {
+    name: "alertmanager",
+    /** Stops polling (after the timeline was collected, or a drill that failed before). */
+    close: () => void stop().catch(() => {}),
+    async collect(ctx) {
+      const t0 = ctx.faultEpochSec * 1000;
+      // Resolutions from the fault on; an alert already firing then is listed as fired before it.
+      const events = await stop();
+      return events.filter((e) => e.kind === "fired" || e.atMs >= t0).map((e) => ({ atMs: e.atMs - t0, what: describeEvent(e) + (e.summary ? `: ${e.summary}` : "") }));
+    },
+  };
 }
 
 /**
@@ -106,7 +135,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport[]> {
         startOps: async (node) => startOpsOf(await watcher.run(watcher.asRoot("cibadmin --query --scope status"), { timeoutMs: 30_000 }), node, members.map((m) => m.id)),
         predictFailure: async (node) => simulateLiveFailure(await watcher.run(watcher.asRoot("cibadmin --query"), { timeoutMs: 30_000 }), node),
       };
+      const alerts = spec.monitoring ? alertSource(spec, cluster) : undefined;
       log(`drill of NFS group ${group.name}${wanted.length > 1 ? ` (${reports.length + 1} of ${wanted.length})` : ""}`);
+      try {
       reports.push(
         await drillGroup({
           options,
@@ -114,9 +145,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport[]> {
           group,
           cluster,
           ...(options.control?.clientAddress ? { clientAddress: options.control.clientAddress } : {}),
-          timelineSources: [nfsServerLogSource(), ...(options.timelineSources ?? [])],
+          timelineSources: [nfsServerLogSource(), ...(alerts ? [alerts] : []), ...(options.timelineSources ?? [])],
         }),
       );
+      } finally {
+        alerts?.close();
+      }
     }
   } finally {
     watcher.close();

@@ -286,6 +286,71 @@ const STREAMING_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   "limits.nofile": restart("limits.d and slurmd's limits drop-in: slurmd restarts on the group's hosts"),
 };
 
+const PROM_RELOAD = "promtool check config, then Prometheus rereads its configuration (SIGHUP): no restart, no gap in the data";
+const AM_RELOAD = "amtool check-config, then Alertmanager rereads its configuration (SIGHUP): alerts and silences are kept";
+const DAEMON_ARGS = "the daemons' command line: Pacemaker restarts the resource (HA, in the CIB) or systemd the unit (one host); a gap of a few scrapes";
+const EMPTY_DATA = "Prometheus and Alertmanager start on empty data there: copy prometheus/ and alertmanager/ over first to keep the history and the silences";
+
+/** The monitoring section's settings (schema/monitoring.ts). */
+const MONITORING_IMPACTS: SettingImpactTable[string] = {
+  "server.pool": viaCib(`the monitoring group follows the new pool; ${EMPTY_DATA}`),
+  "server.dataset": viaCib(`Prometheus and Alertmanager restart on the new dataset; ${EMPTY_DATA}`),
+  "server.quota": none("zfs set quota on the monitoring dataset, where the pool is imported"),
+  "server.floatingIp.address": viaCib("Prometheus and Alertmanager restart on the new address: Grafana's data source and every bookmark follow it"),
+  "server.floatingIp.cidr": viaCib("IPaddr2 cidr_netmask of the monitoring address"),
+  "server.floatingIp.nic": viaCib("IPaddr2 nic of the monitoring address"),
+  "server.host": restart(`Prometheus and Alertmanager move to another host (not HA); ${EMPTY_DATA}`),
+  "server.dataDir": restart(`Prometheus and Alertmanager restart on the new directory; ${EMPTY_DATA}`),
+  network: reload("the management nodes are scraped on other addresses (file_sd files: Prometheus picks them up itself)"),
+  "prometheus.port": restart(`Prometheus' port: ${DAEMON_ARGS}; Grafana's data source follows`),
+  "prometheus.scrapeIntervalSec": reload(PROM_RELOAD),
+  "prometheus.scrapeTimeoutSec": reload(PROM_RELOAD),
+  "prometheus.evaluationIntervalSec": reload(PROM_RELOAD),
+  "prometheus.retention.time": restart(`--storage.tsdb.retention.time: ${DAEMON_ARGS}`),
+  "prometheus.retention.size": restart(`--storage.tsdb.retention.size: ${DAEMON_ARGS}`),
+  "prometheus.externalLabels": reload(`${PROM_RELOAD}; remote write stores the series under their new labels`),
+  "prometheus.nodeGroups": reload("which node groups' file_sd files Prometheus reads (SIGHUP)"),
+  "alertmanager.port": restart(`Alertmanager's port: ${DAEMON_ARGS}; Prometheus sends to the new one (reload)`),
+  "alertmanager.resolveTimeoutSec": reload(AM_RELOAD),
+  "alertmanager.receivers[]": reload(AM_RELOAD),
+  "alertmanager.receivers[].name": reload(AM_RELOAD),
+  "alertmanager.receivers[].email.to": reload(AM_RELOAD),
+  "alertmanager.receivers[].email.sendResolved": reload(AM_RELOAD),
+  "alertmanager.receivers[].webhook.url": reload(AM_RELOAD),
+  "alertmanager.receivers[].webhook.sendResolved": reload(AM_RELOAD),
+  "alertmanager.receivers[].webhook.bearerToken": reload(`${AM_RELOAD}; the token is the secret alertmanager-webhook-<name>-token`),
+  "alertmanager.receivers[].webhook.basicAuth.username": reload(`${AM_RELOAD}; the password is the secret alertmanager-webhook-<name>-password`),
+  "alertmanager.route.receiver": reload(AM_RELOAD),
+  "alertmanager.route.groupWaitSec": reload(AM_RELOAD),
+  "alertmanager.route.groupIntervalSec": reload(AM_RELOAD),
+  "alertmanager.route.repeatIntervalSec": reload(AM_RELOAD),
+  "alertmanager.route.routes[]": reload(AM_RELOAD),
+  "alertmanager.route.routes[].severity": reload(AM_RELOAD),
+  "alertmanager.route.routes[].receiver": reload(AM_RELOAD),
+  "alertmanager.route.routes[].continue": reload(AM_RELOAD),
+  "alertmanager.smtp.smarthost": reload(AM_RELOAD),
+  "alertmanager.smtp.from": reload(AM_RELOAD),
+  "alertmanager.smtp.hello": reload(AM_RELOAD),
+  "alertmanager.smtp.authUsername": reload(`${AM_RELOAD}; the password is the secret alertmanager-smtp-password`),
+  "alertmanager.smtp.requireTls": reload(AM_RELOAD),
+  "remoteWrite[]": reload(`${PROM_RELOAD}; a new endpoint gets samples from now on, not the history`),
+  "remoteWrite[].name": reload(PROM_RELOAD),
+  "remoteWrite[].url": reload(PROM_RELOAD),
+  "remoteWrite[].basicAuth.username": reload(`${PROM_RELOAD}; the password is the secret remote-write-<name>-password`),
+  "exporters.nodeExporterPort": restart("node_exporter restarts on every host on the new port; Prometheus follows (reload)"),
+  "exporters.haclusterExporterPort": restart("the hacluster exporter restarts on the management nodes; Prometheus follows (reload)"),
+  "exporters.blackboxExporterPort": restart("the blackbox exporter restarts on the management nodes; Prometheus follows (reload)"),
+  "alerts.nodeDownForSec": reload(`the alert rules: ${PROM_RELOAD}`),
+  "alerts.serviceDownForSec": reload(`the alert rules: ${PROM_RELOAD}`),
+  "alerts.groupNotPreferredForMin": reload(`the alert rules: ${PROM_RELOAD}`),
+  "alerts.poolFullPercent": reload(`the alert rules: ${PROM_RELOAD}`),
+  "alerts.clockSkewMs": reload(`the alert rules: ${PROM_RELOAD}`),
+  "slurmCollector.intervalSec": reload("the Slurm collector's timer restarts with the new interval"),
+  "grafana.nodeGroup": restart("the dashboards and the data source go to another node group's Grafana (grafana-server restarts there)"),
+  "grafana.provisioningDir": restart("grafana-server restarts to read the moved provisioning files"),
+  "grafana.dashboardsDir": restart("grafana-server restarts to read the moved dashboards"),
+};
+
 const LAB_ONLY = "only the lab's Vagrantfile (hpcdk lab vagrantfile) changes: nothing deployed depends on it";
 
 /** The lab's settings (schema/lab.ts) shape only the lab's VMs. */
@@ -308,6 +373,7 @@ export const SETTING_IMPACTS: SettingImpactTable = {
   slurm: SLURM_IMPACTS,
   containers: CONTAINERS_IMPACTS,
   streaming: STREAMING_IMPACTS,
+  monitoring: MONITORING_IMPACTS,
   lab: LAB_IMPACTS,
   drill: { expect: none("only what hpcdk drill checks: nothing on the hosts changes") },
 };

@@ -11,6 +11,7 @@ import { SiteObjectSchema, type SiteSpec } from "./site.js";
 import { checkSlurm } from "./slurm-rules.js";
 import { checkContainers } from "./containers-rules.js";
 import { checkStreaming } from "./streaming-rules.js";
+import { checkMonitoring, monitoringWarnings } from "./monitoring-rules.js";
 import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
@@ -45,6 +46,7 @@ export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void 
   checkSlurm(site, report);
   checkContainers(site, report);
   checkStreaming(site, report);
+  checkMonitoring(site, report);
   checkAcrossSections(site, report);
   checkCibIds(site, report);
 }
@@ -433,6 +435,7 @@ export function siteWarnings(site: SiteSpec): string[] {
   if (site.containers?.apptainer?.mountHostfs) {
     warnings.push("containers.apptainer.mountHostfs is true: every container sees every file system of the host");
   }
+  warnings.push(...monitoringWarnings(site));
   return warnings;
 }
 

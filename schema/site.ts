@@ -27,6 +27,7 @@ import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
 import { LabSchema } from "./lab.js";
+import { MonitoringSchema } from "./monitoring.js";
 import { MultihostSchema } from "./multihost.js";
 import { DrillSchema } from "./drill.js";
 
@@ -396,6 +397,9 @@ export const SiteObjectSchema = z.strictObject({
   slurm: SlurmSchema.optional().describe("Slurm: controllers, accounting, REST API, partitions of the node groups. @default no Slurm"),
   containers: ContainersSchema.optional().describe("HPC container runtimes per node group and their Slurm integration. @default none"),
   streaming: StreamingSchema.optional().describe("RDMA stream broker and storage daemons. @default none"),
+  monitoring: MonitoringSchema.optional().describe(
+    "Prometheus and Alertmanager (HA on a site pool, or on one host), exporters on every host, tested alert rules, remote write, Grafana dashboards. @default no monitoring",
+  ),
   drill: DrillSchema.prefault({}),
   lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });

@@ -3,7 +3,11 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { bundleMarker } from "../common/contracts/marker.js";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
-import { HaNfsCluster, SlurmctldGroup } from "../constructs/pacemaker/index.js";
+import { FloatingIp, HaNfsCluster, Primitive, ResourceAgent, SlurmctldGroup } from "../constructs/pacemaker/index.js";
+import { DAEMON_AGENT, daemonParams, MonitoringService, type MonitoredGroup, type MonitoredNode } from "../constructs/monitoring/index.js";
+import { MONITORING_IDS } from "../schema/monitoring.js";
+import { externalLabels, monitoringServer, scrapeAddresses } from "../schema/monitoring-rules.js";
+import type { SiteSpec } from "../schema/site.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
 import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { StreamingService } from "../constructs/streaming/index.js";
@@ -39,6 +43,8 @@ export class SiteStack extends TerraformStack {
   readonly slurm?: SlurmCluster;
   /** Container runtimes per node group, when the site has a containers section. */
   readonly containers?: ContainerRuntimes;
+  /** Prometheus, Alertmanager and the exporters, when the site has a monitoring section. */
+  readonly monitoring?: MonitoringService;
 
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
@@ -69,12 +75,15 @@ export class SiteStack extends TerraformStack {
       },
     });
     this.cluster = new Bundle(this, "cluster", { kind: "cluster", name: "cluster", source });
+    // HA monitoring keeps its data on a dataset of a site pool, made with the pool's other datasets.
+    const monitoringPlace = spec.monitoring ? monitoringServer(spec) : undefined;
     this.nfs = new HaNfsCluster(this, "ha-nfs", {
       site: spec,
       hosts: this.hosts,
       cluster: this.cluster,
       cibTarget: PACEMAKER_VERSIONS[spec.cluster.pacemakerVersion]!,
       exportDirs: Object.fromEntries(spec.storage.pools.map((p) => [p.name, exportDirsOnPool(spec, p)])),
+      extraDatasets: monitoringPlace?.kind === "ha" ? { [monitoringPlace.pool]: [monitoringPlace.dataset.slice(monitoringPlace.pool.length + 1)] } : {},
     });
     // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's
     // TaskProlog, Shifter's prolog/epilog directories, PrologFlags) goes to Slurm as props.
@@ -114,6 +123,7 @@ export class SiteStack extends TerraformStack {
         sizing: { brokerMemoryMB: staticBrokerMemoryMB(spec, spec.streaming), launchGroupCores: launch ? groupCores(launch) : undefined },
       });
     }
+    if (spec.monitoring) this.monitoring = this.buildMonitoring(spec, props.site.name);
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;
     if (resourceKind === "null_resource") new NullProvider(this, "null");
@@ -138,6 +148,92 @@ export class SiteStack extends TerraformStack {
     for (const group of Object.values(this.groups)) deployment(group);
     // The CIB goes in once every management node has its files (and runs its cluster).
     deployment(this.cluster, hostDeployments);
+  }
+
+  /**
+   * Monitoring, from what the other domains deploy: the management nodes and the addresses they are
+   * scraped on, the node groups' hostlists, the systemd units each host must run (for the
+   * ServiceDown alert), the NFS floating IPs, Slurm's controllers. With HA placement its resource
+   * group goes into the CIB here: the floating IP, Prometheus and Alertmanager (ocf:hpcdk:daemon),
+   * colocated with the pool that holds their data and started after it.
+   */
+  private buildMonitoring(spec: SiteSpec, siteName: string): MonitoringService {
+    const m = spec.monitoring!;
+    const units = new Map<Bundle, Set<string>>();
+    const run = (bundle: Bundle | undefined, ...names: string[]) => {
+      if (!bundle) return;
+      const set = units.get(bundle) ?? new Set<string>();
+      for (const n of names) set.add(n);
+      units.set(bundle, set);
+    };
+    for (const n of spec.nodes) run(this.hosts[n.name], "corosync.service", "pacemaker.service");
+    const slurm = spec.slurm;
+    if (slurm) {
+      for (const c of slurm.controllers) run(this.hosts[c], "munge.service", ...(slurm.controllerIp ? [] : ["slurmctld.service"]));
+      if (slurm.accounting) run(this.hosts[slurm.accounting.host], "munge.service", "slurmdbd.service", "mariadb.service");
+      for (const h of slurm.restApi?.hosts ?? []) run(this.hosts[h], "munge.service", "slurmrestd.service", "nginx.service");
+      for (const g of new Set(slurm.partitions.flatMap((p) => p.nodeGroups))) run(this.groups[g], "munge.service", "slurmd.service");
+      for (const g of slurm.loginGroups) run(this.groups[g], "munge.service");
+      if (spec.containers?.shifter) run(this.groups[spec.containers.shifter.gateway.group], "munge.service");
+    }
+    const unitsOf = (b: Bundle) => [...(units.get(b) ?? [])].sort();
+    const addresses = scrapeAddresses(spec);
+    const scraped = new Set(m.prometheus.nodeGroups ?? spec.nodeGroups.map((g) => g.name));
+    const managementNodes: MonitoredNode[] = spec.nodes.map((n) => ({ name: n.name, address: addresses[n.name]!, bundle: this.hosts[n.name]!, units: unitsOf(this.hosts[n.name]!) }));
+    const nodeGroups: MonitoredGroup[] = spec.nodeGroups.map((g) => ({
+      name: g.name,
+      hosts: expandHostlist(g.hosts),
+      bundle: this.groups[g.name]!,
+      units: unitsOf(this.groups[g.name]!),
+      scraped: scraped.has(g.name),
+    }));
+    const server = monitoringServer(spec);
+    const monitoring = new MonitoringService(this, "monitoring", {
+      siteName,
+      monitoring: m,
+      server,
+      externalLabels: externalLabels(siteName, m),
+      ids: MONITORING_IDS,
+      managementNodes,
+      nodeGroups,
+      nfsGroups: spec.nfs.groups.map((g) => ({ name: g.name, address: g.floatingIp.address })),
+      kernelNfsServer: spec.nfs.server === "kernel",
+      stonithEnabled: spec.fencing.stonith,
+      slurm: slurm ? { controllers: slurm.controllers, accounting: slurm.accounting !== undefined, takeover: slurm.controllerIp ? "pacemaker" : "slurm" } : undefined,
+      grafanaGroup: m.grafana ? this.groups[m.grafana.nodeGroup] : undefined,
+    });
+
+    const cib = this.nfs.pacemaker;
+    const alert = monitoring.pacemakerAlert;
+    cib.addAlert({ id: alert.id, path: alert.path, select: alert.select, recipients: [alert.recipient], timeoutSec: alert.timeoutSec });
+    const ha = monitoring.haGroup;
+    if (ha) {
+      const pool = this.nfs.pools.find((p) => p.pool === ha.pool);
+      if (!pool) throw new Error(`SiteStack [${this.node.path}]: monitoring runs on pool ${ha.pool}, which the site's CIB does not have`);
+      const members = [
+        new FloatingIp(this, "monitoring-ip", { cluster: cib, resourceId: ha.ip.resourceId, address: ha.ip.address, cidr: ha.ip.cidr, nic: ha.ip.nic, monitorIntervalSec: spec.nfs.monitorIntervalSec }),
+        ...ha.daemons.map(
+          (d) =>
+            new Primitive(this, `monitoring-${d.id}`, {
+              cluster: cib,
+              resourceId: d.id,
+              agent: ResourceAgent.ocf(DAEMON_AGENT.provider, DAEMON_AGENT.type),
+              params: daemonParams(d),
+              operations: [
+                { name: "start", timeoutSec: d.startTimeoutSec },
+                { name: "stop", timeoutSec: d.stopTimeoutSec },
+                { name: "monitor", intervalSec: d.monitorIntervalSec, timeoutSec: 30 },
+              ],
+            }),
+        ),
+      ];
+      cib.addGroup(ha.groupId, members);
+      // Where the pool is imported, once it is: the TSDB lives on it. The pool's own group may
+      // restart its NFS members without touching monitoring.
+      cib.addColocation(ha.groupId, pool.resourceId);
+      cib.addOrder(pool.resourceId, ha.groupId);
+    }
+    return monitoring;
   }
 
   /** What a host records once it holds a bundle: its sha256 and its secrets' fingerprint. */

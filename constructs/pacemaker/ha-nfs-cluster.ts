@@ -26,6 +26,11 @@ export interface HaNfsClusterProps {
   readonly cibTarget: CibTarget;
   /** Each pool's exported directories, relative to its mountpoint (the schema's exportDirsOnPool), by pool name. */
   readonly exportDirs: Readonly<Record<string, readonly string[]>>;
+  /**
+   * More datasets to create on pools, by pool name: directories relative to the pool's mountpoint
+   * (the monitoring dataset). @default none
+   */
+  readonly extraDatasets?: Readonly<Record<string, readonly string[]>>;
 }
 
 export { idPart } from "../../common/contracts/cib-ids.js";
@@ -114,7 +119,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
-          datasetDirs: [...props.exportDirs[p.name]!],
+          datasetDirs: [...props.exportDirs[p.name]!, ...(props.extraDatasets?.[p.name] ?? [])],
           ...(site.nfs.server === "ganesha" ? { syncDisabledDirs: asyncExportDirs(site, p) } : {}),
         }),
       ]),

@@ -49,6 +49,22 @@ type Constraint =
   | { readonly kind: "order"; readonly id: string; readonly first: string; readonly then: string; readonly strength: "Mandatory" | "Optional" }
   | { readonly kind: "colocation"; readonly id: string; readonly rsc: string; readonly withRsc: string; readonly score: string };
 
+/**
+ * An alert agent Pacemaker runs on every node for the events it selects, once per recipient.
+ * @see https://clusterlabs.org/pacemaker/doc/2.1/Pacemaker_Administration/html/alerts.html
+ */
+export interface ClusterAlert {
+  readonly id: string;
+  /** The agent's absolute path on every node. */
+  readonly path: string;
+  /** The events it gets. */
+  readonly select: readonly ("fencing" | "nodes" | "resources" | "attributes")[];
+  /** Each recipient's value (CRM_alert_recipient). */
+  readonly recipients: readonly string[];
+  /** How long the agent may run. @default Pacemaker's (30 s) */
+  readonly timeoutSec?: number;
+}
+
 interface FencingLevel {
   readonly target: string;
   readonly index: number;
@@ -71,6 +87,7 @@ export class PacemakerCluster extends Construct implements PrimitiveRegistry {
   private readonly clones: ResourceClone[] = [];
   private readonly constraints: Constraint[] = [];
   private readonly levels: FencingLevel[] = [];
+  private readonly alerts: ClusterAlert[] = [];
   private readonly properties: Record<string, string>;
   private readonly nodes: readonly { readonly id: number; readonly name: string }[];
   private readonly rscDefaults: Record<string, string>;
@@ -162,6 +179,14 @@ export class PacemakerCluster extends Construct implements PrimitiveRegistry {
     this.constraints.push({ kind: "colocation", id, rsc, withRsc, score });
   }
 
+  /** An alert agent run for cluster events (`<alerts>`). */
+  addAlert(alert: ClusterAlert): void {
+    this.register(alert.id, "alert");
+    if (!alert.path.startsWith("/")) throw new Error(`PacemakerCluster [${this.node.path}]: alert ${alert.id} path must be absolute, got "${alert.path}"`);
+    alert.recipients.forEach((_, i) => this.register(`${alert.id}-recipient-${i + 1}`, "alert recipient"));
+    this.alerts.push({ ...alert, select: [...alert.select], recipients: [...alert.recipients] });
+  }
+
   /** Fencing topology: devices tried together at `index` (1 first) for `target`. */
   addFencingLevel(target: string, index: number, devices: readonly string[]): void {
     if (this.levels.some((l) => l.target === target && l.index === index)) {
@@ -221,6 +246,16 @@ export class PacemakerCluster extends Construct implements PrimitiveRegistry {
       }
     }
     appendNvpairs(config.ele("rsc_defaults"), "meta_attributes", CibId.resourceDefaults, this.rscDefaults);
+    if (this.alerts.length > 0) {
+      const alerts = config.ele("alerts");
+      for (const a of [...this.alerts].sort((x, y) => (x.id < y.id ? -1 : 1))) {
+        const el = alerts.ele("alert", { id: a.id, path: a.path });
+        if (a.timeoutSec !== undefined) appendNvpairs(el, "meta_attributes", `${a.id}-meta_attributes`, { timeout: `${a.timeoutSec}s` });
+        const select = el.ele("select");
+        for (const kind of [...a.select].sort()) select.ele(`select_${kind}`);
+        a.recipients.forEach((value, i) => el.ele("recipient", { id: `${a.id}-recipient-${i + 1}`, value }));
+      }
+    }
     cib.ele("status");
     return doc.end({ prettyPrint: true, indent: "  " }) + "\n";
   }

@@ -456,6 +456,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	pthread_mutex_unlock(&lock);
 }
 
+/* A new file belongs to whoever made it, as in any kernel file system (this process makes it as root). */
+static int own(fuse_req_t req, int dirfd, const char *name)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	return fchownat(dirfd, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
+}
+
 /* mknod, mkdir, symlink: made on the disks at once, then looked up. */
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev, const char *link)
 {
@@ -470,6 +477,8 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		rc = mkdirat(p->fd, name, mode);
 	else
 		rc = mknodat(p->fd, name, mode, rdev);
+	if (rc == 0)
+		rc = own(req, p->fd, name);
 	if (rc < 0) {
 		fuse_reply_err(req, errno);
 		goto out;
@@ -582,6 +591,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!p)
 		goto out;
 	int fd = openat(p->fd, name, (fi->flags | O_CREAT) & ~(O_APPEND | O_SYNC | O_DSYNC | O_NOFOLLOW), mode);
+	if (fd >= 0 && own(req, p->fd, name) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = -1;
+	}
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		goto out;

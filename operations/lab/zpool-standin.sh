@@ -142,36 +142,54 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
 list)
-    health=false
+    # -o takes columns (name, health, and for the monitoring's zpool collector size, allocated,
+    # free, fragmentation, from the pool's mounted file system); -H and -p are taken as given.
+    cols=name
     name=""
     while [ $# -gt 0 ]; do
         case $1 in
-        -H) ;;
+        -H | -p | -Hp | -pH) ;;
         -o)
             shift
-            [ "$1" = health ] && health=true
+            cols=$1
             ;;
         *) name=$1 ;;
         esac
         shift
     done
     if [ -n "$name" ]; then
-        if ! imported "$name"; then
-            if [ -f "$STATE/$name" ]; then
-                # Imported, but its file system process died: the pool faulted.
-                if $health; then echo FAULTED; else echo "$name"; fi
-                exit 0
-            fi
+        if ! imported "$name" && [ ! -f "$STATE/$name" ]; then
             echo "cannot open '$name': no such pool" >&2
             exit 1
         fi
-        if $health; then echo ONLINE; else echo "$name"; fi
+        pools=$name
     else
+        pools=""
         for f in "$STATE"/*; do
             case $f in *.pid) continue ;; esac
-            [ -e "$f" ] && basename "$f"
+            [ -e "$f" ] && pools="$pools $(basename "$f")"
         done
     fi
+    for pool in $pools; do
+        # Imported, but its file system process died: the pool faulted.
+        health=ONLINE
+        imported "$pool" || health=FAULTED
+        mountpoint=$(cat "$STATE/$pool")
+        line=""
+        for col in $(echo "$cols" | tr , ' '); do
+            case $col in
+            name) v=$pool ;;
+            health) v=$health ;;
+            size) v=-; [ $health = FAULTED ] || v=$(df -B1 --output=size "$mountpoint" 2> /dev/null | tail -n 1 | tr -d ' ') ;;
+            allocated | alloc) v=-; [ $health = FAULTED ] || v=$(df -B1 --output=used "$mountpoint" 2> /dev/null | tail -n 1 | tr -d ' ') ;;
+            free) v=-; [ $health = FAULTED ] || v=$(df -B1 --output=avail "$mountpoint" 2> /dev/null | tail -n 1 | tr -d ' ') ;;
+            fragmentation | frag) v=0 ;;
+            *) v=- ;;
+            esac
+            line="$line${line:+$(printf '\t')}${v:--}"
+        done
+        echo "$line"
+    done
     ;;
 import)
     name=""

@@ -30,11 +30,30 @@ describe("readStackTree", () => {
     const diff = await compareStacks(readStackTree(a, "radon"), readStackTree(b, "radon"));
     const files = diff.bundles.flatMap((x) => x.files.map((f) => `${x.dir}:${f.path}:${f.status}:${f.impact.kind}`));
     // radon1's own corosync.conf changed; the manifest's declarations changed too (the new one has them).
-    expect(files).toEqual(["hosts/radon1:/etc/corosync/corosync.conf:changed:reload", "hosts/radon1:/etc/hostid:metadata:none", "hosts/radon1:/etc/modprobe.d/hpcdk-zfs.conf:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-home:metadata:none", "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-projects:metadata:none"]);
-    expect(diff.bundles[0]!.files[1]!.notes).toEqual(["declared impact: outage → resource-move"]);
+    expect(files).toEqual([
+      "hosts/radon1:/etc/corosync/corosync.conf:changed:reload",
+      "hosts/radon1:/etc/default/prometheus-blackbox-exporter:metadata:none",
+      "hosts/radon1:/etc/default/prometheus-node-exporter:metadata:none",
+      "hosts/radon1:/etc/ha_cluster_exporter.yaml:metadata:none",
+      "hosts/radon1:/etc/hostid:metadata:none",
+      "hosts/radon1:/etc/modprobe.d/hpcdk-zfs.conf:metadata:none",
+      "hosts/radon1:/etc/prometheus/blackbox.yml:metadata:none",
+      "hosts/radon1:/etc/systemd/system/hpcdk-zpool-metrics.service:metadata:none",
+      "hosts/radon1:/etc/systemd/system/hpcdk-zpool-metrics.timer:metadata:none",
+      "hosts/radon1:/usr/local/libexec/hpcdk/pacemaker-alert-metrics:metadata:none",
+      "hosts/radon1:/usr/local/libexec/hpcdk/zpool-metrics:metadata:none",
+      "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-home:metadata:none",
+      "hosts/radon1:/usr/local/sbin/hpcdk-zpool-create-projects:metadata:none",
+    ]);
+    expect(diff.bundles[0]!.files.find((f) => f.path === "/etc/hostid")!.notes).toEqual(["declared impact: outage → resource-move"]);
     expect(diff.bundles[0]!.steps.map((s) => `${s.id} ${s.change} ${s.impact.kind}`)).toEqual([
+      "blackbox-exporter-enable added none",
       "cluster-start added none",
+      "hacluster-exporter-enable added none",
+      "hpcdk-zpool-metrics-enable added none",
       "nfs-server-disable-at-boot added none",
+      "node-exporter-enable added none",
+      "node-exporter-textfile-dir added none",
       "zfs-datasets-home added none",
       "zfs-datasets-projects added none",
       "zfs-no-import-at-boot added none",

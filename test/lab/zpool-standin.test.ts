@@ -71,6 +71,28 @@ leave`);
     expect(r.stderr).toContain("cannot run zfs destroy tank/home: the lab's stand-in knows only zfs create -p [-o sync=V] POOL/DIR");
   });
 
+  it("gives what a user makes to that user (Prometheus' TSDB as prometheus), and answers the zpool collector's columns", () => {
+    const r = inNamespace(`
+node a "\\001\\000\\000\\000"
+zpool import tank
+mkdir /run/tank/data; chmod 777 /run/tank/data
+setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c 'echo x > /run/tank/data/f; mkdir /run/tank/data/d; ln -s f /run/tank/data/l'
+stat -c '%n %U' /run/tank/data/f /run/tank/data/d
+stat -c '%n %U' /var/lib/hpcdk-lab/shared/pools/tank/data/d
+find /run/tank/data/l -printf '%p %u\\n'
+zpool list -Hp -o name,health,size,allocated,free,fragmentation | awk -F'\\t' '{ print NF, $1, $2, ($3 > 0), ($4 >= 0), $6 }'
+zpool export tank
+leave`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "/run/tank/data/f nobody",
+      "/run/tank/data/d nobody",
+      "/var/lib/hpcdk-lab/shared/pools/tank/data/d nobody",
+      "/run/tank/data/l nobody",
+      "6 tank ONLINE 1 1 0",
+    ]);
+  });
+
   it("loses exactly the unflushed data at a power cut; a sync=disabled dataset loses fsynced data too", () => {
     const write = (path: string, sync: boolean) => `/usr/bin/python3 -c "
 import os

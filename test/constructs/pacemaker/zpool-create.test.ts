@@ -62,9 +62,9 @@ describe.skipIf(!canRun)(`hpcdk-zpool-create-${POOL} on block devices`, () => {
     return { code: r.status, out: `${r.stdout}${r.stderr}`, calls: readFileSync(join(work, "calls"), "utf8").trim().split("\n").filter(Boolean) };
   };
 
-  it("creates the pool over empty devices with multihost protection, a dataset per export, then exports it", () => {
+  it("creates the pool over empty devices with multihost protection, a dataset per export and monitoring's, then exports it", () => {
     const r = run();
-    expect(r.out).toContain(`created pool ${POOL} (multihost=on, cachefile=none) (datasets: ${POOL}/apps ${POOL}/home ${POOL}/slurm)`);
+    expect(r.out).toContain(`created pool ${POOL} (multihost=on, cachefile=none) (datasets: ${POOL}/apps ${POOL}/home ${POOL}/monitoring ${POOL}/slurm)`);
     expect(r.code).toBe(0);
     expect(r.calls.filter((c) => !c.startsWith("hostid"))).toEqual([
       `zpool list -H -o name ${POOL}`,
@@ -72,6 +72,7 @@ describe.skipIf(!canRun)(`hpcdk-zpool-create-${POOL} on block devices`, () => {
       `zpool create -o ashift=12 -o multihost=on -o cachefile=none -O mountpoint=/${POOL} -O acltype=posixacl -O atime=off -O compression=lz4 -O xattr=sa ${POOL} raidz1 ${loops.join(" ")}`,
       `zfs create -p ${POOL}/apps`,
       `zfs create -p ${POOL}/home`,
+      `zfs create -p ${POOL}/monitoring`,
       `zfs create -p ${POOL}/slurm`,
       `zpool export ${POOL}`,
     ]);
@@ -88,6 +89,7 @@ describe.skipIf(!canRun)(`hpcdk-zpool-create-${POOL} on block devices`, () => {
           `zpool list -H -o name ${POOL}`,
           `zfs create -p ${POOL}/apps`,
           `zfs create -p ${POOL}/home`,
+          `zfs create -p ${POOL}/monitoring`,
           `zfs create -p ${POOL}/slurm`,
         ]);
       }

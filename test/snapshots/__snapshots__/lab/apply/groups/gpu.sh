@@ -200,11 +200,13 @@ want_package() {
 }
 
 want_package 'curl' 'curl' ''
+want_package 'dbus' 'dbus' ''
 want_package 'fuse2fs' 'e2fsprogs' ''
 want_package 'libpmix-bin' 'pmix-tools' ''
 want_package 'libpmix-dev' 'pmix' ''
 want_package 'libpmix2' 'pmix' ''
 want_package 'munge' 'munge' ''
+want_package 'prometheus-node-exporter' 'golang-github-prometheus-node-exporter' ''
 want_package 'runc' 'runc' ''
 want_package 'skopeo' 'skopeo' ''
 want_package 'slurm-client' 'slurm' ''
@@ -333,6 +335,7 @@ run_step 'slurmd-log-dir' 'install -d -o '\''slurm'\'' -g '\''slurm'\'' -m 0755 
 
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/apptainer/apptainer.conf' '/etc/apptainer/apptainer.conf' 'root' 'root' '644' '4006253f1bda591de35234f8aa763577426e2be266f02c7d11710f7c7f75df1b' ''
+install_file "$STAGE/files"'/etc/default/prometheus-node-exporter' '/etc/default/prometheus-node-exporter' 'root' 'root' '644' '71e0a43de18d266c627f11f9cc623159db6fa014edcebd2ebd3949ff9fe0d6be' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-node-exporter.service; fi'
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-shifter.conf' '/etc/modprobe.d/hpcdk-shifter.conf' 'root' 'root' '644' '4a6e9f96416c6801af4fc9b2086205a189ac9cd5cbce9ae154e2465e5022cb16' ''
 install_file "$STAGE/files"'/etc/modules-load.d/hpcdk-shifter.conf' '/etc/modules-load.d/hpcdk-shifter.conf' 'root' 'root' '644' '095ddf5f8c3805c4e49ff54ed079dbba410cbf0bc5cf44ff74c245bdb21ef2e4' ''
 install_file "$STAGE/files"'/etc/shifter/premount.sh' '/etc/shifter/premount.sh' 'root' 'root' '755' '99ab83566fc40a05cbd3db797315ce38b1d7732856289efc8b5a9a5c4d84b335' ''
@@ -363,6 +366,8 @@ chmod 4755 "$prefix/bin/sarus"'
 run_step '20-shifter-runtime-dirs' 'mkdir -p '\''/var/udiMount'\'' '\''/var/udiLoopMount'\'' '\''/etc/shifter/shifter_etc_files'\''
 for f in passwd group; do if [ ! -s '\''/etc/shifter/shifter_etc_files'\''/"$f" ]; then getent "$f" >'\''/etc/shifter/shifter_etc_files'\''/"$f".new && mv '\''/etc/shifter/shifter_etc_files'\''/"$f".new '\''/etc/shifter/shifter_etc_files'\''/"$f"; fi; done'
 run_step 'munge-enable' 'systemctl enable --now munge'
+run_step 'node-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start prometheus-node-exporter.service; else echo "no systemd here: start prometheus-node-exporter.service with the init of this host" >&2; exit 1; fi'
+run_step 'node-exporter-textfile-dir' 'install -d -o root -g root -m 0755 /var/lib/prometheus/node-exporter'
 run_step 'slurmd-enable' 'systemctl enable --now slurmd'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an

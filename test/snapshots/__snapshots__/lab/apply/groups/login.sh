@@ -201,10 +201,12 @@ want_package() {
 
 want_package 'charliecloud-runtime' 'charliecloud-runtime' ''
 want_package 'curl' 'curl' ''
+want_package 'dbus' 'dbus' ''
 want_package 'fuse2fs' 'e2fsprogs' ''
 want_package 'libpmix-dev' 'pmix' ''
 want_package 'munge' 'munge' ''
 want_package 'podman' 'podman' ''
+want_package 'prometheus-node-exporter' 'golang-github-prometheus-node-exporter' ''
 want_package 'runc' 'runc' ''
 want_package 'slurm-client' 'slurm' ''
 want_package 'slurm-wlm-jwt-plugin' '' ''
@@ -329,6 +331,7 @@ run_step '10-site-package-shifter-runtime_16.08.3-1_amd64' ''\''/usr/local/sbin/
 install_file "$STAGE/files"'/etc/apptainer/apptainer.conf' '/etc/apptainer/apptainer.conf' 'root' 'root' '644' '4006253f1bda591de35234f8aa763577426e2be266f02c7d11710f7c7f75df1b' ''
 install_file "$STAGE/files"'/etc/containers/containers.conf' '/etc/containers/containers.conf' 'root' 'root' '644' '7698b07d723e6caa0a3572c5216d0b502950f19be350f0fffaea5defe003f318' ''
 install_file "$STAGE/files"'/etc/containers/storage.conf' '/etc/containers/storage.conf' 'root' 'root' '644' 'f213fccb2503b27ed70ebaf0328e1d4c15cb5908ccd335d5ff24e3e6ae736d3b' ''
+install_file "$STAGE/files"'/etc/default/prometheus-node-exporter' '/etc/default/prometheus-node-exporter' 'root' 'root' '644' '68f55d8448175a2461e0fcbfc844245bbc9e78ad1e372b8f6afaab356a7e2b03' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-node-exporter.service; fi'
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-shifter.conf' '/etc/modprobe.d/hpcdk-shifter.conf' 'root' 'root' '644' '4a6e9f96416c6801af4fc9b2086205a189ac9cd5cbce9ae154e2465e5022cb16' ''
 install_file "$STAGE/files"'/etc/modules-load.d/hpcdk-shifter.conf' '/etc/modules-load.d/hpcdk-shifter.conf' 'root' 'root' '644' '095ddf5f8c3805c4e49ff54ed079dbba410cbf0bc5cf44ff74c245bdb21ef2e4' ''
 install_file "$STAGE/files"'/etc/profile.d/hpcdk-charliecloud.sh' '/etc/profile.d/hpcdk-charliecloud.sh' 'root' 'root' '644' 'ef0aa42ddfb6380d6e30e90a5928a41f37208d5e04d6fef91d18f5a22042cc7d' ''
@@ -364,6 +367,8 @@ run_step '20-podman-user-storage' '/usr/local/sbin/hpcdk-podman-user-storage'
 run_step '20-shifter-runtime-dirs' 'mkdir -p '\''/var/udiMount'\'' '\''/var/udiLoopMount'\'' '\''/etc/shifter/shifter_etc_files'\''
 for f in passwd group; do if [ ! -s '\''/etc/shifter/shifter_etc_files'\''/"$f" ]; then getent "$f" >'\''/etc/shifter/shifter_etc_files'\''/"$f".new && mv '\''/etc/shifter/shifter_etc_files'\''/"$f".new '\''/etc/shifter/shifter_etc_files'\''/"$f"; fi; done'
 run_step 'munge-enable' 'systemctl enable --now munge'
+run_step 'node-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start prometheus-node-exporter.service; else echo "no systemd here: start prometheus-node-exporter.service with the init of this host" >&2; exit 1; fi'
+run_step 'node-exporter-textfile-dir' 'install -d -o root -g root -m 0755 /var/lib/prometheus/node-exporter'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
 # interrupted deploy left behind, whatever Terraform's state says.

@@ -200,7 +200,9 @@ want_package() {
 }
 
 want_package 'curl' 'curl' ''
+want_package 'dbus' 'dbus' ''
 want_package 'munge' 'munge' ''
+want_package 'prometheus-node-exporter' 'golang-github-prometheus-node-exporter' ''
 want_package 'redis-server' 'redis' ''
 if [ -n "$MISSING" ]; then
     say "installing$MISSING"
@@ -319,6 +321,7 @@ run_step '10-site-package-mongodb-org-server_7.0.14_amd64' ''\''/usr/local/sbin/
 run_step '10-site-package-shifter-imagegw_16.08.3-1_amd64' ''\''/usr/local/sbin/hpcdk-install-site-package'\'' '\''shifter-imagegw_16.08.3-1_amd64'\'' '\''https://repo.stc.example.org/hpc/shifter-imagegw_16.08.3-1_amd64.deb'\'' '\''1016611daa29fdfbb0dd33722a7fea6d19a5f386b18584eda20d984396ee0f34'\'''
 
 # --- files ------------------------------------------------------------------------------------
+install_file "$STAGE/files"'/etc/default/prometheus-node-exporter' '/etc/default/prometheus-node-exporter' 'root' 'root' '644' '68f55d8448175a2461e0fcbfc844245bbc9e78ad1e372b8f6afaab356a7e2b03' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-node-exporter.service; fi'
 install_file "$STAGE/files"'/etc/mongod.conf' '/etc/mongod.conf' 'root' 'root' '644' '7502dcd8e71d1841992b4bfd10b66c06685594a4b7050363e682c7c2e3080b09' '' 'systemctl try-restart mongod.service'
 install_file "$STAGE/files"'/etc/shifter/imagemanager.json' '/etc/shifter/imagemanager.json' 'shifter' 'shifter' '600' '9e7e00e608dc9600d36fca6cf02ea24ea7a6597138c237f0582f7fdd4e7141a6' 'shifter-mongodb-password shifter-redis-password' 'systemctl try-restart '\''shifter-imagegw-api@5000.service'\'' '\''shifter-imagegw-api@5001.service'\'' '\''shifter-imagegw-api@5002.service'\'' '\''shifter-imagegw-worker.service'\'''
 install_file "$STAGE/files"'/etc/shifter/mongo-users.js' '/etc/shifter/mongo-users.js' 'root' 'root' '600' '6ce897a478a49b59849a2cea27e66d98442f6efc8b35d3e15facd4dfd86ecca3' 'shifter-mongodb-admin-password shifter-mongodb-password' '/usr/local/sbin/hpcdk-shifter-mongo-users'
@@ -344,6 +347,8 @@ systemctl enable --now shifter-redis.service mongod.service
 /usr/local/sbin/hpcdk-shifter-mongo-users'
 run_step '22-shifter-gateway-services' 'systemctl enable --now '\''shifter-imagegw-api@5000.service'\'' '\''shifter-imagegw-api@5001.service'\'' '\''shifter-imagegw-api@5002.service'\'' '\''shifter-imagegw-worker.service'\'' shifter-etc-cache.timer'
 run_step 'munge-enable' 'systemctl enable --now munge'
+run_step 'node-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start prometheus-node-exporter.service; else echo "no systemd here: start prometheus-node-exporter.service with the init of this host" >&2; exit 1; fi'
+run_step 'node-exporter-textfile-dir' 'install -d -o root -g root -m 0755 /var/lib/prometheus/node-exporter'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
 # interrupted deploy left behind, whatever Terraform's state says.

@@ -200,10 +200,14 @@ want_package() {
 }
 
 want_package 'corosync' 'corosync' ''
+want_package 'dbus' 'dbus' ''
 want_package 'fence-agents' 'fence-agents-all' ''
 want_package 'nfs-kernel-server' 'nfs-utils' ''
 want_package 'pacemaker' 'pacemaker' ''
 want_package 'pcs' 'pcs' ''
+want_package 'prometheus-blackbox-exporter' '' ''
+want_package 'prometheus-hacluster-exporter' '' ''
+want_package 'prometheus-node-exporter' 'golang-github-prometheus-node-exporter' ''
 want_package 'resource-agents' 'resource-agents' ''
 want_package 'zfsutils-linux' 'zfs' ''
 if [ -n "$MISSING" ]; then
@@ -226,16 +230,29 @@ fi
 
 # --- files ------------------------------------------------------------------------------------
 install_file "$STAGE/files"'/etc/corosync/corosync.conf' '/etc/corosync/corosync.conf' 'root' 'root' '644' '1578e335792a393a889f299799248ff307189130be2a1cb0d4c1b322c841ff54' '' 'if corosync-cfgtool -s >/dev/null 2>&1; then corosync-cfgtool -R; fi'
+install_file "$STAGE/files"'/etc/default/prometheus-blackbox-exporter' '/etc/default/prometheus-blackbox-exporter' 'root' 'root' '644' '201f2273de18526cdae0e8a53de4ec3754695f9d4e56625567887fb6a64bf9fe' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-blackbox-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-blackbox-exporter.service; fi'
+install_file "$STAGE/files"'/etc/default/prometheus-node-exporter' '/etc/default/prometheus-node-exporter' 'root' 'root' '644' 'fcb4af1d65d1404ce45098d26df6fbab7b290822a2d44eb5124185dc86ad404e' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart prometheus-node-exporter.service; fi'
+install_file "$STAGE/files"'/etc/ha_cluster_exporter.yaml' '/etc/ha_cluster_exporter.yaml' 'root' 'root' '644' '671f2b83112373699ce9095c8113380b226557b17536c10413a6e6de6415cd66' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl try-restart ha_cluster_exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-restart ha_cluster_exporter.service; fi'
 install_file "$STAGE/files"'/etc/hostid' '/etc/hostid' 'root' 'root' '644' 'ad7c9470dff316f4e1c165410689e45346ece62eefdbb4fd8daf6ef3d56c7ee3' ''
 install_file "$STAGE/files"'/etc/modprobe.d/hpcdk-zfs.conf' '/etc/modprobe.d/hpcdk-zfs.conf' 'root' 'root' '644' 'bae3a1e14e29dd0f7f1b4d62fbcd9a9d09e9e8c4f92932f7b3d3df97e291590c' '' 'if [ -d /sys/module/zfs/parameters ]; then echo 1000 > /sys/module/zfs/parameters/zfs_multihost_interval; echo 20 > /sys/module/zfs/parameters/zfs_multihost_import_intervals; echo 10 > /sys/module/zfs/parameters/zfs_multihost_fail_intervals; fi'
+install_file "$STAGE/files"'/etc/prometheus/blackbox.yml' '/etc/prometheus/blackbox.yml' 'root' 'root' '644' '525c5228c390dad9264627553511477f64c1818575d23068bffb149fe62e8021' '' 'if [ -d /run/systemd/system ]; then systemctl try-reload-or-restart prometheus-blackbox-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service try-reload prometheus-blackbox-exporter.service; fi'
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-zpool-metrics.service' '/etc/systemd/system/hpcdk-zpool-metrics.service' 'root' 'root' '644' '6a28291d4eb7d20d885225259505af2da20c4747d9b9a67054d16b6b0a56b194' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi'
+install_file "$STAGE/files"'/etc/systemd/system/hpcdk-zpool-metrics.timer' '/etc/systemd/system/hpcdk-zpool-metrics.timer' 'root' 'root' '644' 'f80036fb344249b4a02de6b14a3cc77909c160550cc648f221162bb5279d6f3e' '' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi' 'if [ -d /run/systemd/system ]; then systemctl try-restart hpcdk-zpool-metrics.timer; fi'
+install_file "$STAGE/files"'/usr/local/libexec/hpcdk/pacemaker-alert-metrics' '/usr/local/libexec/hpcdk/pacemaker-alert-metrics' 'root' 'root' '755' '6956ab0f3e38065cee5f74ff0bd5df7ea51a004eec379322fc30afc72c18fcb9' ''
+install_file "$STAGE/files"'/usr/local/libexec/hpcdk/zpool-metrics' '/usr/local/libexec/hpcdk/zpool-metrics' 'root' 'root' '755' 'b36e53b84844b592de0efd187583000ea69c2c4e2b2b4bca2f62bf04a374593f' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-home' '/usr/local/sbin/hpcdk-zpool-create-home' 'root' 'root' '755' '1b794c554f9338c2614115117595c3f0526a806285e41a5a155dffc89d1ad5ea' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-zpool-create-projects' '/usr/local/sbin/hpcdk-zpool-create-projects' 'root' 'root' '755' '8a751f1af2af9c8f7423a4feb29728b8acaa08e25285bb47830d65f69920b25d' ''
 install_file "$STAGE/secrets/"'corosync-authkey' '/etc/corosync/authkey' 'root' 'root' '400' "$(sha_of "$STAGE/secrets/"'corosync-authkey')" ''
 
 # --- handlers of changed files, then the steps after the files --------------------------------
 run_handlers
+run_step 'blackbox-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now prometheus-blackbox-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start prometheus-blackbox-exporter.service; else echo "no systemd here: start prometheus-blackbox-exporter.service with the init of this host" >&2; exit 1; fi'
 run_step 'cluster-start' 'if [ -d /run/systemd/system ]; then systemctl enable --now corosync.service pacemaker.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start corosync pacemaker; else echo "no systemd here: start corosync and pacemaker with the init of this host" >&2; exit 1; fi'
+run_step 'hacluster-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now ha_cluster_exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start ha_cluster_exporter.service; else echo "no systemd here: start ha_cluster_exporter.service with the init of this host" >&2; exit 1; fi'
+run_step 'hpcdk-zpool-metrics-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now hpcdk-zpool-metrics.timer; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start hpcdk-zpool-metrics.timer; else echo "no systemd here: start hpcdk-zpool-metrics.timer with the init of this host" >&2; exit 1; fi'
 run_step 'nfs-server-disable-at-boot' 'if systemctl cat nfs-server.service >/dev/null 2>&1; then systemctl disable nfs-server.service; fi'
+run_step 'node-exporter-enable' 'if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable --now prometheus-node-exporter.service; elif [ -x /usr/local/sbin/hpcdk-lab-service ]; then /usr/local/sbin/hpcdk-lab-service start prometheus-node-exporter.service; else echo "no systemd here: start prometheus-node-exporter.service with the init of this host" >&2; exit 1; fi'
+run_step 'node-exporter-textfile-dir' 'install -d -o root -g haclient -m 2775 /var/lib/prometheus/node-exporter'
 run_step 'zfs-datasets-home' ''\''/usr/local/sbin/hpcdk-zpool-create-home'\'' --datasets-only'
 run_step 'zfs-datasets-projects' ''\''/usr/local/sbin/hpcdk-zpool-create-projects'\'' --datasets-only'
 run_step 'zfs-no-import-at-boot' 'for unit in zfs-import-cache.service zfs-import-scan.service; do if systemctl cat "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi; done'
