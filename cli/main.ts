@@ -67,7 +67,10 @@ program
   .option("-o, --out <dir>", "output directory", "cdktf.out")
   .option("-i, --inventory <file>", "SSH overrides (addresses, key, known_hosts), e.g. the one hpcdk lab up prints")
   .option("--force", "apply the CIB even if someone changed the live one by hand since hpcdk last applied it")
-  .option("--json", "print the summary as JSON")
+  .option("--json", "print the summary (and the plan, with every wave) as JSON")
+  .option("--plan", "print the rollout plan (waves, strategy per management node, NFS interruption expected) and send nothing")
+  .option("-f, --format <format>", "with --plan: text, markdown or json", "text")
+  .option("--allow-outage", "apply changes whose impact is an outage (cluster name, node id, crypto); refused without it, before anything is sent")
   .action(async (site: string, opts: { out: string; inventory?: string; force?: boolean; json?: boolean }) => {
     const { deployCommand } = await import("./commands/deploy.js");
     process.exitCode = await deployCommand(site, opts);

@@ -88,6 +88,14 @@ export const DeploySchema = z.strictObject({
     .describe(
       "Exact versions to install, by Debian or RHEL-family package name, for every host that needs the package: `apt-get install name=version` (downgrading if need be) or `dnf install name-version`; a host holding another version gets this one. A name no host installs is an error. @default none (the repository's version)",
     ),
+  maxUnavailable: z
+    .int()
+    .min(1)
+    .max(64)
+    .default(1)
+    .describe(
+      "Management nodes a rolling restart takes down at once; never more than quorum allows (a larger value is lowered to it, and the plan says so). @default 1",
+    ),
   clusterWaitSec: z.int().min(10).max(3600).default(300).describe("How long the CIB step waits for a quorate cluster with a DC. @default 300"),
 });
 

@@ -122,6 +122,7 @@ const CORE_IMPACTS: SettingImpactTable = {
     "ssh.bastion.privateKey": none("how hpcdk reaches the hosts"),
     hosts: none("how hpcdk reaches the hosts"),
     groupConcurrency: none("how many hosts of a group get their bundle at once"),
+    maxUnavailable: none("how many management nodes a rolling restart takes down at once"),
     skipPackages: restart("packages the deploy installs: the hosts' bundles change and are applied again"),
     packageVersions: restart("the pinned packages are installed at that version (upgraded or downgraded) on the hosts that need them: their services restart"),
     clusterWaitSec: none("how long the CIB step waits for a quorate cluster"),

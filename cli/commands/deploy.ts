@@ -3,14 +3,17 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { shQuote } from "../../common/shell.js";
-import { applyBundle, preflightBundle, readMarkers, type BundleResult } from "../../operations/deploy/index.js";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
+import { HpcdkError } from "../../common/errors.js";
+import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
+import { gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText } from "../../operations/rollout/index.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";
 
 /** Exit codes of deploy and apply-bundle. */
-export const DEPLOY_EXIT = { ok: 0, badInput: 1, notConverged: 3 } as const;
+export const DEPLOY_EXIT = { ok: 0, badInput: 1, notConverged: 3, outageRefused: 4 } as const;
 
 const CLI = fileURLToPath(new URL("../bin/hpcdk.js", import.meta.url));
 
@@ -19,6 +22,12 @@ export interface DeployOptions {
   readonly inventory?: string;
   readonly json?: boolean;
   readonly force?: boolean;
+  /** Print the rollout plan and send nothing. */
+  readonly plan?: boolean;
+  /** With `plan`: text, markdown or json. @default text (json with `json`) */
+  readonly format?: string;
+  /** Apply changes whose impact is an outage. */
+  readonly allowOutage?: boolean;
 }
 
 /** `hpcdk deploy <site>`: synth, check, terraform init + apply, then a summary of every bundle. */
@@ -33,7 +42,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     timings[name] = Math.round(now - mark);
     mark = now;
   };
-  const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, !opts.json);
+  const { stacks } = synthSiteFiles([siteFileOf(site)], opts.out, !opts.json && !opts.plan);
   lap("synthMs");
   const stack = stacks[0]!;
   const dir = stackDir(opts.out, stack.site.name);
@@ -53,6 +62,40 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   if (problems.length > 0) throw new PreflightError([...new Set(problems)]);
   lap("preflightMs");
 
+  // The rollout plan, from what the hosts hold (read-only): outage-class changes are refused
+  // here, before Terraform sends anything anywhere.
+  const manifests = new Map(bundles.map((b) => [b, JSON.parse(readFileSync(join(dir, manifestPathOf(b)), "utf8")) as BundleManifest]));
+  const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
+  const gathered = await gatherRollout({
+    stackDir: dir,
+    inventory,
+    manifests,
+    markers: bundleMarkers,
+    secretsDir: resolve(dir, inventory.secretsDir),
+    maxUnavailable: stack.site.spec.deploy.maxUnavailable,
+  });
+  const plan = planRollout({ site: stack.site.name, ...gathered });
+  lap("planMs");
+  if (opts.plan) {
+    const format = opts.format ?? (opts.json ? "json" : "text");
+    if (!["text", "markdown", "json"].includes(format)) throw new HpcdkError(`--format: must be text, markdown or json, got ${JSON.stringify(format)}`);
+    process.stdout.write(format === "json" ? planJson(plan) : format === "markdown" ? planMarkdown(plan) : planText(plan));
+    return DEPLOY_EXIT.ok;
+  }
+  if (plan.outages.length > 0 && !opts.allowOutage) {
+    process.stderr.write(`hpcdk: ${outageRefusal(plan)}\n`);
+    if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, refused: "outage", plan, timings }, null, 2) + "\n");
+    return DEPLOY_EXIT.outageRefused;
+  }
+  if (!opts.json) process.stdout.write(planText(plan) + "\n");
+  // Until the rolling executor exists, say plainly that the waves are not what runs next.
+  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership" || (w.kind === "rolling" && w.strategy !== "files"));
+  if (staged.length > 0) {
+    process.stderr.write(
+      `hpcdk: warning: this hpcdk does not run the waves yet: Terraform applies every changed host as before (handlers and package installs at once); waves ${staged.map((w) => w.index).join(", ")} are not staged\n`,
+    );
+  }
+
   rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
   const mirror = stack.site.spec.deploy.providerMirror;
   const resourceKind = stack.site.spec.deploy.resource;
@@ -63,10 +106,11 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // they should hold get their resource replaced, so this deploy finishes the job.
   const inState = new Set(terraformStateList(dir));
   const markers = await readMarkers(dir, bundles, override);
-  const replace = stack.deployments
-    .filter((d) => inState.has(d.address))
-    .filter((d) => (markers.get(d.bundle.dir) ?? []).some((m) => m !== undefined && m !== stack.markerOf(d.bundle)))
-    .map((d) => d.address);
+  const replace = resourcesToReplace(
+    stack.deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
+    inState,
+    markers,
+  );
   for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
   lap("hostCheckMs");
   const run = await terraformApply(dir, {
@@ -93,7 +137,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   });
   const ok = run.ok && summary.every((s) => s.status !== "FAILED");
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, bundles: summary }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, bundles: summary }, null, 2) + "\n");
   } else {
     print("");
     print(`| bundle | status | hosts | changed files | handlers | error |`);

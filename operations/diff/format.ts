@@ -3,6 +3,7 @@
  * request comment (impact summary table first, then one collapsible section per host), or JSON.
  * No format ever holds a secret's value or a hash of it: the report has none to give.
  */
+import { planMarkdown, planText } from "../rollout/format.js";
 import { createColors } from "picocolors";
 import type { ImpactKind } from "../../common/contracts/impact.js";
 import { hostsText, type BundleDiff, type FileDiff } from "./compare.js";
@@ -72,6 +73,10 @@ export function formatText(report: DiffReport, options: { color?: boolean } = {}
     if (pm.transition.changes.length === 0 && pm.transition.fenced.length === 0) out.push("  nothing stops, starts or moves");
     for (const ch of pm.transition.changes) out.push(`  ${paint("resource-move", ch.action.padEnd(7))} ${ch.resource}${placeText(ch.from, ch.to)}`);
     if (pm.transition.fenced.length > 0) out.push(`  ${c.red("fence")}   ${pm.transition.fenced.join(", ")}`);
+  }
+  if (report.rollout) {
+    out.push("", c.bold("Rollout (what hpcdk deploy does when the hosts hold the old side; hpcdk deploy --plan asks the hosts)"));
+    out.push(...planText(report.rollout).replace(/\n$/, "").split("\n").slice(1).map((l) => (l ? `  ${l}` : l)));
   }
   if (report.stack.terraform.length > 0 || report.stack.terraformSettings.length > 0) {
     out.push("", c.bold("Terraform plan"));
@@ -216,6 +221,10 @@ export function formatMarkdown(report: DiffReport): string {
       for (const n of pm.transition.fenced) out.push(`| node \`${n}\` | **fenced** | | |`);
       out.push("");
     }
+  }
+  if (report.rollout) {
+    out.push("#### Rollout", "", "What `hpcdk deploy` does when the hosts hold the old side (`hpcdk deploy --plan` asks the hosts).", "");
+    out.push(...planMarkdown(report.rollout).replace(/\n$/, "").split("\n").slice(2), "");
   }
   if (report.stack.terraform.length > 0 || report.stack.terraformSettings.length > 0) {
     out.push("#### Terraform plan", "", "| resource | action | why |", "| --- | --- | --- |");

@@ -6,6 +6,7 @@
  */
 import { IMPACT_KINDS, type Impact, type ImpactKind } from "../../common/contracts/impact.js";
 import { hostsText, impactRank, worse, type BundleDiff, type StackDiff } from "./compare.js";
+import type { RolloutPlan } from "../rollout/plan.js";
 import { showValue, type SettingChange } from "./settings.js";
 
 /** One line of the impact summary: a change a reviewer must weigh. */
@@ -34,6 +35,8 @@ export interface DiffReport {
   readonly changed: boolean;
   /** `--live`: which hosts were asked, which could not be reached, and the live CIB. */
   readonly live?: LiveReport;
+  /** The rollout `hpcdk deploy` would follow from the old side to the new (two syntheses only). */
+  readonly rollout?: RolloutPlan;
   /**
    * Dangerous values of the new site (exports to everyone with no_root_squash, an API open to
    * the world, ...: schema/rules.ts siteWarnings), each flagged `new` when the old site did not

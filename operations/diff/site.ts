@@ -19,6 +19,7 @@ import { synthesizeBase } from "./base.js";
 import { CIB_PATH } from "../../common/contracts/bundle.js";
 import { compareStacks } from "./compare.js";
 import { reportOf, warningsOf, type DiffReport } from "./report.js";
+import { rolloutOfDiff } from "./rollout.js";
 import { diffSettings, type SettingChange } from "./settings.js";
 import { DiffInputError, emptyTree, readStackTree, type StackTree, type SynthesizeSite } from "./tree.js";
 
@@ -167,7 +168,7 @@ async function buildReport(
     context: options.context ?? 3,
     ...(options.oldCibSteadyState ? { oldCibSteadyState: options.oldCibSteadyState } : {}),
   });
-  return reportOf({
+  const report = reportOf({
     site: site.name,
     siteFile: site.file,
     old: { description: descriptions.old },
@@ -177,5 +178,7 @@ async function buildReport(
     stack,
     warnings: warningsOf(site.warnings, options.oldWarnings ?? null),
   });
+  const rollout = report.changed ? rolloutOfDiff(site.name, old, next, stack, site.spec.deploy.maxUnavailable) : null;
+  return rollout && rollout.waves.length > 0 ? { ...report, rollout } : report;
 }
 

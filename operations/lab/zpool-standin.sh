@@ -31,6 +31,13 @@ die() {
     exit 1
 }
 
+# The pool's record of every import and export (POOL.history, on the "disks", so every node
+# appends to one file): "<epoch seconds.ns> <hostname> <hostid> import|export". Tests read it to
+# prove that no pool was ever imported on two nodes at once.
+record() {
+    printf '%s %s %s %s\n' "$(date +%s.%N)" "$(hostname)" "$(hostid)" "$2" >> "$SHARED/$1.history"
+}
+
 known() {
     [ -d "$SHARED/$1" ] && [ -f "$SHARED/$1.mountpoint" ]
 }
@@ -237,6 +244,7 @@ import)
         sleep 0.05
     done
     echo "$mountpoint" > "$STATE/$name"
+    record "$name" import
     ;;
 export)
     name=""
@@ -262,6 +270,7 @@ export)
     fi
     umount "$mountpoint" 2> /dev/null || umount -l "$mountpoint" 2> /dev/null || true
     rm -f "$STATE/$name" "$STATE/$name.pid"
+    record "$name" export
     ;;
 status)
     for f in "$STATE"/*; do

@@ -14,6 +14,7 @@ import { chmodSync, copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildPoolfs } from "../../operations/lab/lab.js";
+import { doubleImports, parsePoolHistory } from "../../operations/lab/pool-history.js";
 import { ROOT, tempDir } from "../helpers.js";
 
 describe.skipIf(process.getuid?.() !== 0)("the namespace lab's zpool and zfs stand-in", () => {
@@ -141,6 +142,21 @@ cat /var/log/hpcdk-lab/zpool.log`);
     expect(wait, lines[6]).not.toBeNull();
     expect(Number(wait![3]) - Number(wait![2])).toBeGreaterThanOrEqual(1.6);
     expect(Number(wait![3]) - Number(wait![2])).toBeLessThan(2.5);
+  });
+
+  it("records every import and export with the node's host name and hostid on the pool's disks, and a refused import not at all", () => {
+    const r = inNamespace(`echo "options zfs zfs_multihost_interval=200 zfs_multihost_fail_intervals=4" > /var/lib/modprobe.conf
+node a "\\012\\000\\000\\000"; zpool import tank; zpool export tank; leave
+node b "\\013\\000\\000\\000"; zpool import tank
+node a "\\012\\000\\000\\000"; zpool import -f tank; echo "a while b holds it: $?"; leave
+zpool export tank; leave
+cat /var/lib/hpcdk-lab/shared/pools/tank.history`);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("a while b holds it: 1");
+    const events = parsePoolHistory(lines.slice(1).join("\n"));
+    expect(events.map((e) => `${e.hostid} ${e.event}`)).toEqual(["0000000a import", "0000000a export", "0000000b import", "0000000b export"]);
+    expect(events.every((e, i) => i === 0 || e.at >= events[i - 1]!.at)).toBe(true);
+    expect(doubleImports(events.map((e) => ({ ...e, node: e.hostid })))).toEqual([]);
   });
 
   it("gives a file the same handle in every import (the pool's block device, the backing file's inode), so an NFS client's handle opens it after a failover", () => {

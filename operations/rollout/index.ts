@@ -1,0 +1,4 @@
+export * from "./corosync.js";
+export * from "./format.js";
+export * from "./plan.js";
+export * from "./gather.js";
