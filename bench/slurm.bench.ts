@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { App, TerraformStack } from "cdktf";
 import { parse, stringify } from "yaml";
+import { CibId } from "../common/contracts/cib-ids.js";
 import { Bundle, GeneratedFile } from "../constructs/core/index.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
-import { expandHostlist } from "../schema/hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
 import { parseSite } from "../schema/load.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm-rules.js";
 import { outDir, ROOT, RUNS, synthInChild, type Row } from "./harness.js";
 import { largeSiteYaml } from "./large-site.js";
 
@@ -83,7 +85,7 @@ export async function run(): Promise<Row[]> {
     );
     const cluster = new Bundle(stack, "cluster", { kind: "cluster", name: "cluster", source: site.file });
     const t1 = performance.now();
-    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, cluster, stateSaveServer: { address: "10.0.0.101", nfsGroup: "g01" } });
+    const slurm = new SlurmCluster(stack, "slurm", { site: spec, hosts, groups, cluster, stateSaveServer: { name: "g01", groupId: CibId.group("g01"), ipResourceId: CibId.floatingIp("g01"), address: "10.0.0.101", pools: [], exports: [] }, clusterName: slurmClusterName(spec), openapiPlugins: openapiPlugins(spec.slurm!) });
     const files = slurm.node.findAll().filter((c): c is GeneratedFile => c instanceof GeneratedFile);
     for (const f of files) f.render();
     slurmPart.push(performance.now() - t1);

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { markerOfManifest } from "../common/contracts/marker.js";
-import { expandHostlist } from "../schema/hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
 import { checkBundle, manifestPathOf } from "./deploy/bundle.js";
 import { PreflightError, readInventory } from "./remote/inventory.js";
 

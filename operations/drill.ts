@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readXml } from "./xml.js";
 import { lastFenced, parseCrmMon } from "./pacemaker/crm-mon.js";
+import { nfsGroupOf } from "./pacemaker/resources.js";
 import { connect as connectTo } from "./remote/connect.js";
 import { readInventory } from "./remote/inventory.js";
 import { simulateLiveFailure } from "./simulate/index.js";
@@ -17,7 +18,7 @@ import { drillGroup, type DrillCluster } from "./drill/phases.js";
 import { nfsServerLogSource, type StartOp } from "./drill/timeline.js";
 import { DrillError, type DrillOptions, type DrillReport, type TimelineSource } from "./drill/types.js";
 import { AlertWatcher, commandGet, describeEvent } from "./alert-timeline.js";
-import { monitoringServer } from "../schema/monitoring.js";
+import { monitoringServer } from "../schema/monitoring-rules.js";
 import type { SiteSpec } from "../schema/site.js";
 
 export * from "./drill/types.js";
@@ -105,7 +106,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport[]> {
   try {
     for (const name of wanted) {
       const group = spec.nfs.groups.find((g) => g.name === name)!;
-      const members = groupMemberAgents(cibXml, `group-${group.name}`);
+      const members = groupMemberAgents(cibXml, nfsGroupOf(options.stackDir, group.name).groupId);
       const cluster: DrillCluster = {
         get watcher() {
           return watcher.host;

@@ -9,7 +9,8 @@ import type { z } from "zod";
 import { SECRET_PLACEHOLDER_PREFIX, shown } from "./common.js";
 import { HpcdkError } from "../common/errors.js";
 import { siteWarnings } from "./rules.js";
-import { SiteSchema, type SiteSpec } from "./site.js";
+import { SiteSchema } from "./rules.js";
+import type { SiteSpec } from "./site.js";
 
 /** A site that passed validation. */
 export interface LoadedSite {

@@ -4,14 +4,14 @@
  */
 import type { z } from "zod";
 import { CibId, XML_ID } from "../common/contracts/cib-ids.js";
+import { countHostlist, expandHostlist, MAX_HOSTS } from "../common/hostlist.js";
+import { hostAddressProblem, networkContains, networkOf, parseCidr, type Cidr } from "../common/net.js";
 import { datasetComponentProblem, shown, uniqueness as unique } from "./common.js";
-import { countHostlist, expandHostlist, MAX_HOSTS } from "./hostlist.js";
-import { hostAddressProblem, networkContains, networkOf, parseCidr, type Cidr } from "./net.js";
-import type { SiteSpec } from "./site.js";
-import { checkSlurm } from "./slurm.js";
-import { checkContainers } from "./containers.js";
-import { checkStreaming } from "./streaming.js";
-import { checkMonitoring, monitoringWarnings } from "./monitoring.js";
+import { SiteObjectSchema, type SiteSpec } from "./site.js";
+import { checkSlurm } from "./slurm-rules.js";
+import { checkContainers } from "./containers-rules.js";
+import { checkStreaming } from "./streaming-rules.js";
+import { checkMonitoring, monitoringWarnings } from "./monitoring-rules.js";
 import { mmpImportWaitSec } from "./multihost.js";
 
 type Path = (string | number)[];
@@ -23,6 +23,12 @@ const quote = (s: string | number) => shown(s);
 
 /** The most exportfs resources (exports × clients) a site may have: Pacemaker slows down with thousands of resources. */
 export const MAX_EXPORT_RESOURCES = 2048;
+
+// The rules relate fields to each other, so they run once the shape is right: problems with the
+// shape are reported all together first, then every rule violation together.
+export const SiteSchema = SiteObjectSchema.superRefine(checkSite, { when: (payload) => payload.issues.length === 0 }).describe(
+  "An hpcdk site: an HA NFS service on ZFS run by Pacemaker/Corosync.",
+);
 
 export function checkSite(site: SiteSpec, ctx: z.RefinementCtx<SiteSpec>): void {
   const report = (path: Path, message: string) => ctx.addIssue({ code: "custom", path, message });

@@ -20,10 +20,9 @@ import {
   stableDevice,
 } from "./common.js";
 import { DeploySchema } from "./deploy.js";
-import { countHostlist, expandHostlist, MAX_HOSTS, tooManyHosts } from "./hostlist.js";
-import { hostAddressProblem, parseCidr } from "./net.js";
+import { countHostlist, expandHostlist, MAX_HOSTS, tooManyHosts } from "../common/hostlist.js";
+import { hostAddressProblem, parseCidr } from "../common/net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
-import { checkSite } from "./rules.js";
 import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
 import { StreamingSchema } from "./streaming.js";
@@ -411,11 +410,8 @@ export const SiteObjectSchema = z.strictObject({
   lab: LabSchema.optional().describe("The site's lab (hpcdk lab vagrantfile): VM box, emulation, memory. Shapes only the lab, nothing deployed. @default every default"),
 });
 
-// The rules relate fields to each other, so they run once the shape is right: problems with the
-// shape are reported all together first, then every rule violation together.
-export const SiteSchema = SiteObjectSchema.superRefine(checkSite, { when: (payload) => payload.issues.length === 0 }).describe(
-  "An hpcdk site: an HA NFS service on ZFS run by Pacemaker/Corosync.",
-);
+// The shape only: schema/rules.ts composes it with the rules into SiteSchema (so no rule file
+// imports a file that imports it back).
 
 /** The site as written (defaults not yet filled). */
 export type SiteInput = z.input<typeof SiteObjectSchema>;

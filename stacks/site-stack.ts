@@ -3,15 +3,19 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
 import { bundleMarker } from "../common/contracts/marker.js";
 import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
-import { FloatingIp, HaNfsCluster, Primitive, ResourceAgent } from "../constructs/pacemaker/index.js";
+import { FloatingIp, HaNfsCluster, Primitive, ResourceAgent, SlurmctldGroup } from "../constructs/pacemaker/index.js";
 import { DAEMON_AGENT, daemonParams, MonitoringService, type MonitoredGroup, type MonitoredNode } from "../constructs/monitoring/index.js";
-import { externalLabels, MONITORING_IDS, monitoringServer, scrapeAddresses } from "../schema/monitoring.js";
+import { MONITORING_IDS } from "../schema/monitoring.js";
+import { externalLabels, monitoringServer, scrapeAddresses } from "../schema/monitoring-rules.js";
 import type { SiteSpec } from "../schema/site.js";
 import { SlurmCluster } from "../constructs/slurm/index.js";
-import { findExport } from "../schema/slurm.js";
 import { ContainerRuntimes } from "../constructs/containers/index.js";
 import { StreamingService } from "../constructs/streaming/index.js";
-import { expandHostlist } from "../schema/hostlist.js";
+import { expandHostlist } from "../common/hostlist.js";
+import { PACEMAKER_VERSIONS } from "../schema/pacemaker-versions.js";
+import { exportDirsOnPool } from "../schema/site.js";
+import { openapiPlugins, slurmClusterName } from "../schema/slurm-rules.js";
+import { groupCores, staticBrokerMemoryMB } from "../schema/streaming-rules.js";
 import type { LoadedSite } from "../schema/load.js";
 
 export interface SiteStackProps {
@@ -77,6 +81,8 @@ export class SiteStack extends TerraformStack {
       site: spec,
       hosts: this.hosts,
       cluster: this.cluster,
+      cibTarget: PACEMAKER_VERSIONS[spec.cluster.pacemakerVersion]!,
+      exportDirs: Object.fromEntries(spec.storage.pools.map((p) => [p.name, exportDirsOnPool(spec, p)])),
       extraDatasets: monitoringPlace?.kind === "ha" ? { [monitoringPlace.pool]: [monitoringPlace.dataset.slice(monitoringPlace.pool.length + 1)] } : {},
     });
     // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's
@@ -84,20 +90,39 @@ export class SiteStack extends TerraformStack {
     if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
     if (spec.slurm) {
       // Slurm's shared state lives on an NFS export, reached through its group's floating IP.
-      const state = spec.slurm.stateSave && findExport(spec, spec.slurm.stateSave.export);
-      this.slurm = new SlurmCluster(this, "slurm", {
+      const stateSave = spec.slurm.stateSave;
+      const stateGroup = stateSave ? this.nfs.groups.find((g) => g.exports.includes(stateSave.export)) : undefined;
+      const slurm = (this.slurm = new SlurmCluster(this, "slurm", {
         site: spec,
         hosts: this.hosts,
         groups: this.groups,
         cluster: this.cluster,
-        pacemaker: this.nfs.pacemaker,
-        stateSaveServer: state ? { address: state.group.floatingIp.address, nfsGroup: state.group.name } : undefined,
+        stateSaveServer: stateGroup,
+        clusterName: slurmClusterName(spec),
+        openapiPlugins: openapiPlugins(spec.slurm),
         containerSettings: this.containers?.slurmSettings,
         mungeGroups: spec.containers?.shifter ? [spec.containers.shifter.gateway.group] : [],
-      });
+      }));
+      // A Pacemaker-run slurmctld (slurm.controllerIp): its group goes into the site's CIB.
+      if (slurm.pacemakerController) {
+        new SlurmctldGroup(this, "slurmctld-group", {
+          cluster: this.nfs.pacemaker,
+          slurmctld: slurm.pacemakerController,
+          stateGroup: stateGroup!,
+          nodes: spec.nodes.map((n) => n.name),
+          preferredNodeScore: spec.cluster.preferredNodeScore,
+        });
+      }
     }
     // Stream brokers (their Slurm job, host settings and image build files).
-    if (spec.streaming) new StreamingService(this, "streaming", { site: spec, groups: this.groups });
+    if (spec.streaming) {
+      const launch = spec.nodeGroups.find((g) => g.name === spec.streaming!.launch.nodeGroup);
+      new StreamingService(this, "streaming", {
+        site: spec,
+        groups: this.groups,
+        sizing: { brokerMemoryMB: staticBrokerMemoryMB(spec, spec.streaming), launchGroupCores: launch ? groupCores(launch) : undefined },
+      });
+    }
     if (spec.monitoring) this.monitoring = this.buildMonitoring(spec, props.site.name);
 
     const resourceKind = props.resourceKind ?? spec.deploy.resource;

@@ -9,7 +9,7 @@ import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToR
 import { gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
-import { compressHostlist } from "../../schema/hostlist.js";
+import { compressHostlist } from "../../common/hostlist.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
 import { stackDir, synthSiteFiles } from "../../stacks/synth.js";
 import { siteFileOf } from "./simulate.js";

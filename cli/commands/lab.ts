@@ -6,7 +6,7 @@ import { buildApp } from "../../stacks/synth.js";
 import type { Inventory } from "../../common/contracts/inventory.js";
 import { labDown, labInventory, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
 import { fleetDown, fleetHostPid, fleetMemory, fleetUp, readFleetState } from "../../operations/lab/fleet.js";
-import { compressHostlist } from "../../schema/hostlist.js";
+import { compressHostlist } from "../../common/hostlist.js";
 import { hostText } from "../../operations/remote/answer.js";
 import { connect } from "../../operations/remote/connect.js";
 import type { SshSession } from "../../operations/remote/ssh.js";

@@ -6,6 +6,7 @@
  * `Bundle`); deploy, diff and the Ansible inventory read it. The ground floor: it imports
  * nothing of hpcdk but the other contracts.
  */
+import type { NfsGroupResources } from "./cib-ids.js";
 import type { Impact } from "./impact.js";
 
 /**
@@ -118,6 +119,17 @@ export interface BundleManifest {
   /** Every secret the bundle needs (files and placeholders), with how to make it. */
   readonly secrets: readonly SecretSpec[];
   readonly steps: readonly Step[];
+  /**
+   * The cluster bundle only: the resources of its CIB that operations look up (the drill's
+   * groups, the labs' wait for the NFS), with their ids as the constructs made them.
+   */
+  readonly cib?: ClusterResources;
+}
+
+/** What the cluster manifest records of its CIB. */
+export interface ClusterResources {
+  /** Every NFS group, in the site's order. */
+  readonly nfsGroups: readonly NfsGroupResources[];
 }
 
 /** The one file of the cluster bundle: the Pacemaker configuration the CIB step applies. */

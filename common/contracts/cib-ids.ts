@@ -1,8 +1,8 @@
 /**
- * The ids of the Pacemaker configuration (CIB) hpcdk makes from a site: one naming function per
- * kind of object, used by the constructs that build the CIB and by the site rule
- * (schema/cib-ids.ts) that checks a site before anything is built. The ground floor: it imports
- * nothing of hpcdk.
+ * The ids hpcdk gives the objects of the Pacemaker configuration (CIB), made in this one place:
+ * the constructs that build the CIB, the steps that wait for a resource and the operations that
+ * read a live cluster take them from here (or from the cluster manifest, which records them),
+ * never by rebuilding `group-<name>` as a string. The ground floor: it imports nothing.
  * @see https://clusterlabs.org/pacemaker/doc/2.1/Pacemaker_Explained/html/
  */
 
@@ -39,3 +39,23 @@ export const CibId = {
   clusterProperties: "cib-bootstrap-options",
   resourceDefaults: "rsc-options",
 } as const;
+
+/**
+ * One NFS group of the HA NFS service as the CIB runs it: what `HaNfsCluster` hands the stack,
+ * the stack hands other domains (Slurm's state on the NFS), and the cluster manifest records
+ * for the operations (the drill, the labs).
+ */
+export interface NfsGroupResources {
+  /** The group's name in the site (`nfs.groups[].name`). */
+  readonly name: string;
+  /** The CIB id of its resource group. */
+  readonly groupId: string;
+  /** The CIB id of its floating IP resource (up last but nfsnotify: the exports are served then). */
+  readonly ipResourceId: string;
+  /** The floating IP's address, without prefix length. */
+  readonly address: string;
+  /** The ZFS pools the group imports, in start order. */
+  readonly pools: readonly string[];
+  /** The exported directories, in the site's order. */
+  readonly exports: readonly string[];
+}

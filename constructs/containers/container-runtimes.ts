@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { bundleOf, type Bundle } from "../core/index.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { Apptainer } from "./apptainer.js";
 import { Charliecloud } from "./charliecloud.js";

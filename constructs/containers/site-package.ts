@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { managedHeader, renderTemplate, shell, type Bundle } from "../core/index.js";
-import { sitePackageFormat, sitePackageName, type SitePackageSpec } from "../../schema/containers.js";
+import { sitePackageName } from "../../common/site-package.js";
+import type { SitePackageSpec } from "../../schema/containers.js";
 
 /** Where the installer script goes on every host that installs a site package. */
 export const SITE_PACKAGE_INSTALLER = "/usr/local/sbin/hpcdk-install-site-package";
@@ -81,8 +82,7 @@ export class SitePackage extends Construct {
 
   constructor(scope: Construct, id: string, props: SitePackageProps) {
     super(scope, id);
-    const { url, sha256 } = props.package;
-    const format = sitePackageFormat(url);
+    const { url, sha256, format } = props.package;
     const where = `SitePackage [${this.node.path}]`;
     if (format === undefined) throw new Error(`${where}: not a .deb, .rpm or tar archive, got "${url}"`);
     if (format === "tar" && props.prefix === undefined) throw new Error(`${where}: a tar archive needs a prefix, got "${url}"`);

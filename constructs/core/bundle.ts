@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Construct } from "constructs";
-import { compressHostlist } from "../../schema/hostlist.js";
-import { managedHeader, type GeneratedFile, type RenderedFile } from "./generated-file.js";
+import { compressHostlist } from "../../common/hostlist.js";
+import { managedHeader, type FileBundle, type GeneratedFile, type RenderedFile } from "./generated-file.js";
 import { renderTemplate } from "./renderer.js";
 import { shQuote } from "../../common/shell.js";
 import {
@@ -20,7 +20,8 @@ import {
   type Step,
 } from "../../common/contracts/bundle.js";
 import { manifestSha256 } from "../../common/contracts/marker.js";
-import type { SecretFile } from "./secret-file.js";
+import type { SecretFile, SecretFileBundle } from "./secret-file.js";
+import type { NfsGroupResources } from "../../common/contracts/cib-ids.js";
 
 export type { BundleKind, BundleManifest, PackageSpec, Step, StepPhase } from "../../common/contracts/bundle.js";
 export { CIB_PATH } from "../../common/contracts/bundle.js";
@@ -119,7 +120,7 @@ const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1
  * is an error. Synthesis writes its files under `<stack>/<dir>/` and its manifest under
  * `<stack>/manifests/`.
  */
-export class Bundle extends Construct {
+export class Bundle extends Construct implements FileBundle, SecretFileBundle {
   readonly kind: BundleKind;
   readonly name: string;
   readonly source: string;
@@ -133,6 +134,7 @@ export class Bundle extends Construct {
   private readonly secrets = new Map<string, SecretFile>();
   private readonly steps = new Map<string, Step>();
   private readonly packages = new Map<string, PackageSpec>();
+  private readonly nfsGroups: NfsGroupResources[] = [];
   private readonly skipPackages: ReadonlySet<string>;
   private readonly packageVersions: Readonly<Record<string, string>>;
   private rendered?: RenderedBundle;
@@ -215,6 +217,17 @@ export class Bundle extends Construct {
     return p.version;
   }
 
+  /**
+   * Records an NFS group of the cluster bundle's CIB in its manifest (`cib.nfsGroups`), where
+   * the operations read its resource ids instead of rebuilding them.
+   */
+  recordNfsGroup(group: NfsGroupResources): void {
+    if (this.kind !== "cluster") throw new Error(`Bundle [${this.node.path}]: only the cluster bundle records the CIB's NFS groups`);
+    if (this.rendered) throw new Error(`Bundle [${this.node.path}]: NFS group ${group.name} recorded after rendering`);
+    if (this.nfsGroups.some((g) => g.name === group.name)) throw new Error(`Bundle [${this.node.path}]: NFS group ${group.name} recorded twice`);
+    this.nfsGroups.push({ ...group, pools: [...group.pools], exports: [...group.exports] });
+  }
+
   /** Renders every file once and computes the manifest, its hash and the apply script. */
   render(): RenderedBundle {
     if (this.rendered) return this.rendered;
@@ -247,6 +260,7 @@ export class Bundle extends Construct {
       steps: [...this.steps.values()].sort((a, b) =>
         a.phase !== b.phase ? STEP_PHASES.indexOf(a.phase) - STEP_PHASES.indexOf(b.phase) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
       ),
+      ...(this.nfsGroups.length > 0 ? { cib: { nfsGroups: [...this.nfsGroups] } } : {}),
     };
     const sha256 = manifestSha256(manifest);
     const applyScript = this.kind === "cluster" ? undefined : renderApplyScript(manifest);

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { Construct } from "constructs";
 import { MANAGED_MARKER } from "../../common/contracts/bundle.js";
-import type { Bundle } from "./bundle.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 import { comment } from "./languages.js";
 import { renderTemplate } from "./renderer.js";
@@ -32,9 +31,20 @@ export function managedHeader(style: HeaderStyle, source: string): string {
   }
 }
 
+/**
+ * What a generated file belongs to: a `Bundle`, named here rather than imported so that the
+ * bundle (which renders its files) and the file import one way only.
+ */
+export interface FileBundle {
+  /** The site file, for the managed header. */
+  readonly source: string;
+  /** Claims the file's path (two claims of one path are an error). */
+  claim(file: GeneratedFile): void;
+}
+
 export interface GeneratedFileProps {
   /** The host (or cluster) bundle the file belongs to. */
-  readonly bundle: Bundle;
+  readonly bundle: FileBundle;
   /** Absolute path of the file on the host (or inside the cluster bundle). */
   readonly path: string;
   /** Template under `templates/`, without `.hbs`, e.g. `pacemaker/corosync.conf`. Give this or `content`. */
@@ -91,7 +101,7 @@ export class GeneratedFile extends Construct {
   readonly handlers: readonly string[];
   readonly impact: Impact;
   readonly secrets: readonly SecretSpec[];
-  readonly bundle: Bundle;
+  readonly bundle: FileBundle;
   private readonly headerStyle: HeaderStyle;
   private rendered?: RenderedFile;
 

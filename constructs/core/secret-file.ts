@@ -1,5 +1,4 @@
 import { Construct } from "constructs";
-import type { Bundle } from "./bundle.js";
 import { SECRET_PLACEHOLDER_PREFIX, SECRET_REF, type SecretGenerator } from "../../common/contracts/bundle.js";
 import { UNDECLARED_IMPACT, type Impact } from "./impact.js";
 
@@ -31,8 +30,17 @@ export function fillSecrets(text: string, values: Readonly<Record<string, string
   });
 }
 
+/**
+ * What a secret file belongs to: a `Bundle`, named here rather than imported so that the bundle
+ * (which lists its secret files) and the secret file import one way only.
+ */
+export interface SecretFileBundle {
+  /** Claims the secret file's path (two claims of one path are an error). */
+  claimSecret(secret: SecretFile): void;
+}
+
 export interface SecretFileProps {
-  readonly bundle: Bundle;
+  readonly bundle: SecretFileBundle;
   /** Absolute path on the host. */
   readonly path: string;
   /** Secret name: the file `secrets/<site>/<secret>` the deploy uploads. Same name = same bytes on every host. */

@@ -1,8 +1,7 @@
 import { Construct } from "constructs";
+import { CibId, idPart, type NfsGroupResources } from "../../common/contracts/cib-ids.js";
 import { bundleOf, GeneratedFile, type Bundle } from "../core/index.js";
-import { CibId, idPart } from "../../common/contracts/cib-ids.js";
-import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
-import { PACEMAKER_VERSIONS } from "../../schema/pacemaker-versions.js";
+import type { SiteSpec } from "../../schema/site.js";
 import { CorosyncCluster } from "./corosync-cluster.js";
 import { FencePowerman } from "./fence-powerman.js";
 import { FenceScsi } from "./fence-scsi.js";
@@ -11,7 +10,7 @@ import { NfsExport } from "./nfs-export.js";
 import { NfsGanesha } from "./nfs-ganesha.js";
 import { NfsNotify } from "./nfs-notify.js";
 import { NfsServer } from "./nfs-server.js";
-import { PacemakerCluster } from "./pacemaker-cluster.js";
+import { PacemakerCluster, type CibTarget } from "./pacemaker-cluster.js";
 import type { Primitive } from "./primitive.js";
 import { ZfsHost } from "./zfs-host.js";
 import { ZfsPool } from "./zfs-pool.js";
@@ -23,6 +22,10 @@ export interface HaNfsClusterProps {
   readonly hosts: Readonly<Record<string, Bundle>>;
   /** The bundle that receives the CIB. */
   readonly cluster: Bundle;
+  /** The feature set and schema of the site's Pacemaker version (cluster.pacemakerVersion). */
+  readonly cibTarget: CibTarget;
+  /** Each pool's exported directories, relative to its mountpoint (the schema's exportDirsOnPool), by pool name. */
+  readonly exportDirs: Readonly<Record<string, readonly string[]>>;
   /**
    * More datasets to create on pools, by pool name: directories relative to the pool's mountpoint
    * (the monitoring dataset). @default none
@@ -66,6 +69,8 @@ export class HaNfsCluster extends Construct {
   readonly corosync: CorosyncCluster;
   readonly pacemaker: PacemakerCluster;
   readonly pools: readonly ZfsPool[];
+  /** Each NFS group as the CIB runs it (ids, address, pools, exports), in the site's order: what other domains are handed. */
+  readonly groups: readonly NfsGroupResources[];
   private readonly hosts: Readonly<Record<string, Bundle>>;
 
   constructor(scope: Construct, id: string, props: HaNfsClusterProps) {
@@ -92,7 +97,7 @@ export class HaNfsCluster extends Construct {
 
     const pacemaker = (this.pacemaker = new PacemakerCluster(this, "pacemaker", {
       bundle: props.cluster,
-      target: PACEMAKER_VERSIONS[site.cluster.pacemakerVersion]!,
+      target: props.cibTarget,
       nodes: site.nodes.map((n) => ({ id: n.id, name: n.name })),
       stonithEnabled: site.fencing.stonith,
       noQuorumPolicy: site.cluster.noQuorumPolicy,
@@ -114,7 +119,7 @@ export class HaNfsCluster extends Construct {
           importTimeoutSec: p.importTimeoutSec,
           monitorIntervalSec: site.nfs.monitorIntervalSec,
           hosts: allHosts,
-          datasetDirs: [...exportDirsOnPool(site, p), ...(props.extraDatasets?.[p.name] ?? [])],
+          datasetDirs: [...props.exportDirs[p.name]!, ...(props.extraDatasets?.[p.name] ?? [])],
           ...(site.nfs.server === "ganesha" ? { syncDisabledDirs: asyncExportDirs(site, p) } : {}),
         }),
       ]),
@@ -130,6 +135,7 @@ export class HaNfsCluster extends Construct {
       : undefined;
     if (sharedServer) pacemaker.addClone(CibId.sharedNfsServerClone, sharedServer, { interleave: "true" });
 
+    const groups: NfsGroupResources[] = [];
     for (const g of site.nfs.groups) {
       const groupId = CibId.group(g.name);
       const groupPools = g.pools.map((p) => pools.get(p)!);
@@ -198,7 +204,11 @@ export class HaNfsCluster extends Construct {
         pacemaker.addColocation(groupId, CibId.sharedNfsServerClone);
       }
       if (g.preferredNode) pacemaker.addLocation(groupId, g.preferredNode, site.cluster.preferredNodeScore);
+      const resources: NfsGroupResources = { name: g.name, groupId, ipResourceId: ip.resourceId, address: ip.address, pools: [...g.pools], exports: g.exports.map((e) => e.path) };
+      groups.push(resources);
+      props.cluster.recordNfsGroup(resources);
     }
+    this.groups = groups;
 
     this.addFencing(site);
   }

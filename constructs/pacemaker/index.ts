@@ -10,5 +10,6 @@ export * from "./nfs-server.js";
 export * from "./pacemaker-cluster.js";
 export * from "./primitive.js";
 export * from "./resource-agent.js";
+export * from "./slurmctld-group.js";
 export * from "./zfs-host.js";
 export * from "./zfs-pool.js";

@@ -3,7 +3,7 @@ import { create } from "xmlbuilder2";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
 import { GeneratedFile, type Bundle } from "../core/index.js";
 import { CibId, XML_ID } from "../../common/contracts/cib-ids.js";
-import { appendNvpairs, type Primitive } from "./primitive.js";
+import { appendNvpairs, type Primitive, type PrimitiveRegistry } from "./primitive.js";
 
 /** Feature set and schema the CIB declares: what the target Pacemaker accepts. */
 export interface CibTarget {
@@ -77,7 +77,7 @@ interface FencingLevel {
  * resource defaults. Resources add themselves; ids are unique across the whole CIB.
  * @see https://clusterlabs.org/pacemaker/doc/2.1/Pacemaker_Explained/html/
  */
-export class PacemakerCluster extends Construct {
+export class PacemakerCluster extends Construct implements PrimitiveRegistry {
   readonly file: GeneratedFile;
   readonly target: CibTarget;
   readonly stonithEnabled: boolean;

@@ -1,6 +1,5 @@
 import { Construct } from "constructs";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
-import type { PacemakerCluster } from "./pacemaker-cluster.js";
 import type { ResourceAgent } from "./resource-agent.js";
 
 /** One operation of a resource. */
@@ -11,9 +10,17 @@ export interface Operation {
   readonly timeoutSec: number;
 }
 
+/**
+ * What a primitive registers with: the CIB that holds it (`PacemakerCluster`). Named here, not
+ * imported, so the cluster (which renders primitives) and the primitive import one way only.
+ */
+export interface PrimitiveRegistry {
+  addPrimitive(p: Primitive): void;
+}
+
 export interface PrimitiveProps {
   /** The cluster whose CIB holds this resource. */
-  readonly cluster: PacemakerCluster;
+  readonly cluster: PrimitiveRegistry;
   /** Resource id in the CIB; unique across resources, groups and clones. */
   readonly resourceId: string;
   readonly agent: ResourceAgent;

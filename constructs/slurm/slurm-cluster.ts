@@ -1,11 +1,9 @@
 import { Construct } from "constructs";
+import { CibId, type NfsGroupResources } from "../../common/contracts/cib-ids.js";
 import { bundleOf, type Bundle } from "../core/index.js";
-import { FloatingIp, Primitive, ResourceAgent, type PacemakerCluster } from "../pacemaker/index.js";
-import { expandHostlist } from "../../schema/hostlist.js";
-import { CibId } from "../../common/contracts/cib-ids.js";
-import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
+import { expandHostlist } from "../../common/hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
-import { openapiPlugins, slurmClusterName } from "../../schema/slurm.js";
 import { JwtKey } from "./jwt-key.js";
 import { Munge } from "./munge.js";
 import { NginxProxy } from "./nginx-proxy.js";
@@ -15,12 +13,19 @@ import { SlurmRestd } from "./slurm-restd.js";
 import { Slurmctld } from "./slurmctld.js";
 import { Slurmd } from "./slurmd.js";
 
-/** Where the shared StateSaveLocation is served: the stack takes it from the site's NFS. */
-export interface StateSaveServer {
-  /** The floating IP of the NFS group that exports the state directory. */
-  readonly address: string;
-  /** The NFS group's name. */
-  readonly nfsGroup: string;
+/**
+ * A slurmctld that Pacemaker runs (slurm.controllerIp), described for the stack, which builds
+ * its resource group in the site's CIB (constructs/pacemaker's SlurmctldGroup takes it as is).
+ */
+export interface PacemakerController {
+  /** The CIB id of its group (the controllers' systemd drop-in names it). */
+  readonly groupId: string;
+  /** The state directory mounted from the HA NFS. */
+  readonly stateMount: { readonly device: string; readonly directory: string; readonly options: string };
+  /** slurmctld's floating IP (SlurmctldAddr). */
+  readonly ip: { readonly address: string; readonly cidr: number; readonly nic?: string };
+  /** The controllers that may run it, the primary first. */
+  readonly controllers: readonly string[];
 }
 
 export interface SlurmClusterProps {
@@ -32,12 +37,14 @@ export interface SlurmClusterProps {
   readonly groups: Readonly<Record<string, Bundle>>;
   /** The cluster bundle (steps that run after the CIB step). */
   readonly cluster: Bundle;
-  /** Required when the site puts the state on its NFS (slurm.stateSave). */
-  readonly stateSaveServer?: StateSaveServer;
-  /** The site's CIB: required with slurm.controllerIp (Pacemaker runs slurmctld). */
-  readonly pacemaker?: PacemakerCluster;
+  /** The NFS group that exports the state directory: required when the site puts the state on its NFS (slurm.stateSave). */
+  readonly stateSaveServer?: NfsGroupResources;
   /** What the container runtimes need in slurm.conf. @default none */
   readonly containerSettings?: SlurmConfigProps["containers"];
+  /** The cluster name Slurm records (the schema's slurmClusterName). */
+  readonly clusterName: string;
+  /** slurmrestd's OpenAPI plugins (the schema's openapiPlugins: the site's, or the release's defaults). */
+  readonly openapiPlugins: readonly string[];
   /** Node groups that run no Slurm daemon but need MUNGE (Shifter's image gateway). @default none */
   readonly mungeGroups?: readonly string[];
 }
@@ -57,6 +64,8 @@ export class SlurmCluster extends Construct {
   readonly dbd?: SlurmDbd;
   readonly restd: readonly SlurmRestd[];
   readonly proxies: readonly NginxProxy[];
+  /** With slurm.controllerIp: the slurmctld Pacemaker runs, for the stack to put in the CIB. */
+  readonly pacemakerController?: PacemakerController;
 
   constructor(scope: Construct, id: string, props: SlurmClusterProps) {
     super(scope, id);
@@ -101,13 +110,13 @@ export class SlurmCluster extends Construct {
     const stateSaveLocation = slurm.stateSave?.mountpoint ?? "/var/spool/slurmctld";
     this.config = new SlurmConfig(this, "config", {
       version: slurm.version,
-      clusterName: slurmClusterName(site),
+      clusterName: props.clusterName,
       controllers: slurm.controllers.map(controllerHost),
       slurmUser: slurm.slurmUser,
       ports: { slurmctld: slurm.ports.slurmctld, slurmd: slurm.ports.slurmd },
       stateSaveLocation,
       stateSaveNote: slurm.stateSave
-        ? `every controller mounts ${slurm.stateSave.export} from the HA NFS (group ${props.stateSaveServer!.nfsGroup}) here`
+        ? `every controller mounts ${slurm.stateSave.export} from the HA NFS (group ${props.stateSaveServer!.name}) here`
         : "on the controller's own disk",
       // Pacemaker runs one slurmctld at a time: a controller it starts as a backup need not wait long.
       slurmctldTimeoutSec: slurm.slurmctldTimeoutSec ?? (slurm.controllerIp ? 10 : 120),
@@ -148,19 +157,20 @@ export class SlurmCluster extends Construct {
     }
     this.munge = new Munge(this, "munge", { bundles: [...bundles, ...(props.mungeGroups ?? []).map(groupOf).filter((b) => !roles.has(b))] });
 
-    const managed = slurm.controllerIp ? this.pacemakerController(site, props) : undefined;
+    const managed = slurm.controllerIp ? (this.pacemakerController = this.describePacemakerController(site, props)) : undefined;
     this.controllers = slurm.controllers.map(
       (c) =>
         new Slurmctld(this, `slurmctld-${c}`, {
           host: hostOf(c),
           cluster: props.cluster,
-          pacemaker: managed,
+          pacemaker: managed ? { group: managed.groupId, address: managed.ip.address } : undefined,
           config: this.config,
           stateSave: slurm.stateSave
             ? {
                 server: props.stateSaveServer!.address,
                 export: slurm.stateSave.export,
-                nfsGroup: props.stateSaveServer!.nfsGroup,
+                nfsGroup: props.stateSaveServer!.name,
+                ipResourceId: props.stateSaveServer!.ipResourceId,
                 options: slurm.stateSave.mountOptions,
               }
             : undefined,
@@ -204,7 +214,7 @@ export class SlurmCluster extends Construct {
         host: hostOf(h),
         user: api!.user,
         slurmUser: slurm.slurmUser,
-        openapiPlugins: openapiPlugins(slurm),
+        openapiPlugins: [...props.openapiPlugins],
         authTypes: api!.authTypes,
       });
       restd.push(r);
@@ -226,56 +236,23 @@ export class SlurmCluster extends Construct {
   }
 
   /**
-   * slurmctld as a Pacemaker group on one controller at a time: the state export mounted
-   * (ocf:heartbeat:Filesystem, through the NFS group's floating IP), the controller's floating IP
-   * (SlurmctldAddr), then the systemd unit. The NFS group starts first when both start together;
-   * a move of the NFS group leaves slurmctld running (its hard mount waits for the grace period).
+   * slurmctld run by Pacemaker on one controller at a time: the state export mounted through the
+   * NFS group's floating IP, the controller's floating IP (SlurmctldAddr), then the unit. The
+   * stack builds the group from this description; the controllers mount the state with nfs-common.
    */
-  private pacemakerController(site: SiteSpec, props: SlurmClusterProps): { group: string; address: string } {
+  private describePacemakerController(site: SiteSpec, props: SlurmClusterProps): PacemakerController {
     const where = `SlurmCluster [${this.node.path}]`;
     const slurm = site.slurm!;
     const ip = slurm.controllerIp!;
-    const cib = props.pacemaker;
     const state = props.stateSaveServer;
-    if (!cib || !state || !slurm.stateSave) throw new Error(`${where}: slurm.controllerIp needs the site's CIB and slurm.stateSave`);
+    if (!state || !slurm.stateSave) throw new Error(`${where}: slurm.controllerIp needs slurm.stateSave and the NFS group that serves it`);
     const server = state.address.includes(":") ? `[${state.address}]` : state.address;
-    const members = [
-      new Primitive(this, "pcmk-state", {
-        cluster: cib,
-        resourceId: CibId.slurmState,
-        agent: ResourceAgent.ocf("heartbeat", "Filesystem"),
-        params: {
-          device: `${server}:${slurm.stateSave.export}`,
-          directory: this.config.stateSaveLocation,
-          fstype: "nfs",
-          options: slurm.stateSave.mountOptions,
-        },
-        operations: [
-          { name: "start", timeoutSec: 60 },
-          { name: "stop", timeoutSec: 60 },
-          { name: "monitor", intervalSec: 20, timeoutSec: 40 },
-        ],
-      }),
-      new FloatingIp(this, "pcmk-ip", { cluster: cib, resourceId: CibId.slurmctldIp, address: ip.address, cidr: ip.cidr, nic: ip.nic }),
-      new Primitive(this, "pcmk-slurmctld", {
-        cluster: cib,
-        resourceId: CibId.slurmctld,
-        agent: ResourceAgent.systemd("slurmctld"),
-        params: {},
-        operations: [
-          { name: "start", timeoutSec: 120 },
-          { name: "stop", timeoutSec: 120 },
-          { name: "monitor", intervalSec: 30, timeoutSec: 60 },
-        ],
-      }),
-    ];
-    const group = CibId.slurmctldGroup;
-    cib.addGroup(group, members);
-    cib.addOrder(CibId.group(state.nfsGroup), group, "Optional");
-    // Only the controllers run it; the primary (the first) when it can.
-    for (const n of site.nodes) if (!slurm.controllers.includes(n.name)) cib.addLocation(group, n.name, -1_000_000);
-    cib.addLocation(group, slurm.controllers[0]!, site.cluster.preferredNodeScore);
     for (const c of slurm.controllers) props.hosts[c]!.addPackage({ debian: "nfs-common", rhel: "nfs-utils" });
-    return { group, address: ip.address };
+    return {
+      groupId: CibId.slurmctldGroup,
+      stateMount: { device: `${server}:${slurm.stateSave.export}`, directory: this.config.stateSaveLocation, options: slurm.stateSave.mountOptions },
+      ip: { address: ip.address, cidr: ip.cidr, ...(ip.nic ? { nic: ip.nic } : {}) },
+      controllers: [...slurm.controllers],
+    };
   }
 }

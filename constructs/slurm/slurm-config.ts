@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { GeneratedFile, slurmLine, type Bundle, type Written } from "../core/index.js";
-import { compressHostlist } from "../../schema/hostlist.js";
+import { compressHostlist } from "../../common/hostlist.js";
 
 /** One node group as Slurm sees it: a NodeName definition, a feature and a NodeSet of the same name. */
 export interface SlurmNodeGroup {

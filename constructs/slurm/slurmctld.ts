@@ -1,6 +1,5 @@
 import { Construct } from "constructs";
 import { GeneratedFile, shell, type Bundle } from "../core/index.js";
-import { CibId } from "../../common/contracts/cib-ids.js";
 import type { SlurmConfig } from "./slurm-config.js";
 import { StateSaveMount } from "./state-save-mount.js";
 
@@ -11,7 +10,14 @@ export interface SlurmctldProps {
   readonly cluster: Bundle;
   readonly config: SlurmConfig;
   /** The shared state on the HA NFS; without it the state stays on the controller's disk. @default local */
-  readonly stateSave?: { readonly server: string; readonly export: string; readonly nfsGroup: string; readonly options: string };
+  readonly stateSave?: {
+    readonly server: string;
+    readonly export: string;
+    readonly nfsGroup: string;
+    /** The CIB id of the NFS group's floating IP: the mount waits for it. */
+    readonly ipResourceId: string;
+    readonly options: string;
+  };
   /**
    * Pacemaker runs slurmctld (and mounts the state): the unit stays disabled at boot and takes
    * the mounted state directory as its own. @default systemd starts it (Slurm's own takeover)
@@ -84,7 +90,7 @@ export class Slurmctld extends Construct {
         phase: "after-cib",
         hosts: [host.name],
         // The NFS group's floating IP starts last but nfsnotify: the export is served then.
-        waitFor: [CibId.floatingIp(props.stateSave!.nfsGroup)],
+        waitFor: [props.stateSave!.ipResourceId],
         description: `mount ${this.stateSaveMount.what} on ${config.stateSaveLocation} and start slurmctld on ${host.name}`,
         // The mount's commands start with systemctl daemon-reload.
         run: [...this.stateSaveMount.startCommands, enable].join(" && "),

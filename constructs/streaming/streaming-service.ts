@@ -1,9 +1,8 @@
 import { posix } from "node:path";
 import { Construct } from "constructs";
 import { bundleOf, shell, type Bundle } from "../core/index.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import type { SiteSpec } from "../../schema/site.js";
-import { groupCores, staticBrokerMemoryMB } from "../../schema/streaming.js";
 import { ContainerRuntime } from "./container-runtime.js";
 import { RdmaHostSettings } from "./rdma-host-settings.js";
 import { SlurmStreamJob } from "./slurm-stream-job.js";
@@ -17,6 +16,8 @@ export interface StreamingServiceProps {
   readonly site: SiteSpec;
   /** One bundle per node group, by group name. */
   readonly groups: Readonly<Record<string, Bundle>>;
+  /** What the schema works out of the site (the stack hands it): the broker's log memory when known at synth, the launch group's cores. */
+  readonly sizing: { readonly brokerMemoryMB?: number; readonly launchGroupCores?: number };
 }
 
 /**
@@ -45,7 +46,7 @@ export class StreamingService extends Construct {
     const runtime = ContainerRuntime.of(s.runtime);
 
     this.store = new StorageDaemon(this, "plasma", { socket: s.plasma.socket, memoryBytes: s.plasma.memoryBytes });
-    const fixed = staticBrokerMemoryMB(site, s);
+    const fixed = props.sizing.brokerMemoryMB;
     const memory =
       s.launch.via === "systemd" || s.broker.memoryMB !== undefined
         ? BrokerMemory.fixed(fixed!)
@@ -112,7 +113,7 @@ export class StreamingService extends Construct {
       restartHandlers: s.launch.via === "systemd" ? [shell`systemctl try-restart ${unitNames}`] : undefined,
     });
 
-    const cores = groupCores(group);
+    const cores = props.sizing.launchGroupCores;
     if (s.launch.via === "slurm") {
       const launch = s.launch;
       this.job = new SlurmStreamJob(this, "slurm-job", {

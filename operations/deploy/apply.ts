@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import { AnswerError } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
 import { fanOut } from "../remote/fanout.js";

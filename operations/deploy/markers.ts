@@ -11,7 +11,7 @@ import { mapLimited } from "../../common/async.js";
 import { appliedMarkerPath, parseBundleRef, type BundleManifest } from "../../common/contracts/bundle.js";
 import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { MARKER } from "../../common/contracts/marker.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import { cibRecord } from "../pacemaker/cib-record.js";
 import { queryCib, quorateNode } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";

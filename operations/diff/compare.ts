@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from "node:util";
 import { structuredPatch } from "diff";
 import { CIB_PATH, MANAGED_MARKER, SECRET_REF, type BundleManifest } from "../../common/contracts/bundle.js";
 import { IMPACT_KINDS, worstImpact, type Impact, type ImpactKind } from "../../common/contracts/impact.js";
-import { expandHostlist, compressHostlist } from "../../schema/hostlist.js";
+import { expandHostlist, compressHostlist } from "../../common/hostlist.js";
 import { cibTransition, type CibTransition, type SteadyState } from "../simulate/index.js";
 import type { StackTree, TerraformResource } from "./tree.js";
 

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { CIB_PATH, manifestPath, type BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { markerOfManifest } from "../../common/contracts/marker.js";
-import { compressHostlist } from "../../schema/hostlist.js";
+import { compressHostlist } from "../../common/hostlist.js";
 import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { sshSettingProblems } from "../remote/connect.js";
 import { PreflightError, readInventory } from "../remote/inventory.js";

@@ -5,7 +5,7 @@
  * fence_powerman's when the site fences with powerman on that network (the lab runs powermand
  * there), else the highest host address that no node and no floating IP uses.
  */
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 
 /** An IPv4 address as text. */

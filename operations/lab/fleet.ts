@@ -14,8 +14,8 @@ import { fileURLToPath } from "node:url";
 import ssh2 from "ssh2";
 import { sleep } from "../../common/async.js";
 import type { InventoryOverride } from "../../common/contracts/inventory.js";
-import { expandHostlist } from "../../schema/hostlist.js";
-import { networkContains, parseCidr, type Cidr } from "../../schema/net.js";
+import { expandHostlist } from "../../common/hostlist.js";
+import { networkContains, parseCidr, type Cidr } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { LAB_ROOT, LabError, processAlive, waitForPort } from "./lab.js";
 

@@ -13,7 +13,7 @@ import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyOverride, type Inventory, type InventoryOverride } from "../../common/contracts/inventory.js";
-import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { HpcdkError } from "../../common/errors.js";
 import { sleep } from "../../common/async.js";

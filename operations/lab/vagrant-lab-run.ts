@@ -34,6 +34,7 @@ import { planVagrantLab } from "./vagrantfile.js";
 import type { DrillReport } from "../drill.js";
 import { sleep } from "../../common/async.js";
 import { resourceStatus } from "../pacemaker/crm-mon.js";
+import { nfsGroupOf } from "../pacemaker/resources.js";
 
 const CLI = join(REPO, "cli", "bin", "hpcdk.js");
 const args = process.argv.slice(2);
@@ -236,7 +237,7 @@ async function main(): Promise<number> {
     if (group && !loaded.spec.cluster.maintenanceMode) {
       deadline = Date.now() + 10 * 60_000;
       for (;;) {
-        const { started, notStarted } = groupStarted(ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml").stdout, `group-${group.name}`);
+        const { started, notStarted } = groupStarted(ssh(addresses[names[0]!]!, "crm_mon -1 --output-as=xml").stdout, nfsGroupOf(join(lab.dir, "cdktf.out", "stacks", loaded.name), group.name).groupId);
         if (started) break;
         if (Date.now() > deadline) {
           const full = ssh(addresses[names[0]!]!, "crm_mon -1 --show-detail --failcounts 2>&1; zpool status 2>&1");

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { LabSchema, type VagrantLabSpec } from "../../schema/lab.js";
-import { networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
 import { exportDirsOnPool, type SiteSpec } from "../../schema/site.js";
 import { HpcdkError } from "../../common/errors.js";
 import { ipv4Text, LabAddresses } from "./addresses.js";

@@ -7,7 +7,7 @@
  * the key, its script failing) fails alone: the others go on.
  */
 import { performance } from "node:perf_hooks";
-import { compressHostlist } from "../../schema/hostlist.js";
+import { compressHostlist } from "../../common/hostlist.js";
 
 /** What a task on one host gives back: at least whether it worked, and why not. */
 export interface FanOutResult {

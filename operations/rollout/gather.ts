@@ -15,7 +15,7 @@ import { mapLimited } from "../../common/async.js";
 import { appliedMarkerPath, parseBundleRef, type BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
-import { expandHostlist } from "../../schema/hostlist.js";
+import { expandHostlist } from "../../common/hostlist.js";
 import { cibMarker } from "../deploy/markers.js";
 import { fetchHostFiles, hostError, type HostFetch } from "../diff/live/fetch.js";
 import { filledValues } from "../diff/live/secrets.js";

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { requireSlurmForShifter } from "../../schema/containers.js";
+import { requireSlurmForShifter } from "../../schema/containers-rules.js";
 import { parseSite, SiteError } from "../../schema/load.js";
 import { synthSiteFiles } from "../../stacks/synth.js";
 import { FIXTURES, tempDir } from "../helpers.js";

@@ -9,7 +9,7 @@ function group(hosts: string[] = ["c01", "c02"]) {
   const stack = new TerraformStack(new App({ skipValidation: true }), "t");
   return new Bundle(stack, "group-compute", { kind: "group", name: "compute", source: "sites/t.yaml", hosts });
 }
-const PKG = { url: "https://mirror.example.org/x_1.0_amd64.deb", sha256: "a".repeat(64) };
+const PKG = { url: "https://mirror.example.org/x_1.0_amd64.deb", sha256: "a".repeat(64), format: "deb" as const };
 const SUBIDS = { uidRanges: [{ first: 1000, last: 1001 }], start: 100000, count: 65536 };
 
 describe("subordinate ids", () => {
@@ -42,7 +42,7 @@ describe("site packages", () => {
 
   it("install before the files: the installer first, then each package, sorted", () => {
     const b = group();
-    new SitePackage(b, "p2", { bundle: b, package: { url: "https://m/zeta_1_amd64.deb", sha256: "b".repeat(64) } });
+    new SitePackage(b, "p2", { bundle: b, package: { url: "https://m/zeta_1_amd64.deb", sha256: "b".repeat(64), format: "deb" } });
     new SitePackage(b, "p1", { bundle: b, package: PKG });
     const steps = b.render().manifest.steps;
     expect(steps.map((s) => [s.phase, s.id])).toEqual([
@@ -55,7 +55,7 @@ describe("site packages", () => {
 
   it("fails if an archive has no prefix", () => {
     const b = group();
-    expect(() => new SitePackage(b, "p", { bundle: b, package: { url: "https://m/s.tar.gz", sha256: "a".repeat(64) } })).toThrow(
+    expect(() => new SitePackage(b, "p", { bundle: b, package: { url: "https://m/s.tar.gz", sha256: "a".repeat(64), format: "tar" } })).toThrow(
       'SitePackage [t/group-compute/p]: a tar archive needs a prefix, got "https://m/s.tar.gz"',
     );
   });

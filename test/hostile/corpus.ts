@@ -42,7 +42,7 @@ export interface Field {
 }
 
 /** Maps whose keys the site chooses: their keys are string fields too. */
-const KEYED_MAPS = ["deploy.hosts", "deploy.packageVersions", /^storage\.pools\.\d+\.properties$/] as const;
+const KEYED_MAPS = ["deploy.hosts", "deploy.packageVersions", "monitoring.prometheus.externalLabels", /^storage\.pools\.\d+\.properties$/] as const;
 const keyed = (path: Path) => {
   const dotted = path.join(".");
   return KEYED_MAPS.some((m) => (typeof m === "string" ? m === dotted : m.test(dotted)));

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { parseSite, SiteError } from "../../schema/load.js";
-import { compressHostlist, expandHostlist } from "../../schema/hostlist.js";
+import { compressHostlist, expandHostlist } from "../../common/hostlist.js";
 import { ensureSecrets, SecretsError } from "../../stacks/secrets.js";
 import { synthesizeSite } from "../../stacks/synth.js";
 import { diffSites } from "../../operations/diff/index.js";

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { LabAddresses } from "../../operations/lab/addresses.js";
 import { planLab } from "../../operations/lab/lab.js";
 import { planVagrantLab } from "../../operations/lab/vagrantfile.js";
-import { parseCidr, type Cidr } from "../../schema/net.js";
+import { parseCidr, type Cidr } from "../../common/net.js";
 import { FIXTURES, loadExamples, siteFromText } from "../helpers.js";
 
 const sites = [...loadExamples(), ...["vagrant-lab", "live-lab", "deploy-lab"].map((f) => siteFromText(readFileSync(join(FIXTURES, `${f}.yaml`), "utf8"), `test/fixtures/sites/${f}.yaml`))];

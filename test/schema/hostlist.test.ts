@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compressHostlist, countHostlist, expandHostlist, MAX_HOSTS } from "../../schema/hostlist.js";
+import { compressHostlist, countHostlist, expandHostlist, MAX_HOSTS } from "../../common/hostlist.js";
 
 describe("hostlist expressions", () => {
   it("expands ranges, lists and zero padding", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../schema/net.js";
+import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
 
 const cidr = (t: string) => parseCidr(t) as Cidr;
 

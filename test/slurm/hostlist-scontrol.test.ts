@@ -1,5 +1,5 @@
 /**
- * schema/hostlist.ts against Slurm's own hostlist code: `scontrol show hostnames` and
+ * common/hostlist.ts against Slurm's own hostlist code: `scontrol show hostnames` and
  * `scontrol show hostlist` on random inputs from a seeded generator (the same cases every run;
  * a failure prints its seed and case). Three properties:
  * 1. expansion: expandHostlist(E) is exactly what scontrol expands E to, in order;
@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { compressHostlist, expandHostlist } from "../../schema/hostlist.js";
+import { compressHostlist, expandHostlist } from "../../common/hostlist.js";
 import { tempDir } from "../helpers.js";
 
 const SEED = 20261121;

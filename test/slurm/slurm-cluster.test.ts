@@ -10,7 +10,7 @@ import { App, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { Bundle, type BundleManifest } from "../../constructs/core/index.js";
 import { hostlistLines, Munge, SlurmConfig, SlurmRestd } from "../../constructs/slurm/index.js";
-import { compressHostlist, expandHostlist } from "../../schema/hostlist.js";
+import { compressHostlist, expandHostlist } from "../../common/hostlist.js";
 import { parseSite } from "../../schema/load.js";
 import { readTree, synthTo, tempDir } from "../helpers.js";
 

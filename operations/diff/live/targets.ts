@@ -3,7 +3,7 @@
  * of each node group's hosts (`--live-hosts` chooses), each with the marker file it keeps.
  */
 import { appliedMarkerPath, type BundleManifest } from "../../../common/contracts/bundle.js";
-import { compressHostlist, expandHostlist } from "../../../schema/hostlist.js";
+import { compressHostlist, expandHostlist } from "../../../common/hostlist.js";
 import type { LiveReport } from "../report.js";
 import { DiffInputError, type StackTree } from "../tree.js";
 

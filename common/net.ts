@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { shown } from "./common.js";
+import { shown } from "./shown.js";
 
 /** An IP address with the prefix length of its network, as written in a site file ("10.10.0.11/24"). */
 export interface Cidr {
