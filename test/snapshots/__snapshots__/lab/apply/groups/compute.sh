@@ -374,7 +374,7 @@ install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-preflight' '/usr/loc
 install_file "$STAGE/files"'/usr/local/libexec/hpcdk/stream-task' '/usr/local/libexec/hpcdk/stream-task' 'root' 'root' '755' 'e3b47e3aa2bebe689e21be10104376085427b367e332681b403310138b2e04b6' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-charliecloud-preflight' '/usr/local/sbin/hpcdk-charliecloud-preflight' 'root' 'root' '755' '04589035799b7fda4ffbfa876f1d6b9a2faf37bc57c67d9379d5f0498ace40c9' ''
 install_file "$STAGE/files"'/usr/local/sbin/hpcdk-podman-user-storage' '/usr/local/sbin/hpcdk-podman-user-storage' 'root' 'root' '755' '85917d227a5a2332467be6f1dfcd7b6a9523ca4b9ce6ba2cc8f8bac9f836255a' ''
-install_file "$STAGE/files"'/usr/local/share/hpcdk/stream/kera.sbatch' '/usr/local/share/hpcdk/stream/kera.sbatch' 'root' 'root' '755' '9d23a0147239eeaff2aacf9d0ebeb47e8fa029fe1a8b923d825d985d8b768bd6' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream/kera.sbatch' '/usr/local/share/hpcdk/stream/kera.sbatch' 'root' 'root' '755' 'da96aabda27bea697804529e223210fe3b6739437dfd930da9deea1ec98d1f41' ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 
 # --- handlers of changed files, then the steps after the files --------------------------------

@@ -357,7 +357,7 @@ install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/build-image.sh' 
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' '/usr/local/share/hpcdk/stream-image/docker-entrypoint.sh' 'root' 'root' '755' '135656b84512d31e7c643893f165a04aebfd04670eb5125e053bc3ff8172eb6e' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stage-runtime.sh' '/usr/local/share/hpcdk/stream-image/stage-runtime.sh' 'root' 'root' '755' '54e06f4057faa982fee62408ea5482d1d9bc0f57800c50926f7d3e4c42f0a6d2' ''
 install_file "$STAGE/files"'/usr/local/share/hpcdk/stream-image/stream-broker.def' '/usr/local/share/hpcdk/stream-image/stream-broker.def' 'root' 'root' '644' 'a0a867d8525b56651b443feb9e3cf22e3da0cc316bfac9bdc0b3b3b6aef36540' ''
-install_file "$STAGE/files"'/usr/local/share/hpcdk/stream/kera.sbatch' '/usr/local/share/hpcdk/stream/kera.sbatch' 'root' 'root' '755' '9d23a0147239eeaff2aacf9d0ebeb47e8fa029fe1a8b923d825d985d8b768bd6' ''
+install_file "$STAGE/files"'/usr/local/share/hpcdk/stream/kera.sbatch' '/usr/local/share/hpcdk/stream/kera.sbatch' 'root' 'root' '755' 'da96aabda27bea697804529e223210fe3b6739437dfd930da9deea1ec98d1f41' ''
 install_file "$STAGE/secrets/"'munge-key' '/etc/munge/munge.key' 'munge' 'munge' '400' "$(sha_of "$STAGE/secrets/"'munge-key')" '' 'systemctl restart munge'
 
 # --- handlers of changed files, then the steps after the files --------------------------------
