@@ -145,7 +145,9 @@ describe.skipIf(!isRoot)("monitoring in the namespace lab", () => {
     const absentHere = new Set(["node_systemd_unit_state", "hpcdk_pacemaker_node_fenced", "hpcdk_pacemaker_fencing_failed"]);
     const missing: string[] = [];
     for (const m of [...metrics].filter((x) => !absentHere.has(x)).sort()) {
-      const found = await until(`${m}`, 30_000, async () => ((await query(`count(${m})`)).length > 0 ? true : undefined)).catch(() => false);
+      // Up to one collector interval and a scrape: the zpool collector runs every 60 s, and its first
+      // run can come before the pool is imported on that node (then it lists no pool until the next).
+      const found = await until(`${m}`, 75_000, async () => ((await query(`count(${m})`)).length > 0 ? true : undefined)).catch(() => false);
       if (!found) missing.push(m);
     }
     expect(missing).toEqual([]);
