@@ -8,7 +8,7 @@
  * hosts is measured on this machine (bench/fleet.bench.ts).
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ssh2 from "ssh2";
@@ -177,7 +177,11 @@ export async function fleetUp(site: string, spec: SiteSpec, options: FleetOption
     // Bounded: every host must answer on port 22.
     let up = 0;
     for (const host of state.hosts) {
-      await waitForPort(host.address.split("/")[0]!, 22, 60_000);
+      await waitForPort(host.address.split("/")[0]!, 22, 60_000).catch((err: Error) => {
+        const log = join(host.dir, "boot.log");
+        const tail = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").slice(-10) : [];
+        throw new LabError([`${host.name}: ${err.message}`, ...(tail.length > 0 ? [`its boot log (${log}) ends:`, ...tail.map((l) => `  ${l}`)] : [`its boot log ${log} is empty`])]);
+      });
       up++;
       if (up % 100 === 0) log(`${up}/${state.hosts.length} hosts answer on port 22`);
     }
@@ -229,10 +233,14 @@ function prepareHost(host: FleetHost, authorizedKey: string): string {
 
 /** Starts the host's sshd in its namespaces; its PID (sshd's: ip netns exec, unshare, sh and chroot exec) is kept in the host's directory. */
 export function bootHost(host: FleetHost): void {
+  // The boot script's and sshd's own messages (sshd -e) go to boot.log: a host that does not come
+  // up says why there.
+  const log = openSync(join(host.dir, "boot.log"), "a");
   const child = spawn("ip", ["netns", "exec", host.netns, "unshare", "--mount", "--uts", "/bin/sh", join(HERE, "fleet-boot.sh"), host.name, host.dir, host.address], {
     detached: true,
-    stdio: ["ignore", "ignore", "ignore"],
+    stdio: ["ignore", log, log],
   });
+  closeSync(log);
   child.unref();
   writeFileSync(join(host.dir, "sshd.pid"), `${child.pid}\n`);
 }
