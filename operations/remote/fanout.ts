@@ -72,7 +72,10 @@ export class Progress {
   }
 }
 
-function formatSeconds(s: number): string {
+function formatSeconds(seconds: number): string {
+  // To the millisecond first: (t0 + 2000 - t0) / 1000 can be 2.0000000000009 with a large
+  // performance.now(), and a ceiling would then say 9 s for 8.
+  const s = Math.round(seconds * 1000) / 1000;
   return s < 60 ? `${Math.ceil(s)} s` : `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`;
 }
 
