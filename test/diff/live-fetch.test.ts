@@ -176,6 +176,7 @@ describe("hpcdk diff --live with hosts that cannot be reached", () => {
       notChecked: [
         { group: "compute", hosts: "c[001,003-128]" },
         { group: "gpu", hosts: "g[01-08]" },
+        { group: "ops", hosts: "ops1" },
         { group: "shifter-gw", hosts: "sgw1" },
       ],
       cib: { status: "unreachable", error: "no management node gives a CIB with quorum (stc1: unreachable; stc2: unreachable; stc3: unreachable; stc4: unreachable)" },
