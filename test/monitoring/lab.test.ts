@@ -186,7 +186,13 @@ describe.skipIf(!isRoot)("monitoring in the namespace lab", () => {
     });
     expect(rule.duration).toBe(25);
     expect(onHost(holder, "cat /run/hpcdk-monitoring/prometheus.pid").trim()).toBe(pid);
-    expect(Number((await query("prometheus_config_last_reload_success_timestamp_seconds"))[0]!.value[1])).toBeGreaterThan(reloadedBefore);
+    // The rules API shows the reload at once; the reload's timestamp is a metric Prometheus
+    // scrapes from itself, so it shows at the next self-scrape (every 15 s), not before.
+    const reloadedAt = await until("the reload's timestamp scraped", 30_000, async () => {
+      const t = Number((await query("prometheus_config_last_reload_success_timestamp_seconds"))[0]!.value[1]);
+      return t > reloadedBefore ? t : undefined;
+    });
+    expect(reloadedAt).toBeGreaterThan(reloadedBefore);
     // The drift check: nothing drifted; then a hand edit of a rule file on m2 is seen.
     const clean = hpcdk(["diff", siteFile, "--live", "--inventory", lab.inventoryFile, "--format", "json"], project);
     expect(clean.status, clean.stdout + clean.stderr).toBe(0);
