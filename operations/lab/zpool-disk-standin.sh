@@ -166,7 +166,7 @@ create)
     mkdir -p "$mountpoint" "$STATE"
     mount -t ext4 "$first" "$mountpoint" || die "create '$pool': mount on $mountpoint failed"
     printf 'pool=%s\nmountpoint=%s\nmultihost=%s\ndevices=%s\n' "$pool" "$mountpoint" "$multihost" "$devices" > "$mountpoint/$PROPS"
-    sync
+    sync -f "$mountpoint/$PROPS"
     echo "$first $mountpoint" > "$STATE/$pool"
     ;;
 import)

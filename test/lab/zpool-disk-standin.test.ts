@@ -76,7 +76,7 @@ step a-monitor vm a ${AGENT} monitor
 dumpe2fs -h $W/a/by-id/wwn-0x5000c5000000b001 2> /dev/null > $W/dumpe2fs
 grep -q '^Filesystem features:.* mmp' $W/dumpe2fs && echo "feature mmp"
 grep '^MMP update interval' $W/dumpe2fs | sed 's/  */ /g'
-echo synced-on-a > $W/tank/home/synced && sync
+echo synced-on-a > $W/tank/home/synced && sync -f $W/tank/home/synced
 cp --sparse=always $W/disk.img $W/crash.img
 ln -s $(losetup --direct-io=on --find --show $W/crash.img) $W/c/by-id/wwn-0x5000c5000000b001
 unshare --mount --propagation private sh -c '
