@@ -131,7 +131,12 @@ export class SiteStack extends TerraformStack {
     }
     if (spec.monitoring) this.monitoring = this.buildMonitoring(spec, props.site.name);
 
-    const resourceKind = props.resourceKind ?? spec.deploy.resource;
+    this.buildDeployments(props.resourceKind ?? spec.deploy.resource);
+    this.buildStackFiles();
+  }
+
+  /** A deployment resource per bundle: hosts and groups first, the CIB once every management node has its files. */
+  private buildDeployments(resourceKind: DeploymentResourceKind): void {
     if (resourceKind === "null_resource") new NullProvider(this, "null");
     // How Terraform runs hpcdk: `hpcdk` on PATH, or TF_VAR_hpcdk_cli (hpcdk deploy sets it).
     const cli = new TerraformVariable(this, "hpcdk_cli", {
@@ -155,13 +160,16 @@ export class SiteStack extends TerraformStack {
     for (const group of Object.values(this.groups)) deployment(group);
     // The CIB goes in once every management node has its files (and runs its cluster).
     deployment(this.cluster, hostDeployments);
+  }
 
-    // The rest of the stack directory: how the hosts are reached, and the Terraform JSON as cdktf
-    // writes it (keys sorted; synthesis prepares the stack first).
-    new StackFile(this, "inventory", {
-      path: "deploy.json",
-      content: () => JSON.stringify(inventoryOf(props.site.name, source, spec), null, 2) + "\n",
-    });
+  /**
+   * The rest of the stack directory (the bundles make their own files): how the hosts are
+   * reached, and the Terraform JSON as cdktf writes it (keys sorted; synthesis prepares the
+   * stack first).
+   */
+  private buildStackFiles(): void {
+    const { name, file, spec } = this.site;
+    new StackFile(this, "inventory", { path: "deploy.json", content: () => JSON.stringify(inventoryOf(name, file, spec), null, 2) + "\n" });
     new StackFile(this, "terraform-json", { path: "cdk.tf.json", content: () => stringify(this.toTerraform(), { space: 2 })! });
   }
 
