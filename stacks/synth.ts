@@ -89,11 +89,13 @@ function stackDirOf(stack: SiteStack): string {
  */
 export function synthesize(sites: readonly LoadedSite[], outdir: string, log: (line: string) => void = () => {}): BuiltApp {
   mkdirSync(dirname(outdir), { recursive: true });
-  // Everything is rendered into memory, then written into a staging directory beside the output
-  // (same file system, so it is renamed into place); cdktf's App keeps its directory there too.
-  // (mkdirSync, not mkdtempSync: the directory becomes the output when there is none, so it gets
-  // the usual mode, not 0700.)
-  const staging = join(dirname(outdir), `.${basename(outdir)}.synth-${randomBytes(6).toString("hex")}`);
+  // Everything is rendered into memory, then written into a staging directory on the output's
+  // file system, so that it is renamed into place: inside the output when there is one (it may
+  // be a link to another disk), else beside it, to become it. cdktf's App keeps its directory
+  // there too. (mkdirSync, not mkdtempSync: a staging directory that becomes the output gets the
+  // usual mode, not 0700.)
+  const suffix = randomBytes(6).toString("hex");
+  const staging = existsSync(outdir) ? join(outdir, `.synth-${suffix}`) : join(dirname(outdir), `.${basename(outdir)}.synth-${suffix}`);
   mkdirSync(staging);
   try {
     const built = buildApp(sites, staging, (site) => new SecretsFolder(secretsDirFor(outdir, site.name), log));

@@ -4,10 +4,10 @@
  * only their keyed fingerprint reaches the Terraform JSON.
  */
 import { createHmac } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { FINGERPRINT_KEY } from "../common/contracts/marker.js";
 import { Bundle, GeneratedFile, renderStackFiles, StackFile, type SecretSpec } from "../constructs/core/index.js";
 import { SecretsError, type SecretStore } from "../stacks/secrets.js";
@@ -109,6 +109,23 @@ describe("one writer", () => {
     // THEN the output is byte for byte what it was, and no staging directory is left
     expect(readTree(out)).toEqual(before);
     expect(readdirSync(project).sort()).toEqual(["cdktf.out", "elsewhere", "secrets"]);
+  });
+
+  it("keeps an output directory that is a link (to another disk, say) and writes into its target", () => {
+    // GIVEN cdktf.out as a link to a directory elsewhere: on another file system where this
+    // machine has one (/dev/shm), so nothing can be renamed from beside the link into it
+    const project = tempDir("hpcdk-synth-");
+    const otherDisk = existsSync("/dev/shm") && statSync("/dev/shm").dev !== statSync(project).dev;
+    const target = otherDisk ? mkdtempSync("/dev/shm/hpcdk-synth-target-") : tempDir("hpcdk-synth-target-");
+    onTestFinished(() => rmSync(target, { recursive: true, force: true }));
+    symlinkSync(target, join(project, "cdktf.out"));
+    // WHEN the site is synthesized, twice
+    synthesize([lab!], join(project, "cdktf.out"));
+    synthesize([lab!], join(project, "cdktf.out"));
+    // THEN the link is still a link, the files are in its target, and no staging is left there
+    expect(lstatSync(join(project, "cdktf.out")).isSymbolicLink()).toBe(true);
+    expect(readdirSync(target).sort()).toEqual(["manifest.json", "stacks"]);
+    expect(existsSync(join(target, "stacks", "lab", "cdk.tf.json"))).toBe(true);
   });
 
   it("creates no output directory when the first synth fails", () => {
