@@ -14,8 +14,6 @@ import { FINGERPRINT_KEY, secretsFingerprint } from "../common/contracts/marker.
 import { HpcdkError } from "../common/errors.js";
 import type { SecretSpec } from "../constructs/core/index.js";
 
-export { secretsFingerprint } from "../common/contracts/marker.js";
-
 /**
  * Where a site's secrets are kept, as the stack sees them: given to `SiteStack` when it is built,
  * so the Terraform triggers and the markers carry a keyed fingerprint of the values and never a
