@@ -15,6 +15,7 @@ import { App } from "cdktf";
 import { parse, stringify } from "yaml";
 import { GeneratedFile } from "../constructs/core/index.js";
 import { parseSite } from "../schema/load.js";
+import { NO_SECRETS } from "../stacks/secrets.js";
 import { SiteStack } from "../stacks/site-stack.js";
 import { outDir, RUNS, synthInChild, type Row } from "./harness.js";
 import { slurmSiteYaml } from "./slurm.bench.js";
@@ -113,7 +114,7 @@ export async function run(): Promise<Row[]> {
   const stackMs = (yaml: string, file: string) => {
     const site = parseSite(yaml, file);
     const t0 = performance.now();
-    const stack = new SiteStack(new App({ skipValidation: true, outdir: outDir("monitoring-app") }), { site, resourceKind: "terraform_data" });
+    const stack = new SiteStack(new App({ skipValidation: true, outdir: outDir("monitoring-app") }), { site, secrets: NO_SECRETS, resourceKind: "terraform_data" });
     for (const f of stack.node.findAll()) if (f instanceof GeneratedFile) f.render();
     return performance.now() - t0;
   };

@@ -8,6 +8,29 @@ export interface Cidr {
   readonly family: 4 | 6;
 }
 
+/**
+ * A CIDR of the site file, parsed once where the site is loaded (the schema's transforms): the
+ * address, prefix and family, and the text as written ("10.10.0.11/24"), which is what goes into
+ * a rendered file and what `hpcdk diff` shows.
+ */
+export interface SiteCidr extends Cidr {
+  readonly text: string;
+}
+
+/** A site CIDR from text the schema has checked already; throws on text that is not one (a bug). */
+export function siteCidr(text: string): SiteCidr {
+  const parsed = parseCidr(text);
+  if (typeof parsed === "string") throw new Error(`siteCidr: ${parsed}`);
+  return { ...parsed, text };
+}
+
+/** True for a parsed site CIDR (`hpcdk diff` compares and shows it as its text). */
+export function isSiteCidr(value: unknown): value is SiteCidr {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return Object.keys(v).length === 4 && typeof v.text === "string" && typeof v.address === "string" && typeof v.prefix === "number" && (v.family === 4 || v.family === 6);
+}
+
 /** Parses "ADDRESS/PREFIX"; returns a reason string when the text is not one. */
 export function parseCidr(text: string): Cidr | string {
   const slash = text.indexOf("/");

@@ -41,7 +41,7 @@ export function externalLabels(siteName: string, m: MonitoringSpec): Record<stri
 }
 
 function addressesOf(node: SiteSpec["nodes"][number]): Cidr[] {
-  return [...node.addresses, ...node.serviceAddresses].map((a) => parseCidr(a)).filter((c): c is Cidr => typeof c !== "string");
+  return [...node.addresses, ...node.serviceAddresses];
 }
 
 /** The address each management node is scraped on: its address in `monitoring.network`, else link 0. */
@@ -50,7 +50,7 @@ export function scrapeAddresses(site: SiteSpec): Record<string, string> {
   return Object.fromEntries(
     site.nodes.map((n) => {
       const inNetwork = network && typeof network !== "string" ? addressesOf(n).find((a) => networkContains(network, a.address))?.address : undefined;
-      return [n.name, inNetwork ?? n.addresses[0]!.split("/")[0]!];
+      return [n.name, inNetwork ?? n.addresses[0]!.address];
     }),
   );
 }

@@ -139,9 +139,7 @@ type Report = (path: Path, message: string) => void;
 type Uniqueness = (what: string) => (value: string, path: Path) => void;
 
 function nodeNetworks(node: SiteSpec["nodes"][number]): Cidr[] {
-  return [...node.addresses, ...node.serviceAddresses]
-    .map((a) => parseCidr(a))
-    .filter((c): c is Cidr => typeof c !== "string");
+  return [...node.addresses, ...node.serviceAddresses];
 }
 
 /**
@@ -178,7 +176,7 @@ function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): voi
       plugs(node.power.plug, ["nodes", i, "power", "plug"]);
     }
     (["addresses", "serviceAddresses"] as const).forEach((field) =>
-      node[field].forEach((a, j) => addresses(a.split("/")[0]!, ["nodes", i, field, j])),
+      node[field].forEach((a, j) => addresses(a.address, ["nodes", i, field, j])),
     );
     if (node.addresses.length !== linkCount) {
       report(
@@ -189,13 +187,11 @@ function checkNodes(site: SiteSpec, report: Report, uniqueness: Uniqueness): voi
     }
     if (i === 0) return;
     node.addresses.forEach((a, link) => {
-      const first = parseCidr(site.nodes[0]!.addresses[link]!);
-      const mine = parseCidr(a);
-      if (typeof first === "string" || typeof mine === "string") return;
-      if (!networkContains(first, mine.address)) {
+      const first = site.nodes[0]!.addresses[link]!;
+      if (!networkContains(first, a.address)) {
         report(
           ["nodes", i, "addresses", link],
-          `${quote(a)} is not in ${networkOf(first)}, the network of corosync link ${link} on ${site.nodes[0]!.name}`,
+          `${quote(a.text)} is not in ${networkOf(first)}, the network of corosync link ${link} on ${site.nodes[0]!.name}`,
         );
       }
     });
@@ -235,7 +231,7 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
   const fsids = uniqueness("fsid");
   const ips = uniqueness("floating IP");
   const nodeAddresses = new Map(
-    site.nodes.flatMap((n, i) => [...n.addresses, ...n.serviceAddresses].map((a) => [a.split("/")[0]!, `nodes.${i} (${n.name})`] as const)),
+    site.nodes.flatMap((n, i) => [...n.addresses, ...n.serviceAddresses].map((a) => [a.address, `nodes.${i} (${n.name})`] as const)),
   );
 
   if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {

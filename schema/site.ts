@@ -21,7 +21,7 @@ import {
 } from "./common.js";
 import { DeploySchema } from "./deploy.js";
 import { countHostlist, expandHostlist, MAX_HOSTS, tooManyHosts } from "../common/hostlist.js";
-import { hostAddressProblem, parseCidr } from "../common/net.js";
+import { hostAddressProblem, parseCidr, siteCidr } from "../common/net.js";
 import { PACEMAKER_VERSIONS } from "./pacemaker-versions.js";
 import { SlurmSchema } from "./slurm.js";
 import { ContainersSchema } from "./containers.js";
@@ -134,11 +134,15 @@ export const NodeSchema = z
       .array(cidrAddress)
       .min(1)
       .max(8)
-      .describe("Cluster-network addresses in CIDR form, one per corosync knet link (link 0 first)."),
+      .describe("Cluster-network addresses in CIDR form, one per corosync knet link (link 0 first).")
+      // Parsed once here: constructs and operations take the address, prefix and family.
+      .transform((list) => list.map(siteCidr)),
     serviceAddresses: z
       .array(cidrAddress)
       .default([])
-      .describe("Other addresses of the node in CIDR form (e.g. the network clients mount from). @default []"),
+      .describe("Other addresses of the node in CIDR form (e.g. the network clients mount from). @default []")
+      // After the default, so the JSON Schema keeps it.
+      .transform((list) => list.map(siteCidr)),
     hostid: z
       .union([
         z.string().regex(/^0x[0-9a-f]{8}$/, { error: (iss) => `must be 8 lowercase hex digits after 0x, got ${shown(iss.input)}` }),

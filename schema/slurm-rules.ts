@@ -15,7 +15,7 @@ const at = (...rest: Path): Path => ["slurm", ...rest];
 
 /** Networks (CIDR) of a management node, link and service addresses. */
 function addressesOf(node: SiteSpec["nodes"][number]): Cidr[] {
-  return [...node.addresses, ...node.serviceAddresses].map((a) => parseCidr(a)).filter((c): c is Cidr => typeof c !== "string");
+  return [...node.addresses, ...node.serviceAddresses];
 }
 
 /** The site's export a path names, with its group. */
@@ -45,17 +45,13 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     };
   };
 
-  let network: Cidr | undefined;
-  if (slurm.network !== undefined) {
-    const parsed = parseCidr(slurm.network);
-    if (typeof parsed === "string") report(at("network"), parsed);
-    else network = parsed;
-  }
+  // Parsed by the schema (slurm.network is a network in CIDR form or refused there).
+  const network = slurm.network;
   const needsAddress = (name: string, path: Path) => {
     const node = nodes.get(name);
     if (!node || !network) return;
     if (!addressesOf(node).some((c) => networkContains(network!, c.address))) {
-      report(path, `${quoted(name)} has no address in slurm.network ${slurm.network}`);
+      report(path, `${quoted(name)} has no address in slurm.network ${slurm.network!.text}`);
     }
   };
 

@@ -10,7 +10,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { absolutePath, hostName, named as namedString, narrowed, nicName, ownedDirectory, port as portNumber, shown, SLURM_NAME, UNIX_NAME as UNIX_NAME_RE } from "./common.js";
-import { parseCidr } from "../common/net.js";
+import { parseCidr, siteCidr } from "../common/net.js";
 
 /**
  * What each Slurm release ships that hpcdk configures by name. Add a row for a new release; the
@@ -68,7 +68,7 @@ const ipAddress = narrowed((v) => (v.length <= 45 && isIP(v) !== 0 ? undefined :
 const cidrNetwork = narrowed((v) => {
   const parsed = parseCidr(v);
   return typeof parsed === "string" ? parsed : undefined;
-}, "^[0-9A-Fa-f.:]+/[0-9]{1,3}$");
+}, "^[0-9A-Fa-f.:]+/[0-9]{1,3}$").transform(siteCidr);
 /** An address or a network (nginx allow). */
 const addressOrNetwork = narrowed((v) => {
   const parsed = parseCidr(v.includes("/") ? v : `${v}/${v.includes(":") ? 128 : 32}`);

@@ -10,11 +10,53 @@ import { randomBytes, randomInt } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FINGERPRINT_KEY } from "../common/contracts/marker.js";
+import { FINGERPRINT_KEY, secretsFingerprint } from "../common/contracts/marker.js";
 import { HpcdkError } from "../common/errors.js";
 import type { SecretSpec } from "../constructs/core/index.js";
 
-export { secretsFingerprint } from "../common/contracts/marker.js";
+/**
+ * Where a site's secrets are kept, as the stack sees them: given to `SiteStack` when it is built,
+ * so the Terraform triggers and the markers carry a keyed fingerprint of the values and never a
+ * value. Synthesis asks the store to make the secrets the rendered bundles need (`ensure`) before
+ * it resolves a fingerprint.
+ */
+export interface SecretStore {
+  /** Makes every missing secret of the list (existing ones are kept); returns where each new one is, for the log. */
+  ensure(specs: readonly SecretSpec[]): string[];
+  /** The keyed fingerprint (HMAC) of the named secrets as the store holds them; `none` for none. */
+  fingerprint(names: readonly string[]): string;
+}
+
+/**
+ * The store of a tree that is built and read but never synthesized (the lab's package list, a
+ * benchmark of the construct tree): asking it for a secret or a fingerprint is a bug.
+ */
+export const NO_SECRETS: SecretStore = {
+  ensure: () => {
+    throw new Error("NO_SECRETS: this construct tree has no secret store: synthesize it with stacks/synth.ts");
+  },
+  fingerprint: () => {
+    throw new Error("NO_SECRETS: this construct tree has no secret store: synthesize it with stacks/synth.ts");
+  },
+};
+
+/** The secrets folder of a site (`secrets/<site>/`, git-ignored) as a store. */
+export class SecretsFolder implements SecretStore {
+  constructor(
+    readonly dir: string,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
+
+  ensure(specs: readonly SecretSpec[]): string[] {
+    return ensureSecrets(this.dir, specs, this.log).map((name) => join(this.dir, name));
+  }
+
+  fingerprint(names: readonly string[]): string {
+    const missing = names.length > 0 ? missingSecrets(this.dir, [FINGERPRINT_KEY, ...names]) : [];
+    if (missing.length > 0) throw new Error(`SecretsFolder [${this.dir}]: ${missing.join(", ")} missing: synthesis makes the secrets (ensure) before it fingerprints them`);
+    return secretsFingerprint(this.dir, names);
+  }
+}
 const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /** Where a site's secrets live for an output directory: `<out>/../secrets/<site>`. */

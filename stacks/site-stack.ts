@@ -1,8 +1,9 @@
 import { Lazy, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import type { Construct } from "constructs";
+import stringify from "json-stable-stringify";
 import { bundleMarker } from "../common/contracts/marker.js";
-import { Bundle, Deployment, type DeploymentResourceKind } from "../constructs/core/index.js";
+import { Bundle, Deployment, StackFile, type DeploymentResourceKind } from "../constructs/core/index.js";
 import { FloatingIp, HaNfsCluster, Primitive, ResourceAgent, SlurmctldGroup } from "../constructs/pacemaker/index.js";
 import { DAEMON_AGENT, daemonParams, MonitoringService, type MonitoredGroup, type MonitoredNode } from "../constructs/monitoring/index.js";
 import { MONITORING_IDS } from "../schema/monitoring.js";
@@ -17,9 +18,13 @@ import { exportDirsOnPool } from "../schema/site.js";
 import { openapiPlugins, slurmClusterName } from "../schema/slurm-rules.js";
 import { groupCores, staticBrokerMemoryMB } from "../schema/streaming-rules.js";
 import type { LoadedSite } from "../schema/load.js";
+import { inventoryOf } from "./inventory.js";
+import type { SecretStore } from "./secrets.js";
 
 export interface SiteStackProps {
   readonly site: LoadedSite;
+  /** The site's secrets: the deployments' triggers carry their keyed fingerprint, never a value. */
+  readonly secrets: SecretStore;
   /** @default "null_resource" */
   readonly resourceKind?: DeploymentResourceKind;
 }
@@ -35,8 +40,8 @@ export class SiteStack extends TerraformStack {
   readonly groups: Readonly<Record<string, Bundle>>;
   readonly cluster: Bundle;
   readonly nfs: HaNfsCluster;
-  /** Keyed fingerprints of each bundle's secrets, set by synthesis once the secrets exist. */
-  readonly secretFingerprints = new Map<Bundle, string>();
+  /** Where the site's secrets are kept (given at construction). */
+  readonly secrets: SecretStore;
   /** The deployment of each bundle, in the order of `bundles`. */
   readonly deployments: Deployment[] = [];
   /** Slurm, when the site has a slurm section. */
@@ -49,6 +54,7 @@ export class SiteStack extends TerraformStack {
   constructor(scope: Construct, props: SiteStackProps) {
     super(scope, props.site.name);
     this.site = props.site;
+    this.secrets = props.secrets;
     // State lives beside the output directory (the project root for cdktf.out), never inside it:
     // synth replaces the stack directory. The path is relative to the stack directory
     // (<out>/stacks/<site>), so it names no directory of the build machine.
@@ -125,7 +131,12 @@ export class SiteStack extends TerraformStack {
     }
     if (spec.monitoring) this.monitoring = this.buildMonitoring(spec, props.site.name);
 
-    const resourceKind = props.resourceKind ?? spec.deploy.resource;
+    this.buildDeployments(props.resourceKind ?? spec.deploy.resource);
+    this.buildStackFiles();
+  }
+
+  /** A deployment resource per bundle: hosts and groups first, the CIB once every management node has its files. */
+  private buildDeployments(resourceKind: DeploymentResourceKind): void {
     if (resourceKind === "null_resource") new NullProvider(this, "null");
     // How Terraform runs hpcdk: `hpcdk` on PATH, or TF_VAR_hpcdk_cli (hpcdk deploy sets it).
     const cli = new TerraformVariable(this, "hpcdk_cli", {
@@ -138,6 +149,7 @@ export class SiteStack extends TerraformStack {
         bundle,
         resourceKind,
         cli: cli.stringValue,
+        // Resolved when synthesis writes the Terraform JSON, after it had the store make the secrets.
         secretsFingerprint: Lazy.stringValue({ produce: () => this.fingerprintOf(bundle) }),
         dependsOn: dependsOn.map((x) => x.resource),
       });
@@ -148,6 +160,17 @@ export class SiteStack extends TerraformStack {
     for (const group of Object.values(this.groups)) deployment(group);
     // The CIB goes in once every management node has its files (and runs its cluster).
     deployment(this.cluster, hostDeployments);
+  }
+
+  /**
+   * The rest of the stack directory (the bundles make their own files): how the hosts are
+   * reached, and the Terraform JSON as cdktf writes it (keys sorted; synthesis prepares the
+   * stack first).
+   */
+  private buildStackFiles(): void {
+    const { name, file, spec } = this.site;
+    new StackFile(this, "inventory", { path: "deploy.json", content: () => JSON.stringify(inventoryOf(name, file, spec), null, 2) + "\n" });
+    new StackFile(this, "terraform-json", { path: "cdk.tf.json", content: () => stringify(this.toTerraform(), { space: 2 })! });
   }
 
   /**
@@ -242,9 +265,7 @@ export class SiteStack extends TerraformStack {
   }
 
   private fingerprintOf(bundle: Bundle): string {
-    const fp = this.secretFingerprints.get(bundle);
-    if (fp === undefined) throw new Error(`SiteStack [${this.node.path}]: no secrets fingerprint for ${bundle.dir}: synthesize with stacks/synth.ts`);
-    return fp;
+    return this.secrets.fingerprint(bundle.render().manifest.secrets.map((s) => s.name));
   }
 
   /** Host bundles, then group bundles, each sorted by name, then the cluster bundle. */

@@ -3,11 +3,12 @@
  * running the hpcdk and cdktf CLIs.
  */
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
+import type { IConstruct } from "constructs";
 import { afterAll } from "vitest";
-import { shQuote } from "../constructs/core/index.js";
+import { renderStackFiles, shQuote } from "../constructs/core/index.js";
 import { loadSiteFiles, parseSite, type LoadedSite } from "../schema/load.js";
 import { synthesize, type BuiltApp } from "../stacks/synth.js";
 import type { LabState } from "../operations/lab/lab.js";
@@ -82,6 +83,17 @@ export function synthTo(sites: readonly LoadedSite[], project = tempDir("hpcdk-s
   const out = join(project, "cdktf.out");
   const built = synthesize(sites, out);
   return { out, built };
+}
+
+/**
+ * Writes the stack files of a construct tree that is no site (a bundle a test builds by hand)
+ * into `dir`, as synthesis would into a stack directory.
+ */
+export function writeStackFiles(scope: IConstruct, dir: string): void {
+  for (const [path, f] of renderStackFiles(scope)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), f.bytes, { mode: f.mode });
+  }
 }
 
 /** Every file under `dir`, by path relative to it, sorted. */

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadSiteFile, type LoadedSite } from "../../schema/load.js";
 import { buildApp } from "../../stacks/synth.js";
+import { NO_SECRETS } from "../../stacks/secrets.js";
 import type { Inventory } from "../../common/contracts/inventory.js";
 import { labDown, labInventory, labUp, nodeInitPid, readLabState } from "../../operations/lab/lab.js";
 import { fleetDown, fleetHostPid, fleetMemory, fleetUp, readFleetState } from "../../operations/lab/fleet.js";
@@ -18,7 +19,7 @@ import { siteFileOf } from "./simulate.js";
 function nodePackages(loaded: LoadedSite): string[] {
   const scratch = mkdtempSync(join(tmpdir(), "hpcdk-lab-"));
   try {
-    const { stacks } = buildApp([loaded], join(scratch, "cdktf.out"));
+    const { stacks } = buildApp([loaded], join(scratch, "cdktf.out"), () => NO_SECRETS);
     const managed = new Set(loaded.spec.nodes.map((n) => n.name));
     return stacks[0]!.bundles
       .filter((b) => b.hosts.some((h) => managed.has(h)))

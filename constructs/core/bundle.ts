@@ -1,5 +1,3 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { Construct } from "constructs";
 import { compressHostlist } from "../../common/hostlist.js";
 import { managedHeader, type FileBundle, type GeneratedFile, type RenderedFile } from "./generated-file.js";
@@ -21,6 +19,7 @@ import {
 } from "../../common/contracts/bundle.js";
 import { manifestSha256 } from "../../common/contracts/marker.js";
 import type { SecretFile, SecretFileBundle } from "./secret-file.js";
+import { StackFile } from "./stack-file.js";
 import type { NfsGroupResources } from "../../common/contracts/cib-ids.js";
 
 export type { BundleKind, BundleManifest, PackageSpec, Step, StepPhase } from "../../common/contracts/bundle.js";
@@ -150,12 +149,17 @@ export class Bundle extends Construct implements FileBundle, SecretFileBundle {
     if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);
     this.dir = bundleDir(props);
     this.manifestPath = manifestPath(props);
+    new StackFile(this, "manifest", { path: this.manifestPath, content: () => JSON.stringify(this.render().manifest, null, 2) + "\n" });
+    if (props.kind !== "cluster") new StackFile(this, "apply-script", { path: applyScriptPath(props), mode: 0o755, content: () => this.render().applyScript! });
   }
 
   /** Called by GeneratedFile: claims its path. */
   claim(file: GeneratedFile): void {
     this.claimPath(file.path, file.node.path);
     this.files.set(file.path, file);
+    // Under `<dir>/` in the stack directory; the owner always keeps read/write there, so the
+    // tree can be reviewed and cleaned (the manifest carries the mode the host gets).
+    new StackFile(file, "stack-file", { path: `${this.dir}${file.path}`, mode: file.mode | 0o600, content: () => file.render().bytes });
   }
 
   /** Called by SecretFile: claims its path. */
@@ -285,25 +289,5 @@ export class Bundle extends Construct implements FileBundle, SecretFileBundle {
   /** The rendered bytes of one file, for other bundles' and operations' use in tests. */
   fileBytes(path: string): Buffer | undefined {
     return this.render().files.find((f) => f.path === path)?.bytes;
-  }
-
-  /** Writes the files under `<stackDir>/<dir>/` and the manifest under `<stackDir>/manifests/`. */
-  writeTo(stackDir: string): void {
-    const { files, manifest } = this.render();
-    for (const f of files) {
-      const target = join(stackDir, this.dir, f.path);
-      mkdirSync(dirname(target), { recursive: true });
-      // The owner always keeps read/write here so the tree can be reviewed and cleaned.
-      writeFileSync(target, f.bytes, { mode: f.mode | 0o600 });
-    }
-    const manifestFile = join(stackDir, this.manifestPath);
-    mkdirSync(dirname(manifestFile), { recursive: true });
-    writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + "\n");
-    const { applyScript } = this.render();
-    if (applyScript !== undefined) {
-      const scriptFile = join(stackDir, this.applyScriptPath);
-      mkdirSync(dirname(scriptFile), { recursive: true });
-      writeFileSync(scriptFile, applyScript, { mode: 0o755 });
-    }
   }
 }

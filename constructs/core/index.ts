@@ -4,4 +4,5 @@ export * from "./generated-file.js";
 export * from "./impact.js";
 export * from "./renderer.js";
 export * from "./secret-file.js";
+export * from "./stack-file.js";
 export * from "./languages.js";

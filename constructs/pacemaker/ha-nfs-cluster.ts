@@ -88,7 +88,7 @@ export class HaNfsCluster extends Construct {
       nodes: site.nodes.map((n) => ({
         name: n.name,
         nodeid: n.id,
-        addresses: n.addresses.map((a) => a.split("/")[0]!),
+        addresses: n.addresses.map((a) => a.address),
         host: hostOf(n.name),
       })),
     });

@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { CibId, type NfsGroupResources } from "../../common/contracts/cib-ids.js";
 import { bundleOf, type Bundle } from "../core/index.js";
 import { expandHostlist } from "../../common/hostlist.js";
-import { networkContains, parseCidr, type Cidr } from "../../common/net.js";
+import { networkContains } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { JwtKey } from "./jwt-key.js";
 import { Munge } from "./munge.js";
@@ -78,11 +78,11 @@ export class SlurmCluster extends Construct {
     if (slurm.stateSave && !props.stateSaveServer) throw new Error(`${where}: slurm.stateSave needs the NFS group's address (stateSaveServer)`);
 
     // Controllers and the dbd are written with their address on slurm.network when the site names one.
-    const network = slurm.network ? (parseCidr(slurm.network) as Cidr) : undefined;
+    const network = slurm.network;
     const addressOf = (name: string): string | undefined => {
       if (!network) return undefined;
       const node = site.nodes.find((n) => n.name === name)!;
-      return [...node.addresses, ...node.serviceAddresses].map((a) => a.split("/")[0]!).find((a) => networkContains(network, a));
+      return [...node.addresses, ...node.serviceAddresses].map((a) => a.address).find((a) => networkContains(network, a));
     };
     const controllerHost = (name: string) => {
       const addr = addressOf(name);

@@ -7,6 +7,7 @@
  * element whose identity changed and nothing else is reported as renamed.
  */
 import { isDeepStrictEqual } from "node:util";
+import { isSiteCidr } from "../../common/net.js";
 import { settingImpact, type SettingImpact } from "../../schema/impact.js";
 
 export interface SettingChange {
@@ -28,8 +29,24 @@ const IDENTITY_KEYS = ["name", "path", "spec", "id", "address"] as const;
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isObjectList = (v: unknown): v is Record<string, unknown>[] => Array.isArray(v) && v.length > 0 && v.every(isPlainObject);
 
+/**
+ * The spec as the site file wrote it, for comparing and showing: the schema parses CIDRs once
+ * (`nodes[].addresses`, `slurm.network`: address, prefix, family), but a setting is the text the
+ * admin wrote ("10.10.0.11/24" → "10.10.0.12/24"), one value, not four fields of an object.
+ */
+function asWritten(value: unknown): unknown {
+  if (isSiteCidr(value)) return value.text;
+  if (Array.isArray(value)) return value.map(asWritten);
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asWritten(v)]));
+  return value;
+}
+
 /** The settings that differ between two sites, in the order of the new site file. */
 export function diffSettings(oldSpec: unknown, newSpec: unknown): SettingChange[] {
+  return diffWritten(asWritten(oldSpec), asWritten(newSpec));
+}
+
+function diffWritten(oldSpec: unknown, newSpec: unknown): SettingChange[] {
   const changes: SettingChange[] = [];
   const emit = (path: string, pattern: string, change: SettingChange["change"], old: unknown, next: unknown) => {
     changes.push({

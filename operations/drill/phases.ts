@@ -143,7 +143,7 @@ export async function predict(input: GroupDrillInput, s: Settled): Promise<Drill
 /** The nodes, their cluster addresses and interfaces, and the client, for a fault plan. */
 function topology(input: GroupDrillInput, s: Settled): FaultTopology {
   return {
-    nodes: input.spec.nodes.map((n) => ({ name: n.name, address: n.addresses[0]!.split("/")[0]!, iface: input.group.floatingIp.nic ?? "eth0" })),
+    nodes: input.spec.nodes.map((n) => ({ name: n.name, address: n.addresses[0]!.address, iface: input.group.floatingIp.nic ?? "eth0" })),
     client: input.clientAddress ?? "0.0.0.0",
     holder: s.node,
   };

@@ -5,7 +5,7 @@
  * fence_powerman's when the site fences with powerman on that network (the lab runs powermand
  * there), else the highest host address that no node and no floating IP uses.
  */
-import { addressToBigInt, networkContains, networkOf, parseCidr, type Cidr } from "../../common/net.js";
+import { addressToBigInt, networkContains, networkOf, type Cidr } from "../../common/net.js";
 import type { SiteSpec } from "../../schema/site.js";
 
 /** An IPv4 address as text. */
@@ -23,12 +23,11 @@ export class LabAddresses {
     const networks = new Map<string, Cidr>();
     for (const n of spec.nodes) {
       for (const a of [...n.addresses, ...n.serviceAddresses]) {
-        const c = parseCidr(a) as Cidr;
-        if (!networks.has(networkOf(c))) networks.set(networkOf(c), c);
+        if (!networks.has(networkOf(a))) networks.set(networkOf(a), a);
       }
     }
     this.networks = networks;
-    this.used = new Set([...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.split("/")[0]!)), ...spec.nfs.groups.map((g) => g.floatingIp.address)]);
+    this.used = new Set([...spec.nodes.flatMap((n) => [...n.addresses, ...n.serviceAddresses].map((a) => a.address)), ...spec.nfs.groups.map((g) => g.floatingIp.address)]);
     const pm = spec.fencing.devices.find((d) => d.agent === "fence_powerman");
     if (pm && pm.agent === "fence_powerman") this.powerman = pm.ip;
   }

@@ -183,21 +183,20 @@ export function planLab(site: string, spec: SiteSpec, dir = join(LAB_ROOT, site)
   if (powermanAddress && !bridges.some((b) => b.hubAddress.startsWith(`${powermanAddress}/`))) {
     throw new LabError([`fence_powerman's ip ${powermanAddress} is on none of the nodes' networks: the lab's powermand could not be reached`]);
   }
-  const link0 = parseCidr(spec.nodes[0]!.addresses[0]!) as Cidr;
+  const link0 = spec.nodes[0]!.addresses[0]!;
   const rootAddress = addresses.take(link0);
   if (rootAddress === undefined) throw new LabError([`no free address left in ${networkOf(link0)} for the lab`]);
   const rootVeth = { name: `${prefix}`.slice(0, 15), address: `${rootAddress}/${link0.prefix}` };
   const nodes = spec.nodes.map((n, i) => {
-    const interfaces = [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
-      const c = parseCidr(cidr) as Cidr;
-      return { name: `eth${k}`, cidr, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}`, mac: labMac(site, n.name, `eth${k}`) };
+    const interfaces = [...n.addresses, ...n.serviceAddresses].map((c, k) => {
+      return { name: `eth${k}`, cidr: c.text, bridge: bridges[bridgeNames.indexOf(networkOf(c))]!.name, peer: `n${i}e${k}`, mac: labMac(site, n.name, `eth${k}`) };
     });
     return {
       name: n.name,
       netns: `${prefix}-${n.name}`.slice(0, 40),
       dir: join(dir, n.name),
       interfaces,
-      sshAddress: n.addresses[0]!.split("/")[0]!,
+      sshAddress: n.addresses[0]!.address,
       plug: n.power.plug,
     };
   });

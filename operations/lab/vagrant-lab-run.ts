@@ -119,7 +119,7 @@ async function main(): Promise<number> {
     const sshConfig = sshConfigOf(lab);
     const first = sshConfig.get(loaded.spec.nodes[0]!.name);
     if (!first?.identityFile || !first.user) throw new LabError([`vagrant ssh-config names no user or key for ${loaded.spec.nodes[0]!.name}`]);
-    const addresses = Object.fromEntries(loaded.spec.nodes.map((n) => [n.name, n.addresses[0]!.split("/")[0]!]));
+    const addresses = Object.fromEntries(loaded.spec.nodes.map((n) => [n.name, n.addresses[0]!.address]));
     const knownHosts: string[] = [];
     for (const [name, address] of Object.entries(addresses)) {
       const scan = inLab(lab, ["ssh-keyscan", "-T", "30", "-t", "ed25519", address], { timeoutMs: 60_000 });

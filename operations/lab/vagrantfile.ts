@@ -104,8 +104,8 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
   const problems: string[] = [];
   for (const [i, n] of spec.nodes.entries()) {
     for (const [field, list] of [["addresses", n.addresses], ["serviceAddresses", n.serviceAddresses]] as const) {
-      for (const [k, text] of list.entries()) {
-        if ((parseCidr(text) as Cidr).family !== 4) problems.push(`nodes.${i}.${field}.${k}: the Vagrant lab supports IPv4 networks only (vagrant-libvirt private networks), got "${text}"`);
+      for (const [k, cidr] of list.entries()) {
+        if (cidr.family !== 4) problems.push(`nodes.${i}.${field}.${k}: the Vagrant lab supports IPv4 networks only (vagrant-libvirt private networks), got "${cidr.text}"`);
       }
     }
   }
@@ -143,13 +143,13 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
   }));
   if (problems.length > 0) throw new VagrantfileError(problems);
 
-  const netOf = (text: string) => planned.find((p) => p.cidr === networkOf(parseCidr(text) as Cidr))!;
+  const netOf = (cidr: Cidr) => planned.find((p) => p.cidr === networkOf(cidr))!;
   const nodes = spec.nodes.map((n, i) => ({
     name: n.name,
     createsPools: lab.zpoolStandIn && i === 0,
-    interfaces: [...n.addresses, ...n.serviceAddresses].map((text, k) => {
-      const net = netOf(text);
-      return { ip: text.split("/")[0]!, netmask: net.netmask, network: net.name, hostIp: net.hostIp, hostname: k === 0 };
+    interfaces: [...n.addresses, ...n.serviceAddresses].map((cidr, k) => {
+      const net = netOf(cidr);
+      return { ip: cidr.address, netmask: net.netmask, network: net.name, hostIp: net.hostIp, hostname: k === 0 };
     }),
   }));
   return {
@@ -159,7 +159,7 @@ export function planVagrantLab(site: string, spec: SiteSpec): VagrantLabPlan {
     networks: planned,
     nodes,
     disks,
-    hosts: [...spec.nodes.map((n) => `${n.addresses[0]!.split("/")[0]} ${n.name}`), ...spec.nfs.groups.map((g) => `${g.floatingIp.address} ${site}-${g.name}`)],
+    hosts: [...spec.nodes.map((n) => `${n.addresses[0]!.address} ${n.name}`), ...spec.nfs.groups.map((g) => `${g.floatingIp.address} ${site}-${g.name}`)],
     standInPools: lab.zpoolStandIn ? standInPools(spec) : [],
   };
 }

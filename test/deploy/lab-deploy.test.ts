@@ -17,7 +17,7 @@ import { connect } from "../../operations/remote/connect.js";
 import { readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { labDown, labUp, processAlive, type LabState } from "../../operations/lab/lab.js";
 import { loadSiteFile } from "../../schema/load.js";
-import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
+import { FIXTURES, onLabNode, ROOT, tempDir, writeStackFiles } from "../helpers.js";
 
 const SITE = "deploy-lab";
 const isRoot = process.getuid?.() === 0;
@@ -255,7 +255,7 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
       const s = new TerraformStack(new App({ skipValidation: true, outdir: tempDir() }), SITE);
       const host = new Bundle(s, "host", { kind: "host", name: "dl1", source: "sites/deploy-lab.yaml" });
       new GeneratedFile(s, "f", { bundle: host, path: "/etc/hpcdk-test/app.conf", content: (h) => `${h}version=${version}\n`, handlers: [handler] });
-      host.writeTo(dir);
+      writeStackFiles(s, dir);
       copyFileSync(join(stack, "deploy.json"), join(dir, "deploy.json"));
       mkdirSync(join(dir, "..", "..", "..", "secrets", SITE), { recursive: true });
     };
@@ -282,7 +282,7 @@ describe.skipIf(!isRoot)("hpcdk deploy to a namespace lab", () => {
       const step = (id: string, hosts: string[], run: string) => cluster.addStep({ id, phase: "after-cib", hosts, description: id, run, waitFor });
       step("a-first", ["dl1", "dl3"], "hostname > /var/tmp/hpcdk-after-cib");
       step("b-second", ["dl1", "dl2"], dl2Step);
-      cluster.writeTo(dir);
+      writeStackFiles(s, dir);
       writeFileSync(join(dir, "deploy.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(stack, "deploy.json"), "utf8")), clusterWaitSec: 6 }));
       mkdirSync(join(dir, "..", "..", "..", "secrets", SITE), { recursive: true });
     };

@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { diffSettings, showValue } from "../../operations/diff/settings.js";
+import { ROOT, siteFromText } from "../helpers.js";
 
 describe("diffSettings", () => {
   it("reports nothing for equal sites", () => {
@@ -59,6 +62,20 @@ describe("diffSettings", () => {
   it("compares a list of plain values as one setting", () => {
     const changes = diffSettings({ nodes: [{ name: "n1", addresses: ["10.0.0.1/24"] }] }, { nodes: [{ name: "n1", addresses: ["10.0.0.2/24"] }] });
     expect(changes.map((c) => [c.path, c.old, c.new])).toEqual([["nodes[n1].addresses", ["10.0.0.1/24"], ["10.0.0.2/24"]]]);
+  });
+
+  it("compares and shows the CIDRs the schema parsed as the text the site file wrote", () => {
+    // GIVEN the lab site and a copy with a node's address and Slurm's network changed
+    const text = readFileSync(join(ROOT, "sites", "lab.yaml"), "utf8");
+    const next = text.replace("addresses: [10.10.0.12/24]", "addresses: [10.10.0.22/24]").replace("network: 172.16.0.0/16 ", "network: 172.16.0.0/17 ");
+    expect(next).not.toBe(text);
+    // WHEN their specs (addresses parsed into address, prefix, family) are compared
+    const changes = diffSettings(siteFromText(text, "sites/lab.yaml").spec, siteFromText(next, "sites/lab.yaml").spec);
+    // THEN each is one setting, old and new as written
+    expect(changes.map((c) => [c.path, c.change, c.old, c.new])).toEqual([
+      ["nodes[stc2].addresses", "changed", ["10.10.0.12/24"], ["10.10.0.22/24"]],
+      ["slurm.network", "changed", "172.16.0.0/16", "172.16.0.0/17"],
+    ]);
   });
 });
 

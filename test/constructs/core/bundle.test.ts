@@ -5,6 +5,7 @@ import { App, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { Bundle, fillSecrets, GeneratedFile, SecretFile, secretRef, type BundleProps } from "../../../constructs/core/index.js";
 import { buildApp, SynthError } from "../../../stacks/synth.js";
+import { NO_SECRETS } from "../../../stacks/secrets.js";
 import { FIXTURES, siteFromText, tempDir } from "../../helpers.js";
 
 function bundle(props: Partial<BundleProps> = {}) {
@@ -241,7 +242,7 @@ describe("deploy.packageVersions: pinned package versions", () => {
       readFileSync(join(FIXTURES, "two-node.yaml"), "utf8").replace("fencing:\n", 'deploy:\n  packageVersions:\n    pacemaker: "2.1.5-1+deb12u1"\nfencing:\n'),
       "sites/pinned.yaml",
     );
-    const { stacks } = buildApp([site], join(tempDir(), "cdktf.out"));
+    const { stacks } = buildApp([site], join(tempDir(), "cdktf.out"), () => NO_SECRETS);
     const pinned = stacks[0]!.bundles.map((b) => [b.dir, b.render().manifest.packages.find((p) => p.debian === "pacemaker")?.version]);
     expect(pinned).toEqual([
       ["hosts/n1", "2.1.5-1+deb12u1"],
@@ -260,7 +261,7 @@ describe("deploy.packageVersions: pinned package versions", () => {
     );
     let problems: string[] = [];
     try {
-      buildApp([site], join(tempDir(), "cdktf.out"));
+      buildApp([site], join(tempDir(), "cdktf.out"), () => NO_SECRETS);
     } catch (err) {
       if (!(err instanceof SynthError)) throw err;
       problems = err.problems;
