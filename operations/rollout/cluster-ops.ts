@@ -47,6 +47,11 @@ export async function stopClusterStack(session: SshSession, timeoutSec = 180): P
   await session.run(session.asRoot("sh -s"), { stdin: `set -e\n${script}\n`, timeoutMs: (timeoutSec + 120) * 1000 });
 }
 
+/** Starts one daemon of the cluster stack on the node of `session`. */
+export async function startService(session: SshSession, name: "corosync" | "pacemaker"): Promise<void> {
+  await session.run(session.asRoot("sh -s"), { stdin: `set -e\n${service("start", name)}\n`, timeoutMs: 180_000 });
+}
+
 /** Starts corosync, then pacemaker, on the node of `session`. */
 export async function startClusterStack(session: SshSession): Promise<void> {
   await session.run(session.asRoot("sh -s"), { stdin: `set -e\n${service("start", "corosync")}\n${service("start", "pacemaker")}\n`, timeoutMs: 180_000 });

@@ -28,7 +28,7 @@ import type { HostResult } from "../deploy/result.js";
 import { quorateNode } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";
 import type { SshSession } from "../remote/ssh.js";
-import { enterMaintenance, fenceDeviceIds, leaveMaintenance, monitor, setStandby, startClusterStack, stopClusterStack, waitSettled } from "./cluster-ops.js";
+import { enterMaintenance, fenceDeviceIds, leaveMaintenance, monitor, setStandby, startClusterStack, startService, stopClusterStack, waitSettled } from "./cluster-ops.js";
 import type { RolloutPlan, Strategy, Wave } from "./plan.js";
 
 /** The rollout stopped: the node, what failed, and the state the cluster is left in. Exit 3, like a host that did not converge. */
@@ -62,7 +62,7 @@ export interface HostRun {
 export interface WaveRun {
   readonly index: number;
   readonly kind: Wave["kind"];
-  readonly strategy?: Strategy;
+  readonly strategy?: Strategy | "outage";
   readonly hosts: HostRun[];
   readonly ok: boolean;
   readonly ms: number;
@@ -93,11 +93,16 @@ export interface ExecuteOptions {
   readonly log?: (line: string) => void;
 }
 
-/** The waves this executor runs: the management nodes' rolling waves. */
+/**
+ * The waves this executor runs: the outage wave (the plan has one only when the deploy was
+ * allowed an outage), then the management nodes' rolling waves; a node the outage wave applied is
+ * not taken down again by a rolling wave.
+ */
 export function executedWaves(plan: RolloutPlan, bundles?: readonly string[]): Wave[] {
+  const outage = new Set(plan.waves.filter((w) => w.kind === "outage").flatMap((w) => w.hosts));
   return plan.waves
-    .filter((w) => w.kind === "rolling")
-    .map((w) => ({ ...w, hosts: w.hosts.filter((h) => !bundles || bundles.includes(`hosts/${h}`)) }))
+    .filter((w) => w.kind === "rolling" || w.kind === "outage")
+    .map((w) => ({ ...w, hosts: w.hosts.filter((h) => (!bundles || bundles.includes(`hosts/${h}`)) && (w.kind === "outage" || !outage.has(h))) }))
     .filter((w) => w.hosts.length > 0);
 }
 
@@ -116,7 +121,7 @@ export async function executeRollout(options: ExecuteOptions): Promise<RolloutRe
       const failed = run.wave.hosts.filter((h) => !h.ok);
       throw new RolloutError(
         [
-          `wave ${wave.index} (${wave.strategy}) stopped at ${failed.map((h) => h.host).join(", ") || wave.hosts.join(", ")}: ${run.wave.error ?? failed.map((h) => `${h.host}: ${h.error}`).join("; ")}`,
+          `wave ${wave.index} (${run.wave.strategy}) stopped at ${failed.map((h) => h.host).join(", ") || wave.hosts.join(", ")}: ${run.wave.error ?? failed.map((h) => `${h.host}: ${h.error}`).join("; ")}`,
           `the cluster is left ${run.leftIn}`,
           "fix the cause and run hpcdk deploy again: it continues with the nodes that do not hold the new bundle yet",
         ],
@@ -135,7 +140,7 @@ interface WaveOutcome {
 async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) => void): Promise<WaveOutcome> {
   const t0 = performance.now();
   const timeout = options.settleTimeoutSec ?? 180;
-  const strategy = wave.strategy ?? "files";
+  const strategy = wave.kind === "outage" ? "outage" : (wave.strategy ?? "files");
   const nodes = options.inventory.managementNodes;
   const at = () => Math.round(performance.now() - t0);
   const say = (host: string, what: string) => log(`[wave ${wave.index} ${strategy}] ${host}: ${what} (${seconds(at())})`);
@@ -175,6 +180,60 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
     step(host, `applied: ${result?.changed.length ?? 0} changed${result?.packages.length ? `, packages ${result.packages.join(" ")}` : ""}${result?.handlers.length ? `, handlers ${result.handlers.join(", ")}` : ""}`);
     return true;
   };
+
+  if (wave.kind === "outage") {
+    // Every node's cluster stack stopped (pacemaker stops the resources cleanly), every bundle
+    // applied, corosync started everywhere, then pacemaker: the nodes come back with the new
+    // settings together.
+    const stopped = await Promise.all(
+      wave.hosts.map(async (host) => {
+        let s: SshSession | undefined;
+        try {
+          s = await connect(options.inventory, host);
+          await stopClusterStack(s, timeout);
+          step(host, "pacemaker and corosync stopped");
+          return true;
+        } catch (err) {
+          hostRuns.get(host)!.error = `stopping the cluster stack: ${(err as Error).message}`;
+          return false;
+        } finally {
+          s?.close();
+        }
+      }),
+    );
+    if (stopped.some((ok) => !ok)) return finish(false, "partly stopped: NFS may be down; start corosync, then pacemaker, on every node once fixed");
+    const applied = await Promise.all(wave.hosts.map((h) => apply(h)));
+    if (applied.some((ok) => !ok)) return finish(false, "stopped on every node (NFS is down): fix the failed node, then rerun with --allow-outage, or start corosync and pacemaker by hand");
+    for (const phase of ["corosync", "pacemaker"] as const) {
+      const started = await Promise.all(
+        wave.hosts.map(async (host) => {
+          let s: SshSession | undefined;
+          try {
+            s = await connect(options.inventory, host);
+            await startService(s, phase);
+            step(host, `${phase} started`);
+            return true;
+          } catch (err) {
+            hostRuns.get(host)!.error = `starting ${phase}: ${(err as Error).message}`;
+            return false;
+          } finally {
+            s?.close();
+          }
+        }),
+      );
+      if (started.some((ok) => !ok)) return finish(false, `${phase} did not start everywhere: NFS is down until it does`);
+    }
+    const found = await quorateNode(options.inventory, timeout);
+    if ("error" in found) return finish(false, "started, but without a quorate cluster", found.error);
+    try {
+      const settled = await waitSettled(found.session, { nodes }, timeout);
+      if (settled) return finish(false, "started, not settled: look at crm_mon", settled);
+    } finally {
+      found.session.close();
+    }
+    for (const h of wave.hosts) step(h, "cluster settled");
+    return finish(true, "settled", undefined, at());
+  }
 
   if (strategy === "files") {
     for (const host of wave.hosts) {
