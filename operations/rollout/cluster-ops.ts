@@ -129,9 +129,10 @@ export async function leaveMaintenance(session: SshSession): Promise<void> {
  * pacemaker stops; `off` clears what is left of it.
  */
 export async function setStandby(session: SshSession, node: string, on: boolean): Promise<void> {
-  const base = `crm_attribute --type status --node ${shQuote(node)} --name standby --lifetime reboot`;
+  const base = `crm_attribute --node ${shQuote(node)} --name standby --lifetime reboot`;
   const r = await session.exec(session.asRoot(on ? `${base} --update on` : `${base} --delete`), { timeoutMs: 60_000 });
-  if (r.code !== 0 && !(r.code === 6 && !on)) throw new Error(`${base} ${on ? "--update on" : "--delete"} exited ${r.code}: ${hostText(r.stderr.trim(), 200)}`);
+  // Deleting what is not there (the node's restart cleared it): no such object, 6 or 105.
+  if (r.code !== 0 && !((r.code === 6 || r.code === 105) && !on)) throw new Error(`${base} ${on ? "--update on" : "--delete"} exited ${r.code}: ${hostText(r.stderr.trim(), 200)}`);
 }
 
 export interface SettleExpectation {
