@@ -6,7 +6,7 @@ import { shQuote } from "../../common/shell.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
-import { gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText } from "../../operations/rollout/index.js";
+import { executedWaves, executeRollout, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, type RolloutReport } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { compressHostlist } from "../../common/hostlist.js";
@@ -95,12 +95,38 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     return DEPLOY_EXIT.outageRefused;
   }
   if (!opts.json) process.stdout.write(planText(plan) + "\n");
-  // Until the rolling executor exists, say plainly that the waves are not what runs next.
-  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership" || (w.kind === "rolling" && w.strategy !== "files"));
+  // What this hpcdk does not stage yet: those waves' hosts are applied by Terraform as before.
+  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership");
   if (staged.length > 0) {
     process.stderr.write(
-      `hpcdk: warning: this hpcdk does not run the waves yet: Terraform applies every changed host as before (handlers and package installs at once); waves ${staged.map((w) => w.index).join(", ")} are not staged\n`,
+      `hpcdk: warning: this hpcdk does not stage ${staged.map((w) => `wave ${w.index} (${w.kind})`).join(", ")} yet: Terraform applies those hosts as before (handlers at once)\n`,
     );
+  }
+
+  // The management nodes' rolling waves, one at a time, before Terraform: Terraform then finds
+  // those hosts holding their bundle (its apply there changes nothing) and does the rest.
+  let rollout: RolloutReport | undefined;
+  if (executedWaves(plan, bundles).length > 0) {
+    try {
+      rollout = await executeRollout({
+        stackDir: dir,
+        inventory,
+        ...(override ? { override } : {}),
+        plan,
+        markers: bundleMarkers,
+        bundles,
+        // The bound of every wait of a wave: the site's deploy.clusterWaitSec, as for the CIB step.
+        settleTimeoutSec: inventory.clusterWaitSec,
+        log: print,
+      });
+    } catch (err) {
+      if (!(err instanceof RolloutError)) throw err;
+      lap("rolloutMs");
+      process.stderr.write(`hpcdk: rollout stopped:\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
+      if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, timings, plan, rollout: err.report }, null, 2) + "\n");
+      return DEPLOY_EXIT.notConverged;
+    }
+    lap("rolloutMs");
   }
 
   rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
@@ -146,7 +172,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   });
   const ok = run.ok && summary.every((s) => s.status !== "FAILED");
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, bundles: summary }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, ...(rollout ? { rollout } : {}), bundles: summary }, null, 2) + "\n");
   } else {
     print("");
     print(`| bundle | status | hosts | changed files | handlers | error |`);

@@ -266,12 +266,12 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (strategy === "files") return [...pkgs, `files and their handlers${handlers ? ` (worst: ${handlers.kind})` : ""}`];
     if (strategy === "maintenance") {
       return [
-        "node maintenance on (resources keep running, unmanaged)",
+        "cluster maintenance-mode on (resources keep running, unmanaged: nothing starts elsewhere while its pacemaker is down)",
         "stop pacemaker, then corosync",
         ...pkgs,
         "files",
         "start corosync, then pacemaker; wait until the node is online and its resources are re-probed as running",
-        "node maintenance off; wait until the cluster has settled",
+        "maintenance-mode off once the node is back; wait until the cluster has settled",
       ];
     }
     return [

@@ -2,16 +2,23 @@
  * Changing a live site (issue 15), in the namespace lab (real sshd, corosync and pacemaker per
  * node): `hpcdk deploy --plan` asks the hosts and prints the waves; an outage-class change (the
  * corosync cluster name) is refused before anything is sent, naming the setting, its impact and
- * the manual steps; the site put back deploys nothing. Needs root (namespaces); CI runs as root.
+ * the manual steps; the site put back deploys nothing. Then the representative rollout (proof
+ * scenario 1): a rolling pacemaker + corosync upgrade of the NFS lab (sites/minilab.yaml: real
+ * ZFS agent on the pool stand-in, ganesha, fence_powerman) while the drill's probes read and
+ * write through the floating IP. The other scenarios run in `npm run bench -- live-change`.
+ * Needs root (namespaces); CI runs as root.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown, labUp, type LabState } from "../../operations/lab/lab.js";
+import type { RolloutReport } from "../../operations/rollout/execute.js";
 import type { RolloutPlan } from "../../operations/rollout/plan.js";
 import { loadSiteFile } from "../../schema/load.js";
 import { FIXTURES, onLabNode, ROOT, tempDir } from "../helpers.js";
+import { doubleImports } from "../../operations/lab/pool-history.js";
+import { buildUpgradeRepo, clusterState, deployWithProbes, nodeFacts, pinned, pointNodesAtRepo, poolEvents, type UpgradeRepo } from "./live-change-lab.js";
 
 const SITE = "deploy-lab";
 const NODES = ["dl1", "dl2", "dl3"];
@@ -97,4 +104,129 @@ describe.skipIf(!isRoot)("changing a live site in the namespace lab", () => {
     const summary = JSON.parse(r.stdout) as { terraform: string };
     expect(summary.terraform).toBe("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
   }, 180_000);
+});
+
+describe.skipIf(!isRoot)("a rolling pacemaker + corosync upgrade of the NFS lab (proof scenario 1)", () => {
+  const SITE = "rollout-lab";
+  const NODES = ["m1", "m2", "m3"];
+  const project = tempDir("hpcdk-rollout-");
+  const siteFile = join(project, "sites", `${SITE}.yaml`);
+  const out = join(project, "cdktf.out");
+  // The example lab site on addresses of its own.
+  const base = readFileSync(join(ROOT, "sites", "minilab.yaml"), "utf8").replaceAll("10.30.0.", "10.38.0.").replace("name: minilab", "name: rolllab");
+  const target = { server: "10.38.0.100", exportPath: "/tank/data" };
+  let lab: LabState;
+  let repo: UpgradeRepo;
+
+  const hpcdk = (args: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), "deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, ...args], {
+      cwd: project,
+      encoding: "utf8",
+      env: { ...process.env, CHECKPOINT_DISABLE: "1" },
+      timeout: 900_000,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const planNow = (): RolloutPlan => JSON.parse(hpcdk(["--plan", "--format", "json"]).stdout) as RolloutPlan;
+
+  beforeAll(async () => {
+    repo = buildUpgradeRepo();
+    await labDown(SITE);
+    mkdirSync(join(project, "sites"), { recursive: true });
+    writeFileSync(siteFile, base);
+    lab = await labUp(SITE, loadSiteFile(siteFile).spec);
+    pointNodesAtRepo(lab, repo);
+    const first = hpcdk(["--json"]);
+    if (first.code !== 0) throw new Error(`the first deploy failed (exit ${first.code}): ${first.stderr.slice(-3000)}`);
+  }, 900_000);
+
+  afterAll(async () => {
+    await labDown(SITE);
+  }, 60_000);
+
+  it("upgrades one node at a time under cluster maintenance: NFS never stops, nothing moves, nobody is fenced", async () => {
+    const before = Object.fromEntries(NODES.map((n) => [n, nodeFacts(lab, n)]));
+    for (const n of NODES) expect(before[n]).toMatchObject({ pacemaker: repo.installed.pacemaker, corosync: repo.installed.corosync });
+    // GIVEN the site pins the repacked pacemaker and corosync
+    writeFileSync(siteFile, pinned(base, repo));
+    const plan = planNow();
+    expect(plan.waves.map((w) => [w.kind, w.strategy, w.hosts])).toEqual(NODES.map((n) => ["rolling", "maintenance", [n]]));
+    // WHEN it is deployed with the probes on the floating IP
+    const r = await deployWithProbes(lab, { siteFile, out, dir: project }, target);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    // THEN each node was stopped, upgraded and started in its own wave, the next only once the
+    // cluster had settled, and the nodes themselves say so: their own dpkg databases hold the
+    // new versions and their daemons started during the deploy, one node after the other.
+    const rollout = r.summary!.rollout as RolloutReport;
+    expect(rollout.waves.map((w) => [w.strategy, w.hosts.map((h) => h.host), w.ok])).toEqual(NODES.map((n) => ["maintenance", [n], true]));
+    for (const w of rollout.waves) {
+      expect(w.hosts[0]!.steps.map((s) => s.what.replace(/: .*/, ""))).toEqual([
+        "cluster maintenance-mode on",
+        "pacemaker and corosync stopped",
+        "applied",
+        "corosync and pacemaker started",
+        "online, resources re-probed running",
+        "cluster maintenance-mode off",
+        "cluster settled",
+      ]);
+      expect(w.hosts[0]!.apply!.packages.sort()).toEqual([`corosync=${repo.versions.corosync}`, `pacemaker=${repo.versions.pacemaker}`]);
+    }
+    const after = NODES.map((n) => nodeFacts(lab, n));
+    for (const f of after) {
+      expect(f).toMatchObject({ pacemaker: repo.versions.pacemaker, corosync: repo.versions.corosync });
+      expect(f.corosyncStart).toBeGreaterThanOrEqual(Math.floor(r.startedSec));
+      expect(f.pacemakerdStart).toBeGreaterThanOrEqual(f.corosyncStart);
+    }
+    for (let i = 1; i < after.length; i++) expect(after[i]!.corosyncStart).toBeGreaterThan(after[i - 1]!.pacemakerdStart);
+    // Only the rollout started them: one pacemakerd per node (the packages' own scripts were held
+    // back), and hpcdk's hold is gone (a policy-rc.d the image had, as this machine's, stays).
+    for (const n of NODES) expect(onLabNode(lab, n, "pidof pacemakerd | wc -w; grep -qs 'hpcdk: hold restarts' /usr/sbin/policy-rc.d || echo no-hold").trim().split("\n")).toEqual(["1", "no-hold"]);
+    // NFS never stopped: no failed read or write, the file written before reads back the same.
+    for (const p of ["nfs3", "nfs4"] as const) {
+      expect(r.nfs[p].samples.reads, p).toBeGreaterThan(20);
+      expect([r.nfs[p].readOutageSec, r.nfs[p].writeOutageSec], p).toEqual([0, 0]);
+    }
+    expect(r.seedIntact).toBe(true);
+    // The pool never moved (no import or export during the deploy), never on two nodes; nobody fenced.
+    expect(r.poolEventsDuring).toEqual([]);
+    expect(r.doubleImports).toEqual([]);
+    expect(r.fenced).toEqual([]);
+    const state = clusterState(lab, "m2");
+    expect(state.online.sort()).toEqual(NODES);
+    expect(state.failures).toBe(0);
+    // Maintenance ended, and hpcdk's note of it is gone.
+    expect(onLabNode(lab, "m2", "crm_attribute --type crm_config --name maintenance-mode --query --quiet || echo unset").trim()).toBe("unset");
+    expect(onLabNode(lab, "m2", "cibadmin --query --scope crm_config")).not.toContain("hpcdk-rollout-maintenance");
+  }, 1_200_000);
+
+  it("applies a new cluster name with --allow-outage: every node stopped, applied and started together (proof scenario 5)", () => {
+    // GIVEN an outage-class change (refused without --allow-outage: the first describe shows it)
+    writeFileSync(siteFile, pinned(base, repo).replace("name: rolllab", "name: rolllab2"));
+    expect(hpcdk([]).code).toBe(4);
+    // WHEN it is allowed
+    const r = hpcdk(["--allow-outage", "--json"]);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    // THEN one outage wave stopped every node's cluster stack, applied, and started them again
+    const summary = JSON.parse(r.stdout) as { rollout: RolloutReport };
+    expect(summary.rollout.waves.map((w) => [w.kind, w.hosts.map((h) => h.host), w.ok])).toEqual([["outage", NODES, true]]);
+    for (const h of summary.rollout.waves[0]!.hosts) {
+      expect(h.steps.map((s) => s.what.replace(/: .*/, ""))).toEqual(["pacemaker and corosync stopped", "applied", "corosync started", "pacemaker started", "cluster settled"]);
+    }
+    // corosync runs with the new name on every node (a reload would not have taken it), all online,
+    // no failed actions, the group running; no pool ever on two nodes.
+    for (const n of NODES) expect(onLabNode(lab, n, "corosync-cmapctl -g totem.cluster_name").trim()).toBe("totem.cluster_name (str) = rolllab2");
+    const state = clusterState(lab, "m2");
+    expect(state.online.sort()).toEqual(NODES);
+    expect(state.failures).toBe(0);
+    expect(doubleImports(poolEvents(lab))).toEqual([]);
+  }, 600_000);
+
+  it("changes nothing on a second deploy", () => {
+    expect(planNow().upToDate).toBe(true);
+    const r = hpcdk(["--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as { terraform: string; rollout?: unknown };
+    expect(summary.rollout).toBeUndefined();
+    expect(summary.terraform).toBe("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.");
+  }, 300_000);
 });
