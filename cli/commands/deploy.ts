@@ -8,6 +8,7 @@ import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
 import { gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
+import { serveSessions, SessionPool, SHARED_SSH_ENV } from "../../operations/remote/shared.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { compressHostlist } from "../../common/hostlist.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
@@ -112,30 +113,45 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
   // they should hold get their resource replaced, so this deploy finishes the job.
   const inState = new Set(terraformStateList(dir));
-  const markers = await readMarkers(dir, bundles, override);
+  // One SSH connection per host for the whole deploy: the one each marker is read on is lent to
+  // the apply that Terraform runs (operations/remote/shared.ts), and closed at the end.
   const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
-  const replace = resourcesToReplace(
-    deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
-    inState,
-    markers,
-  );
-  for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
-  lap("hostCheckMs");
-  const run = await terraformApply(dir, {
-    replace,
-    ...(bundles.length < all.length ? { targets: deployments.map((d) => d.address) } : {}),
-    mirror: resourceKind === "null_resource" ? mirror : undefined,
-    env: {
-      TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
-      ...(opts.inventory ? { HPCDK_INVENTORY: resolve(opts.inventory) } : {}),
-      ...(opts.force ? { HPCDK_FORCE: "1" } : {}),
-    },
-    onLine: (line) => {
-      const ours = /\(local-exec\): (.*)$/.exec(line);
-      if (ours && !ours[1]!.startsWith("Executing:")) print(ours[1]!);
-      else if (/^(Apply complete!|Error: )/.test(line)) print(line);
-    },
-  });
+  const pool = new SessionPool(inventory);
+  let replace: string[];
+  let run: Awaited<ReturnType<typeof terraformApply>>;
+  try {
+    const markers = await readMarkers(dir, bundles, override, pool);
+    replace = resourcesToReplace(
+      deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
+      inState,
+      markers,
+    );
+    for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
+    lap("hostCheckMs");
+    const shared = await serveSessions(pool);
+    try {
+      run = await terraformApply(dir, {
+        replace,
+        ...(bundles.length < all.length ? { targets: deployments.map((d) => d.address) } : {}),
+        mirror: resourceKind === "null_resource" ? mirror : undefined,
+        env: {
+          TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
+          ...(opts.inventory ? { HPCDK_INVENTORY: resolve(opts.inventory) } : {}),
+          ...(opts.force ? { HPCDK_FORCE: "1" } : {}),
+          [SHARED_SSH_ENV]: shared.path,
+        },
+        onLine: (line) => {
+          const ours = /\(local-exec\): (.*)$/.exec(line);
+          if (ours && !ours[1]!.startsWith("Executing:")) print(ours[1]!);
+          else if (/^(Apply complete!|Error: )/.test(line)) print(line);
+        },
+      });
+    } finally {
+      await shared.close();
+    }
+  } finally {
+    await pool.close();
+  }
   lap("terraformApplyMs");
   const results = readResults(dir);
   const summary = bundles.map((b) => {

@@ -1,0 +1,117 @@
+/**
+ * One SSH connection per host for a whole deploy (operations/remote/shared.ts): the connection
+ * `hpcdk deploy` reads a host's marker on is the one its `hpcdk apply-bundle` child sends the
+ * bundle on. The hosts are SSH servers in this process (test/fake-host.ts) that count logins.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { InventoryOverride } from "../../common/contracts/inventory.js";
+import { applyBundle, readMarkers } from "../../operations/deploy/index.js";
+import { readInventory } from "../../operations/remote/inventory.js";
+import { serveSessions, SessionPool, SHARED_SSH_ENV, SharedSession } from "../../operations/remote/shared.js";
+import { SshError } from "../../operations/remote/ssh.js";
+import { fakeHost, keyPair, knownHostsFile, type FakeHost } from "../fake-host.js";
+import { loadExamples, synthTo, tempDir } from "../helpers.js";
+
+const SITE = "minilab";
+const MARKER = `${"b".repeat(64)}:${"c".repeat(64)}`;
+const { out } = synthTo(loadExamples([SITE]));
+const stack = join(out, "stacks", SITE);
+const APPLY = /^umask 077; S='\/var\/lib\/hpcdk\/staging\/host-m1';.* sh "\$S\/apply\.sh"/;
+
+describe("one SSH connection per host for the marker read and the apply", () => {
+  const dir = tempDir("hpcdk-shared-");
+  const key = keyPair(dir, "id_ed25519");
+  let host: FakeHost;
+  let override: InventoryOverride;
+
+  beforeAll(async () => {
+    host = await fakeHost("root", key.publicKey);
+    override = {
+      ssh: { user: "root", privateKey: key.file, knownHosts: knownHostsFile(dir, [host.knownHostsLine]), connectTimeoutSec: 5 },
+      hosts: Object.fromEntries(["m1", "m2", "m3"].map((h) => [h, { address: "127.0.0.1", port: host.port }])),
+    };
+  });
+  afterAll(() => host.close());
+  afterEach(() => {
+    delete process.env[SHARED_SSH_ENV];
+  });
+
+  it("reads the marker and applies the bundle on the one connection the deploy opened", async () => {
+    const stdins: Buffer[] = [];
+    host.answer((command, stdin) => {
+      if (/host-m1\/applied/.test(command)) return { stdout: `${Buffer.from(`${MARKER}\n`).toString("base64")}\n` };
+      if (APPLY.test(command)) {
+        stdins.push(stdin);
+        return { stdout: "HPCDK changed /etc/corosync/corosync.conf\nHPCDK done\n" };
+      }
+      return {};
+    });
+    const pool = new SessionPool(readInventory(stack, override));
+    const logins = host.logins.length;
+    try {
+      const markers = await readMarkers(stack, ["hosts/m1"], override, pool);
+      expect(markers.get("hosts/m1")).toEqual([MARKER]);
+      expect(host.logins.length).toBe(logins + 1);
+      const shared = await serveSessions(pool);
+      try {
+        // What Terraform's `hpcdk apply-bundle` child finds in its environment.
+        process.env[SHARED_SSH_ENV] = shared.path;
+        const r = await applyBundle({ stackDir: stack, bundle: "hosts/m1", override, expect: MARKER });
+        expect(r.hosts[0]).toMatchObject({ host: "m1", ok: true, changed: ["/etc/corosync/corosync.conf"] });
+      } finally {
+        await shared.close();
+      }
+    } finally {
+      await pool.close();
+    }
+    // No second login: the apply ran on the marker's connection, with the whole bundle as its input.
+    expect(host.logins.length).toBe(logins + 1);
+    expect(stdins).toHaveLength(1);
+    expect(stdins[0]!.length).toBeGreaterThan(1024);
+    expect(host.commands.filter((c) => APPLY.test(c))).toHaveLength(1);
+  });
+
+  it("connects a host it holds no connection to when the apply asks for it", async () => {
+    host.answer((command) => (APPLY.test(command) ? { stdout: "HPCDK done\n" } : {}));
+    const pool = new SessionPool(readInventory(stack, override));
+    const logins = host.logins.length;
+    const shared = await serveSessions(pool);
+    try {
+      process.env[SHARED_SSH_ENV] = shared.path;
+      const r = await applyBundle({ stackDir: stack, bundle: "hosts/m1", override, expect: MARKER });
+      expect(r.hosts[0]).toMatchObject({ host: "m1", ok: true });
+    } finally {
+      await shared.close();
+      await pool.close();
+    }
+    expect(host.logins.length).toBe(logins + 1);
+  });
+
+  it("gives the child the deploy's SSH error, with its stage, for a host that cannot be reached", async () => {
+    const unreachable: InventoryOverride = { ...override, hosts: { ...override.hosts, m1: { address: "127.0.0.1", port: 1 } } };
+    const pool = new SessionPool(readInventory(stack, unreachable));
+    const shared = await serveSessions(pool);
+    try {
+      const session = new SharedSession("m1", "root", shared.path);
+      const err = await session.exec("true").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SshError);
+      expect(err).toMatchObject({ host: "m1", stage: "connect" });
+      expect((err as SshError).message).toMatch(/^m1: cannot connect to 127\.0\.0\.1:1: connect ECONNREFUSED/);
+    } finally {
+      await shared.close();
+      await pool.close();
+    }
+  });
+
+  it("removes its socket when the deploy ends: a child started later connects on its own", async () => {
+    const pool = new SessionPool(readInventory(stack, override));
+    const shared = await serveSessions(pool);
+    await shared.close();
+    await pool.close();
+    expect(() => readFileSync(shared.path)).toThrow(/ENOENT/);
+    const err = await new SharedSession("m1", "root", shared.path).exec("true").catch((e: unknown) => e);
+    expect((err as SshError).message).toMatch(/shared SSH connections .* cannot be reached/);
+  });
+});
