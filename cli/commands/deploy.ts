@@ -73,62 +73,63 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // The rollout plan, from what the hosts hold (read-only): outage-class changes are refused
   // here, before Terraform sends anything anywhere.
   const manifests = new Map(bundles.map((b) => [b, JSON.parse(readFileSync(join(dir, manifestPathOf(b)), "utf8")) as BundleManifest]));
-  const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
-  const gathered = await gatherRollout({
-    stackDir: dir,
-    inventory,
-    manifests,
-    markers: bundleMarkers,
-    secretsDir: resolve(dir, inventory.secretsDir),
-    maxUnavailable: stack.site.spec.deploy.maxUnavailable,
-  });
-  const plan = planRollout({ site: stack.site.name, ...gathered });
-  lap("planMs");
-  if (opts.plan) {
-    const format = opts.format ?? (opts.json ? "json" : "text");
-    if (!["text", "markdown", "json"].includes(format)) throw new HpcdkError(`--format: must be text, markdown or json, got ${JSON.stringify(format)}`);
-    process.stdout.write(format === "json" ? planJson(plan) : format === "markdown" ? planMarkdown(plan) : planText(plan));
-    return DEPLOY_EXIT.ok;
-  }
-  if (plan.outages.length > 0 && !opts.allowOutage) {
-    process.stderr.write(`hpcdk: ${outageRefusal(plan)}\n`);
-    if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, refused: "outage", plan, timings }, null, 2) + "\n");
-    return DEPLOY_EXIT.outageRefused;
-  }
-  if (!opts.json) process.stdout.write(planText(plan) + "\n");
-  // Until the rolling executor exists, say plainly that the waves are not what runs next.
-  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership" || (w.kind === "rolling" && w.strategy !== "files"));
-  if (staged.length > 0) {
-    process.stderr.write(
-      `hpcdk: warning: this hpcdk does not run the waves yet: Terraform applies every changed host as before (handlers and package installs at once); waves ${staged.map((w) => w.index).join(", ")} are not staged\n`,
-    );
-  }
-
-  rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
-  const mirror = stack.site.spec.deploy.providerMirror;
-  const resourceKind = stack.site.spec.deploy.resource;
-  terraformInit(dir, resourceKind === "null_resource" && mirror ? { mirror } : {});
-  lap("terraformInitMs");
-  // Terraform's state says what it did, not what the hosts hold: a deploy killed half-way leaves
-  // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
-  // they should hold get their resource replaced, so this deploy finishes the job.
-  const inState = new Set(terraformStateList(dir));
-  // One SSH connection per host for the whole deploy: the one each marker is read on is lent to
-  // the apply that Terraform runs (operations/remote/shared.ts), and closed at the end.
-  const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
+  // One SSH connection per host for the whole deploy: each host is logged into once, for the
+  // rollout plan, its marker and the apply Terraform runs (operations/remote/shared.ts).
   const pool = new SessionPool(inventory);
-  let replace: string[];
-  let run: Awaited<ReturnType<typeof terraformApply>>;
   try {
+    const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
+    const gathered = await gatherRollout({
+      pool,
+      stackDir: dir,
+      inventory,
+      manifests,
+      markers: bundleMarkers,
+      secretsDir: resolve(dir, inventory.secretsDir),
+      maxUnavailable: stack.site.spec.deploy.maxUnavailable,
+    });
+    const plan = planRollout({ site: stack.site.name, ...gathered });
+    lap("planMs");
+    if (opts.plan) {
+      const format = opts.format ?? (opts.json ? "json" : "text");
+      if (!["text", "markdown", "json"].includes(format)) throw new HpcdkError(`--format: must be text, markdown or json, got ${JSON.stringify(format)}`);
+      process.stdout.write(format === "json" ? planJson(plan) : format === "markdown" ? planMarkdown(plan) : planText(plan));
+      return DEPLOY_EXIT.ok;
+    }
+    if (plan.outages.length > 0 && !opts.allowOutage) {
+      process.stderr.write(`hpcdk: ${outageRefusal(plan)}\n`);
+      if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, refused: "outage", plan, timings }, null, 2) + "\n");
+      return DEPLOY_EXIT.outageRefused;
+    }
+    if (!opts.json) process.stdout.write(planText(plan) + "\n");
+    // Until the rolling executor exists, say plainly that the waves are not what runs next.
+    const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership" || (w.kind === "rolling" && w.strategy !== "files"));
+    if (staged.length > 0) {
+      process.stderr.write(
+        `hpcdk: warning: this hpcdk does not run the waves yet: Terraform applies every changed host as before (handlers and package installs at once); waves ${staged.map((w) => w.index).join(", ")} are not staged\n`,
+      );
+    }
+
+    rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
+    const mirror = stack.site.spec.deploy.providerMirror;
+    const resourceKind = stack.site.spec.deploy.resource;
+    terraformInit(dir, resourceKind === "null_resource" && mirror ? { mirror } : {});
+    lap("terraformInitMs");
+    // Terraform's state says what it did, not what the hosts hold: a deploy killed half-way leaves
+    // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
+    // they should hold get their resource replaced, so this deploy finishes the job.
+    const inState = new Set(terraformStateList(dir));
+    const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
     const markers = await readMarkers(dir, bundles, override, pool);
-    replace = resourcesToReplace(
+    const replace = resourcesToReplace(
       deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
       inState,
       markers,
     );
     for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
     lap("hostCheckMs");
+    // The connections are lent to the apply-bundle children Terraform runs.
     const shared = await serveSessions(pool);
+    let run: Awaited<ReturnType<typeof terraformApply>>;
     try {
       run = await terraformApply(dir, {
         replace,
@@ -149,35 +150,35 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     } finally {
       await shared.close();
     }
+    lap("terraformApplyMs");
+    const results = readResults(dir);
+    const summary = bundles.map((b) => {
+      const r = results.get(b);
+      return r
+        ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
+        : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
+    });
+    const ok = run.ok && summary.every((s) => s.status !== "FAILED");
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, bundles: summary }, null, 2) + "\n");
+    } else {
+      print("");
+      print(`| bundle | status | hosts | changed files | handlers | error |`);
+      print(`| --- | --- | --- | --- | --- | --- |`);
+      for (const s of summary) {
+        const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
+        const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
+        // Hosts as a hostlist and failures by error: one line per bundle even with hundreds of hosts.
+        const failures = failureSummary({ results: s.hosts, skipped: s.skipped ?? [], stopped: s.stopped });
+        const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
+        print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
+      }
+      print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
+    }
+    return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
   } finally {
     await pool.close();
   }
-  lap("terraformApplyMs");
-  const results = readResults(dir);
-  const summary = bundles.map((b) => {
-    const r = results.get(b);
-    return r
-      ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
-      : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
-  });
-  const ok = run.ok && summary.every((s) => s.status !== "FAILED");
-  if (opts.json) {
-    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, bundles: summary }, null, 2) + "\n");
-  } else {
-    print("");
-    print(`| bundle | status | hosts | changed files | handlers | error |`);
-    print(`| --- | --- | --- | --- | --- | --- |`);
-    for (const s of summary) {
-      const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
-      const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
-      // Hosts as a hostlist and failures by error: one line per bundle even with hundreds of hosts.
-      const failures = failureSummary({ results: s.hosts, skipped: s.skipped ?? [], stopped: s.stopped });
-      const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
-      print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
-    }
-    print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
-  }
-  return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
 }
 
 function readResults(dir: string): Map<string, BundleResult> {

@@ -6,9 +6,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { applyBundle, readMarkers } from "../../operations/deploy/index.js";
 import { readInventory } from "../../operations/remote/inventory.js";
+import { gatherRollout } from "../../operations/rollout/index.js";
 import { serveSessions, SessionPool, SHARED_SSH_ENV, SharedSession } from "../../operations/remote/shared.js";
 import { SshError } from "../../operations/remote/ssh.js";
 import { fakeHost, keyPair, knownHostsFile, type FakeHost } from "../fake-host.js";
@@ -71,6 +73,25 @@ describe("one SSH connection per host for the marker read and the apply", () => 
     expect(stdins).toHaveLength(1);
     expect(stdins[0]!.length).toBeGreaterThan(1024);
     expect(host.commands.filter((c) => APPLY.test(c))).toHaveLength(1);
+  });
+
+  it("reads the rollout plan's files and the marker on one connection too", async () => {
+    host.answer(() => ({}));
+    const inventory = readInventory(stack, override);
+    const pool = new SessionPool(inventory);
+    const logins = host.logins.length;
+    const commands = host.commands.length;
+    try {
+      const manifest = JSON.parse(readFileSync(join(stack, "manifests", "hosts", "m1.json"), "utf8")) as BundleManifest;
+      const gathered = await gatherRollout({ pool, stackDir: stack, inventory, manifests: new Map([["hosts/m1", manifest]]), markers: new Map(), secretsDir: join(out, "..", "secrets", SITE) });
+      expect(gathered.hosts.map((h) => h.host)).toEqual(["m1"]);
+      await readMarkers(stack, ["hosts/m1"], override, pool);
+    } finally {
+      await pool.close();
+    }
+    // Both asked the host (the files, the marker), on one login.
+    expect(host.commands.length).toBeGreaterThanOrEqual(commands + 2);
+    expect(host.logins.length).toBe(logins + 1);
   });
 
   it("connects a host it holds no connection to when the apply asks for it", async () => {
