@@ -152,7 +152,10 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       try {
         const xml = await queryCib(found.session);
         cib = cibMarker(xml) === options.markers.get("cluster") ? "current" : "changed";
-        standbyMoves = await standbySimulation(xml, inventory.managementNodes);
+        // What a node's standby moves matters only for a host that changes (a rolling wave):
+        // when every host holds its bundle already (a no-op deploy), Pacemaker's scheduler is
+        // not asked (one crm_simulate per management node: seconds on a loaded machine).
+        if (hosts.some((h) => h.state !== "current")) standbyMoves = await standbySimulation(xml, inventory.managementNodes);
       } catch {
         // The plan says the CIB is unknown; the deploy applies it.
       } finally {
