@@ -8,7 +8,8 @@
  *
  * `FLEET_HOSTS` (default 200) sets N; `FLEET_CONCURRENCY` (default 64) hpcdk's
  * deploy.groupConcurrency; `FLEET_FORKS` (default "16,64") the `--forks` values Ansible's
- * one-file change is run with, each on the same hosts (its best is compared with hpcdk);
+ * one-file change is run with, each on the same hosts (its best is compared with hpcdk; "none":
+ * no Ansible run);
  * `FLEET_ANSIBLE_NOOP=1` adds Ansible's no-op run (the playbook does the same work either way:
  * it sends and runs the bundle on every host). Needs root and ansible-playbook; run under the
  * lab lock.
@@ -33,7 +34,7 @@ export const title = "hpcdk deploy and Ansible to the fleet lab";
 const SITE = "fleet";
 const N = Number(process.env.FLEET_HOSTS ?? 200);
 const CONCURRENCY = Number(process.env.FLEET_CONCURRENCY ?? 64);
-const FORKS = (process.env.FLEET_FORKS ?? "16,64").split(",").map(Number);
+const FORKS = (process.env.FLEET_FORKS ?? "16,64").split(",").filter((f) => /^[0-9]+$/.test(f)).map(Number);
 const ANSIBLE_NOOP = process.env.FLEET_ANSIBLE_NOOP === "1";
 const PLAYBOOK = join(ROOT, "ansible", "apply-bundle.yml");
 
@@ -211,6 +212,8 @@ export async function run(): Promise<Row[]> {
     const added = deploy(N + 1, 240000);
     rows.push({ what: `hpcdk: a host added (slurm.conf to all ${N + 1} hosts): wall`, values: [added.wallMs / 1000], unit: "s", load: added.load });
 
+    // FLEET_FORKS=none: hpcdk's rows only.
+    if (FORKS.length === 0) return rows;
     if (ANSIBLE_NOOP) {
       const noopPlay = play(N + 1, 240000, FORKS[FORKS.length - 1]!);
       rows.push({ what: `Ansible --forks ${FORKS[FORKS.length - 1]}: no-op on ${N + 1} hosts: wall`, values: [noopPlay.ms / 1000], unit: "s", load: noopPlay.load });
