@@ -76,7 +76,7 @@ export async function readMarkers(
     } catch {
       // Unreachable: Terraform decides, and the deploy reports the host if it must change.
     } finally {
-      if (!pool) s?.close();
+      if (s) pool ? pool.release(host, s) : s.close();
     }
   });
   // Without a host that completed an apply there is no cluster to ask yet.

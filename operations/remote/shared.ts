@@ -24,13 +24,23 @@ import { rootCommand, SshError, SshSession, type ExecOptions, type ExecResult, t
 /** The environment variable that tells `hpcdk apply-bundle` where the deploy lends its connections. */
 export const SHARED_SSH_ENV = "HPCDK_SSH_SOCKET";
 
-/** The open connections of one deploy, by host: each opened once, used by every step that needs it. */
+/** The most connections a deploy keeps open at once: a larger group's other hosts are connected again for the apply. */
+export const MAX_KEPT_SESSIONS = 2048;
+
+/**
+ * The open connections of one deploy, by host: each opened once, used by every step that needs
+ * it. At most `maxKept` are kept (an open connection is a socket and an sshd on the host); past
+ * that, a connection is closed when the step that opened it {@link release}s it.
+ */
 export class SessionPool {
   private readonly sessions = new Map<string, Promise<SshSession>>();
 
-  constructor(private readonly inventory: Inventory) {}
+  constructor(
+    private readonly inventory: Inventory,
+    private readonly maxKept = MAX_KEPT_SESSIONS,
+  ) {}
 
-  /** The host's connection: the open one, else a new one (kept for the next step). */
+  /** The host's connection: the open one, else a new one (kept for the next step while there is room). */
   session(host: string, options: { connectTimeoutMs?: number } = {}): Promise<SshSession> {
     const open = this.sessions.get(host);
     if (open) {
@@ -42,8 +52,21 @@ export class SessionPool {
     return this.reopen(host, options);
   }
 
+  /** A step is done with the host's connection: closed unless the pool keeps it. */
+  release(host: string, session: SshSession): void {
+    const kept = this.sessions.get(host);
+    if (!kept) return session.close();
+    void kept.then(
+      (k) => {
+        if (k !== session) session.close();
+      },
+      () => session.close(),
+    );
+  }
+
   private reopen(host: string, options: { connectTimeoutMs?: number }): Promise<SshSession> {
     const opening = connect(this.inventory, host, options);
+    if (!this.sessions.has(host) && this.sessions.size >= this.maxKept) return opening;
     this.sessions.set(host, opening);
     // A failed connection is not kept: the next step tries again (and reports its own failure).
     opening.catch(() => {
@@ -113,11 +136,15 @@ async function answer(pool: SessionPool, line: string): Promise<Answer> {
   }
   try {
     const session = await pool.session(request.host);
-    return await session.exec(request.command, {
-      ...(request.stdin !== undefined ? { stdin: Buffer.from(request.stdin, "base64") } : {}),
-      ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
-      ...(request.maxOutputBytes !== undefined ? { maxOutputBytes: request.maxOutputBytes } : {}),
-    });
+    try {
+      return await session.exec(request.command, {
+        ...(request.stdin !== undefined ? { stdin: Buffer.from(request.stdin, "base64") } : {}),
+        ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
+        ...(request.maxOutputBytes !== undefined ? { maxOutputBytes: request.maxOutputBytes } : {}),
+      });
+    } finally {
+      pool.release(request.host, session);
+    }
   } catch (err) {
     return err instanceof SshError ? { stage: err.stage, message: err.message.replace(`${request.host}: `, "") } : { stage: "exec", message: String((err as Error).message ?? err) };
   }

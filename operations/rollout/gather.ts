@@ -136,7 +136,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
     } catch (err) {
       return { host, bundle, state: "unreachable", files: [], packages: [], error: hostError(host, err) };
     } finally {
-      if (!options.pool) session?.close();
+      if (session) options.pool ? options.pool.release(host, session) : session.close();
     }
   });
   // The first management node (in node id order) that holds one: the same answer whatever order the hosts answer in.

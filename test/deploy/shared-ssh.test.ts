@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sleep } from "../../common/async.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { applyBundle, readMarkers } from "../../operations/deploy/index.js";
@@ -92,6 +93,30 @@ describe("one SSH connection per host for the marker read and the apply", () => 
     // Both asked the host (the files, the marker), on one login.
     expect(host.commands.length).toBeGreaterThanOrEqual(commands + 2);
     expect(host.logins.length).toBe(logins + 1);
+  });
+
+  it("keeps no more connections than it may: past that, each is closed after its step", async () => {
+    host.answer((command) => (APPLY.test(command) ? { stdout: "HPCDK done\n" } : {}));
+    // A pool that may keep none: the marker's connection is closed, the apply opens its own.
+    const pool = new SessionPool(readInventory(stack, override), 0);
+    const logins = host.logins.length;
+    try {
+      await readMarkers(stack, ["hosts/m1"], override, pool);
+      // The marker's connection is closed once read (the host sees it go within a bounded wait).
+      for (let i = 0; i < 50 && host.open() > 0; i++) await sleep(100);
+      expect(host.open()).toBe(0);
+      const shared = await serveSessions(pool);
+      try {
+        process.env[SHARED_SSH_ENV] = shared.path;
+        const r = await applyBundle({ stackDir: stack, bundle: "hosts/m1", override, expect: MARKER });
+        expect(r.hosts[0]).toMatchObject({ host: "m1", ok: true });
+      } finally {
+        await shared.close();
+      }
+    } finally {
+      await pool.close();
+    }
+    expect(host.logins.length).toBe(logins + 2);
   });
 
   it("connects a host it holds no connection to when the apply asks for it", async () => {
