@@ -17,7 +17,8 @@ export async function run(): Promise<Row[]> {
     ["large site (8 nodes, 16 pools, 64 exports)", [large], true],
   ] as const) {
     const runs = Array.from({ length: RUNS }, () => synthInChild([...files]));
-    rows.push({ what: `synth ${name}: in-process`, values: runs.map((r) => r.ms), unit: "ms", ...(isLarge ? { target: "< 2000 ms", limit: 2000 } : {}) });
+    rows.push({ what: `synth ${name}: \`hpcdk synth\` (compiled CLI), process start to exit`, values: runs.map((r) => r.ms), unit: "ms", ...(isLarge ? { target: "< 2000 ms", limit: 2000 } : {}) });
+    rows.push({ what: `synth ${name}: CPU time (user + system)`, values: runs.map((r) => r.cpuMs), unit: "ms" });
     rows.push({ what: `synth ${name}: peak RSS`, values: runs.map((r) => r.maxRssMB), unit: "MB", ...(isLarge ? { target: "< 300 MB", limit: 300 } : {}) });
     const wall = Array.from({ length: RUNS }, () => cliWallMs([...files]));
     rows.push({ what: `synth ${name}: \`hpcdk synth\` wall (Node start included)`, values: wall, unit: "ms", ...(isLarge ? { target: "< 2000 ms", limit: 2000 } : {}) });

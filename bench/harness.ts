@@ -1,6 +1,6 @@
 /** What a benchmark module gives the runner (`bench/run.ts`): rows of measurements. */
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
@@ -18,6 +18,8 @@ export interface Row {
   readonly limit?: number;
   /** What `limit` applies to. @default "median" */
   readonly limitOf?: "median" | "max";
+  /** The 1-minute load average when the row was measured. @default its benchmark's at start and end */
+  readonly load?: number;
 }
 
 /** A benchmark module exports `title` and `run()`. */
@@ -39,13 +41,34 @@ export function outDir(name: string): string {
   return d;
 }
 
-/** Synthesizes site files in a fresh Node process, as `hpcdk synth` would; its time and peak RSS. */
-export function synthInChild(files: string[]): { ms: number; maxRssMB: number } {
-  const stdout = execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "bench", "synth-child.ts"), outDir("synth"), ...files], {
+/** What a fresh `hpcdk synth` process measured of itself (bench/measure-hook.mjs). */
+export interface SynthRun {
+  /** From the process's start to its exit (Node's start, loading the compiled CLI and the synthesis). */
+  readonly ms: number;
+  /** User + system CPU time of the process. */
+  readonly cpuMs: number;
+  readonly maxRssMB: number;
+}
+
+/**
+ * `hpcdk synth` of site files as a user runs it: the package's bin (cli/bin/hpcdk.js, the
+ * compiled CLI; no tsx), in a fresh process. Its time from start to exit, CPU time and peak RSS.
+ * Throws when the synthesis fails, or when it takes longer than `timeoutMs` (then `timedOut`).
+ */
+export function synthInChild(files: string[], options: { out?: string; timeoutMs?: number } = {}): SynthRun {
+  const measure = join(OUT, `measure-${process.pid}.json`);
+  rmSync(measure, { force: true });
+  const r = spawnSync(process.execPath, ["--import", join(ROOT, "bench", "measure-hook.mjs"), join(ROOT, "cli", "bin", "hpcdk.js"), "synth", "-q", "--out", options.out ?? outDir("synth"), ...files], {
     cwd: ROOT,
     encoding: "utf8",
+    env: { ...process.env, HPCDK_BENCH_MEASURE: measure },
+    ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
   });
-  return JSON.parse(stdout.trim().split("\n").pop()!);
+  if (r.signal) throw Object.assign(new Error(`hpcdk synth ${files.join(" ")} did not finish in ${options.timeoutMs} ms`), { timedOut: true });
+  if (r.status !== 0) throw new Error(`hpcdk synth ${files.join(" ")} failed (exit ${r.status}): ${r.stderr.slice(-1500)}`);
+  const run = JSON.parse(readFileSync(measure, "utf8")) as SynthRun;
+  rmSync(measure, { force: true });
+  return run;
 }
 
 /** Wall time of `hpcdk synth` as a user runs it (Node start included). */

@@ -25,7 +25,7 @@ export async function run(): Promise<Row[]> {
   const rows: Row[] = [];
 
   const synth = Array.from({ length: RUNS }, () => synthInChild([big]));
-  rows.push({ what: "synth a site with 100,000 hosts in one group: in-process", values: synth.map((r) => r.ms), unit: "ms", target: "< 5000 ms", limit: 5000 });
+  rows.push({ what: "synth a site with 100,000 hosts in one group: `hpcdk synth` (compiled CLI), start to exit", values: synth.map((r) => r.ms), unit: "ms", target: "< 5000 ms", limit: 5000 });
   rows.push({ what: "synth a site with 100,000 hosts in one group: peak RSS", values: synth.map((r) => r.maxRssMB), unit: "MB", target: "< 1024 MB", limit: 1024 });
 
   const refused: number[] = [];

@@ -45,12 +45,15 @@ export async function labProject(site: string, yaml: string, options: LabOptions
 
 export interface DeployRun {
   readonly wallMs: number;
+  /** CPU time of hpcdk deploy and its children (Terraform, hpcdk apply-bundle). */
+  readonly cpuMs: number;
   readonly timings: Record<string, number>;
   readonly terraform: string;
 }
 
 /** `hpcdk deploy <site> --inventory <lab's> --json`, timed from outside (Node start included). */
 export function deploy(p: LabProject): DeployRun {
+  const cpu0 = childrenCpuMs();
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), "deploy", p.siteFile, "--out", p.out, "--inventory", p.lab.inventoryFile, "--json"], {
     cwd: p.dir,
@@ -61,5 +64,16 @@ export function deploy(p: LabProject): DeployRun {
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`hpcdk deploy ${p.site} failed (exit ${r.status}): ${r.stdout.slice(-2000)} ${r.stderr.slice(-2000)}`);
   const summary = JSON.parse(r.stdout) as { timings: Record<string, number>; terraform: string };
-  return { wallMs, timings: summary.timings, terraform: summary.terraform };
+  return { wallMs, cpuMs: childrenCpuMs() - cpu0, timings: summary.timings, terraform: summary.terraform };
+}
+
+/**
+ * The CPU time (user + system, ms) of this process's waited-for children (cutime and cstime in
+ * /proc/self/stat): after a spawnSync, what that command and its descendants used.
+ */
+export function childrenCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  // cutime and cstime (fields 16 and 17 of stat(5)), in clock ticks of 10 ms.
+  return (f[13]! + f[14]!) * 10;
 }

@@ -57,6 +57,9 @@ describe("hpcdk synth", () => {
     const result = hpcdk(["synth", "--out", join(dir, "file", "out")]);
     expect(result.status).toBe(2);
     expect(result.stderr.replace(/^hpcdk: warning: .*\n/gm, "")).toMatch(/^hpcdk: internal error: Error: (ENOTDIR|EEXIST)/);
+    // The stack names the TypeScript sources (mapped when printed), not the compiled bundle.
+    expect(result.stderr).toMatch(new RegExp(`at \\S+ \\(${ROOT}/stacks/synth\\.ts:\\d+:\\d+\\)`));
+    expect(result.stderr).not.toContain(".cache/cli");
   });
 });
 

@@ -29,6 +29,8 @@ export interface FakeHost {
   readonly logins: { user: string; key: string }[];
   /** Every TCP connection it opened as a bastion. */
   readonly forwarded: { host: string; port: number }[];
+  /** How many SSH connections are open to it now. */
+  open(): number;
   /** Sets what the next commands are answered; the default answers every command with exit 0 and nothing. */
   answer(fn: (command: string, stdin: Buffer) => Answer): void;
   close(): Promise<void>;
@@ -123,6 +125,7 @@ export async function fakeHost(user: string, allowedKey: string): Promise<FakeHo
     commands,
     logins,
     forwarded,
+    open: () => clients.size,
     answer: (fn) => {
       answerFn = fn;
     },

@@ -96,9 +96,10 @@ async function build() {
 
 /**
  * A module's `import.meta.url` (and `.dirname`, `.filename`) is the source file's, not the
- * bundle's: templates and the command itself are found relative to the sources.
+ * bundle's: templates and the command itself are found relative to the sources. (bench/bin.mjs
+ * compiles the benchmarks with it too.)
  */
-const sourceLocation = {
+export const sourceLocation = {
   name: "hpcdk-source-location",
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => {

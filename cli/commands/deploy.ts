@@ -8,6 +8,7 @@ import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
 import { executedWaves, executeRollout, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, type RolloutReport } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
+import { serveSessions, SessionPool, SHARED_SSH_ENV } from "../../operations/remote/shared.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
 import { compressHostlist } from "../../common/hostlist.js";
 import { terraformApply, terraformInit, terraformStateList } from "../../operations/terraform.js";
@@ -72,122 +73,138 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   // The rollout plan, from what the hosts hold (read-only): outage-class changes are refused
   // here, before Terraform sends anything anywhere.
   const manifests = new Map(bundles.map((b) => [b, JSON.parse(readFileSync(join(dir, manifestPathOf(b)), "utf8")) as BundleManifest]));
-  const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
-  const gathered = await gatherRollout({
-    stackDir: dir,
-    inventory,
-    manifests,
-    markers: bundleMarkers,
-    secretsDir: resolve(dir, inventory.secretsDir),
-    maxUnavailable: stack.site.spec.deploy.maxUnavailable,
-  });
-  const plan = planRollout({ site: stack.site.name, ...gathered });
-  lap("planMs");
-  if (opts.plan) {
-    const format = opts.format ?? (opts.json ? "json" : "text");
-    if (!["text", "markdown", "json"].includes(format)) throw new HpcdkError(`--format: must be text, markdown or json, got ${JSON.stringify(format)}`);
-    process.stdout.write(format === "json" ? planJson(plan) : format === "markdown" ? planMarkdown(plan) : planText(plan));
-    return DEPLOY_EXIT.ok;
-  }
-  if (plan.outages.length > 0 && !opts.allowOutage) {
-    process.stderr.write(`hpcdk: ${outageRefusal(plan)}\n`);
-    if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, refused: "outage", plan, timings }, null, 2) + "\n");
-    return DEPLOY_EXIT.outageRefused;
-  }
-  if (!opts.json) process.stdout.write(planText(plan) + "\n");
-  // What this hpcdk does not stage yet: those waves' hosts are applied by Terraform as before.
-  const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership");
-  if (staged.length > 0) {
-    process.stderr.write(
-      `hpcdk: warning: this hpcdk does not stage ${staged.map((w) => `wave ${w.index} (${w.kind})`).join(", ")} yet: Terraform applies those hosts as before (handlers at once)\n`,
-    );
-  }
+  // One SSH connection per host for the whole deploy: each host is logged into once, for the
+  // rollout plan, its marker and the apply Terraform runs (operations/remote/shared.ts).
+  const pool = new SessionPool(inventory);
+  try {
+    const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
+    const gathered = await gatherRollout({
+      pool,
+      stackDir: dir,
+      inventory,
+      manifests,
+      markers: bundleMarkers,
+      secretsDir: resolve(dir, inventory.secretsDir),
+      maxUnavailable: stack.site.spec.deploy.maxUnavailable,
+    });
+    const plan = planRollout({ site: stack.site.name, ...gathered });
+    lap("planMs");
+    if (opts.plan) {
+      const format = opts.format ?? (opts.json ? "json" : "text");
+      if (!["text", "markdown", "json"].includes(format)) throw new HpcdkError(`--format: must be text, markdown or json, got ${JSON.stringify(format)}`);
+      process.stdout.write(format === "json" ? planJson(plan) : format === "markdown" ? planMarkdown(plan) : planText(plan));
+      return DEPLOY_EXIT.ok;
+    }
+    if (plan.outages.length > 0 && !opts.allowOutage) {
+      process.stderr.write(`hpcdk: ${outageRefusal(plan)}\n`);
+      if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, refused: "outage", plan, timings }, null, 2) + "\n");
+      return DEPLOY_EXIT.outageRefused;
+    }
+    if (!opts.json) process.stdout.write(planText(plan) + "\n");
+    // What this hpcdk does not stage yet: those waves' hosts are applied by Terraform as before.
+    const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership");
+    if (staged.length > 0) {
+      process.stderr.write(
+        `hpcdk: warning: this hpcdk does not stage ${staged.map((w) => `wave ${w.index} (${w.kind})`).join(", ")} yet: Terraform applies those hosts as before (handlers at once)\n`,
+      );
+    }
 
-  // The management nodes' rolling waves, one at a time, before Terraform: Terraform then finds
-  // those hosts holding their bundle (its apply there changes nothing) and does the rest.
-  let rollout: RolloutReport | undefined;
-  if (executedWaves(plan, bundles).length > 0) {
-    try {
-      rollout = await executeRollout({
-        stackDir: dir,
-        inventory,
-        ...(override ? { override } : {}),
-        plan,
-        markers: bundleMarkers,
-        bundles,
-        // The bound of every wait of a wave: the site's deploy.clusterWaitSec, as for the CIB step.
-        settleTimeoutSec: inventory.clusterWaitSec,
-        log: print,
-      });
-    } catch (err) {
-      if (!(err instanceof RolloutError)) throw err;
+    // The management nodes' rolling waves, one at a time, before Terraform: Terraform then finds
+    // those hosts holding their bundle (its apply there changes nothing) and does the rest.
+    let rollout: RolloutReport | undefined;
+    if (executedWaves(plan, bundles).length > 0) {
+      try {
+        rollout = await executeRollout({
+          stackDir: dir,
+          inventory,
+          ...(override ? { override } : {}),
+          plan,
+          markers: bundleMarkers,
+          bundles,
+          // The bound of every wait of a wave: the site's deploy.clusterWaitSec, as for the CIB step.
+          settleTimeoutSec: inventory.clusterWaitSec,
+          log: print,
+        });
+      } catch (err) {
+        if (!(err instanceof RolloutError)) throw err;
+        lap("rolloutMs");
+        process.stderr.write(`hpcdk: rollout stopped:\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
+        if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, timings, plan, rollout: err.report }, null, 2) + "\n");
+        return DEPLOY_EXIT.notConverged;
+      }
       lap("rolloutMs");
-      process.stderr.write(`hpcdk: rollout stopped:\n${err.problems.map((p) => `  ${p}\n`).join("")}`);
-      if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, timings, plan, rollout: err.report }, null, 2) + "\n");
-      return DEPLOY_EXIT.notConverged;
     }
-    lap("rolloutMs");
-  }
 
-  rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
-  const mirror = stack.site.spec.deploy.providerMirror;
-  const resourceKind = stack.site.spec.deploy.resource;
-  terraformInit(dir, resourceKind === "null_resource" && mirror ? { mirror } : {});
-  lap("terraformInitMs");
-  // Terraform's state says what it did, not what the hosts hold: a deploy killed half-way leaves
-  // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
-  // they should hold get their resource replaced, so this deploy finishes the job.
-  const inState = new Set(terraformStateList(dir));
-  const markers = await readMarkers(dir, bundles, override);
-  const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
-  const replace = resourcesToReplace(
-    deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
-    inState,
-    markers,
-  );
-  for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
-  lap("hostCheckMs");
-  const run = await terraformApply(dir, {
-    replace,
-    ...(bundles.length < all.length ? { targets: deployments.map((d) => d.address) } : {}),
-    mirror: resourceKind === "null_resource" ? mirror : undefined,
-    env: {
-      TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
-      ...(opts.inventory ? { HPCDK_INVENTORY: resolve(opts.inventory) } : {}),
-      ...(opts.force ? { HPCDK_FORCE: "1" } : {}),
-    },
-    onLine: (line) => {
-      const ours = /\(local-exec\): (.*)$/.exec(line);
-      if (ours && !ours[1]!.startsWith("Executing:")) print(ours[1]!);
-      else if (/^(Apply complete!|Error: )/.test(line)) print(line);
-    },
-  });
-  lap("terraformApplyMs");
-  const results = readResults(dir);
-  const summary = bundles.map((b) => {
-    const r = results.get(b);
-    return r
-      ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
-      : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
-  });
-  const ok = run.ok && summary.every((s) => s.status !== "FAILED");
-  if (opts.json) {
-    process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, ...(rollout ? { rollout } : {}), bundles: summary }, null, 2) + "\n");
-  } else {
-    print("");
-    print(`| bundle | status | hosts | changed files | handlers | error |`);
-    print(`| --- | --- | --- | --- | --- | --- |`);
-    for (const s of summary) {
-      const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
-      const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
-      // Hosts as a hostlist and failures by error: one line per bundle even with hundreds of hosts.
-      const failures = failureSummary({ results: s.hosts, skipped: s.skipped ?? [], stopped: s.stopped });
-      const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
-      print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
+    rmSync(join(dir, ".hpcdk", "results"), { recursive: true, force: true });
+    const mirror = stack.site.spec.deploy.providerMirror;
+    const resourceKind = stack.site.spec.deploy.resource;
+    terraformInit(dir, resourceKind === "null_resource" && mirror ? { mirror } : {});
+    lap("terraformInitMs");
+    // Terraform's state says what it did, not what the hosts hold: a deploy killed half-way leaves
+    // resources recorded whose hosts never finished. Hosts that answer with anything but the bundle
+    // they should hold get their resource replaced, so this deploy finishes the job.
+    const inState = new Set(terraformStateList(dir));
+    const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
+    const markers = await readMarkers(dir, bundles, override, pool);
+    const replace = resourcesToReplace(
+      deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
+      inState,
+      markers,
+    );
+    for (const address of replace) print(`${address}: its hosts do not hold the current bundle (an interrupted or failed deploy): replacing it`);
+    lap("hostCheckMs");
+    // The connections are lent to the apply-bundle children Terraform runs.
+    const shared = await serveSessions(pool);
+    let run: Awaited<ReturnType<typeof terraformApply>>;
+    try {
+      run = await terraformApply(dir, {
+        replace,
+        ...(bundles.length < all.length ? { targets: deployments.map((d) => d.address) } : {}),
+        mirror: resourceKind === "null_resource" ? mirror : undefined,
+        env: {
+          TF_VAR_hpcdk_cli: `${shQuote(process.execPath)} ${shQuote(CLI)}`,
+          ...(opts.inventory ? { HPCDK_INVENTORY: resolve(opts.inventory) } : {}),
+          ...(opts.force ? { HPCDK_FORCE: "1" } : {}),
+          [SHARED_SSH_ENV]: shared.path,
+        },
+        onLine: (line) => {
+          const ours = /\(local-exec\): (.*)$/.exec(line);
+          if (ours && !ours[1]!.startsWith("Executing:")) print(ours[1]!);
+          else if (/^(Apply complete!|Error: )/.test(line)) print(line);
+        },
+      });
+    } finally {
+      await shared.close();
     }
-    print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
+    lap("terraformApplyMs");
+    const results = readResults(dir);
+    const summary = bundles.map((b) => {
+      const r = results.get(b);
+      return r
+        ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
+        : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
+    });
+    const ok = run.ok && summary.every((s) => s.status !== "FAILED");
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, ...(rollout ? { rollout } : {}), bundles: summary }, null, 2) + "\n");
+    } else {
+      print("");
+      print(`| bundle | status | hosts | changed files | handlers | error |`);
+      print(`| --- | --- | --- | --- | --- | --- |`);
+      for (const s of summary) {
+        const changed = s.hosts.reduce((n, h) => n + h.changed.length, 0);
+        const handlers = [...new Set(s.hosts.flatMap((h) => h.handlers))].join(", ");
+        // Hosts as a hostlist and failures by error: one line per bundle even with hundreds of hosts.
+        const failures = failureSummary({ results: s.hosts, skipped: s.skipped ?? [], stopped: s.stopped });
+        const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
+        print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
+      }
+      print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
+    }
+    return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
+  } finally {
+    await pool.close();
   }
-  return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
 }
 
 function readResults(dir: string): Map<string, BundleResult> {

@@ -14,9 +14,9 @@ import type { Inventory, InventoryOverride } from "../../common/contracts/invent
 import { shQuote } from "../../common/shell.js";
 import { expandHostlist } from "../../common/hostlist.js";
 import { AnswerError } from "../remote/answer.js";
-import { connect } from "../remote/connect.js";
 import { fanOut } from "../remote/fanout.js";
 import { readInventory } from "../remote/inventory.js";
+import { sessionFor, type SharedSession } from "../remote/shared.js";
 import { lastLines, type SshSession } from "../remote/ssh.js";
 import { parseApplyOutput, type ApplyOutput } from "./apply-output.js";
 import { packBundle, preflightBundle } from "./bundle.js";
@@ -104,9 +104,10 @@ async function applyOnHost(
     );
     return { host, ok, changed, unchanged, handlers, steps, packages, restored, ...(error ? { error } : {}), ms: Math.round(performance.now() - t0) };
   };
-  let session: SshSession | undefined;
+  let session: SshSession | SharedSession | undefined;
   try {
-    session = await connect(inventory, host);
+    // The deploy's connection to the host when it lends them (it read the host's marker on it), else a new one.
+    session = await sessionFor(inventory, host);
     const stage = shQuote(`${STAGING}/${manifest.kind}-${manifest.name}`);
     // One command per host (one round trip): unpack the upload into the private staging
     // directory, run apply.sh, and remove the directory (it holds secrets) however the command

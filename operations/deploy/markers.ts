@@ -16,6 +16,7 @@ import { cibRecord } from "../pacemaker/cib-record.js";
 import { queryCib, quorateNode } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";
 import { readInventory } from "../remote/inventory.js";
+import type { SessionPool } from "../remote/shared.js";
 import { SshError, type SshSession } from "../remote/ssh.js";
 import { manifestPathOf } from "./bundle.js";
 
@@ -38,7 +39,13 @@ export function cibMarker(cibXml: string): string | null {
  * null when a host answered and holds none (or junk), undefined when it did not answer. Hosts are
  * asked in parallel.
  */
-export async function readMarkers(stackDir: string, bundles: readonly string[], override?: InventoryOverride): Promise<Map<string, (string | null | undefined)[]>> {
+export async function readMarkers(
+  stackDir: string,
+  bundles: readonly string[],
+  override?: InventoryOverride,
+  /** Keeps each host's connection open for the apply that follows (`hpcdk deploy`). @default each closed after its read */
+  pool?: SessionPool,
+): Promise<Map<string, (string | null | undefined)[]>> {
   const inventory = readInventory(stackDir, override);
   const markers = new Map<string, (string | null | undefined)[]>();
   const jobs: { bundle: string; host: string; index: number; file: string }[] = [];
@@ -55,7 +62,7 @@ export async function readMarkers(stackDir: string, bundles: readonly string[], 
   await mapLimited(jobs, Math.max(32, inventory.groupConcurrency), async ({ bundle, host, index, file }) => {
     let s: SshSession | undefined;
     try {
-      s = await connect(inventory, host, { connectTimeoutMs: 5000 });
+      s = pool ? await pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
       // A marker is 130 bytes: a longer file is junk, and junk is not read into memory.
       let marker: string | null;
       try {
@@ -69,7 +76,7 @@ export async function readMarkers(stackDir: string, bundles: readonly string[], 
     } catch {
       // Unreachable: Terraform decides, and the deploy reports the host if it must change.
     } finally {
-      s?.close();
+      if (s) pool ? pool.release(host, s) : s.close();
     }
   });
   // Without a host that completed an apply there is no cluster to ask yet.

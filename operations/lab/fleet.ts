@@ -147,7 +147,7 @@ export async function fleetUp(site: string, spec: SiteSpec, options: FleetOption
   try {
     const t0 = Date.now();
     // The lab's client key; each host's own host key (generated in process: ssh-keygen 500 times is seconds).
-    const client = ssh2.utils.generateKeyPairSync("ed25519", { comment: `hpcdk-fleet-${site}` });
+    const client = ed25519KeyPair(`hpcdk-fleet-${site}`);
     writeFileSync(join(state.dir, "id_ed25519"), client.private, { mode: 0o600 });
     writeFileSync(join(state.dir, "id_ed25519.pub"), `${client.public}\n`);
     const knownHosts: string[] = [];
@@ -193,6 +193,26 @@ export async function fleetUp(site: string, spec: SiteSpec, options: FleetOption
   }
 }
 
+/**
+ * An ed25519 key pair in OpenSSH's formats. ssh2's generator drops a public key's leading zero
+ * byte (one key in 256: 31 bytes instead of 32), and sshd then refuses the key ("error in
+ * libcrypto"; a 201-host lab had such a host more often than not): such a pair is made again.
+ */
+export function ed25519KeyPair(comment: string): { private: string; public: string } {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
+    if (ed25519PublicKeyBytes(pair.public) === 32) return pair;
+  }
+  throw new Error("ssh2 made no valid ed25519 key in 16 attempts");
+}
+
+/** The length of the key in an `ssh-ed25519 BASE64 comment` line (the blob: string "ssh-ed25519", string key). */
+export function ed25519PublicKeyBytes(line: string): number {
+  const blob = Buffer.from(line.split(" ")[1] ?? "", "base64");
+  const type = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  return blob.length >= 8 + type ? blob.readUInt32BE(4 + type) : 0;
+}
+
 /** The host's own files in its upper layer; returns its known_hosts line. */
 function prepareHost(host: FleetHost, authorizedKey: string): string {
   const upper = join(host.dir, "upper");
@@ -202,7 +222,7 @@ function prepareHost(host: FleetHost, authorizedKey: string): string {
     writeFileSync(join(upper, path), content, { mode });
     chmodSync(join(upper, path), mode);
   };
-  const hostKey = ssh2.utils.generateKeyPairSync("ed25519", { comment: host.name });
+  const hostKey = ed25519KeyPair(host.name);
   put("/etc/hostname", `${host.name}\n`);
   put("/root/.ssh/authorized_keys", `${authorizedKey}\n`, 0o600);
   chmodSync(join(upper, "root", ".ssh"), 0o700);

@@ -140,7 +140,16 @@ export class SshSession {
     private readonly jump?: Client,
     /** The login user: hpcdk's commands run as root, through `sudo -n` for anyone else. */
     readonly user = "root",
-  ) {}
+  ) {
+    client.on("close", () => (this.ended = true));
+  }
+
+  private ended = false;
+
+  /** True once the connection is gone (closed by either side, or lost). */
+  get closed(): boolean {
+    return this.ended;
+  }
 
   /** `command` as root: itself for root, else through passwordless sudo (a shell, for its && and redirections). */
   asRoot(command: string): string {

@@ -23,6 +23,7 @@ import { placementOf } from "../pacemaker/tools.js";
 import { queryCib, quorateNode } from "../pacemaker/live-cluster.js";
 import { AnswerError, answerLines, unexpectedLine } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
+import type { SessionPool } from "../remote/shared.js";
 import type { SshSession } from "../remote/ssh.js";
 import type { FileChange, HostDelta, PackageChange, RolloutInput } from "./plan.js";
 
@@ -40,6 +41,8 @@ export interface GatherOptions {
   readonly maxUnavailable?: number;
   /** Seconds to wait for a quorate node. @default 5 */
   readonly clusterWaitSec?: number;
+  /** The deploy's connections, kept open for its marker reads and apply. @default each host's connection closed after its read */
+  readonly pool?: SessionPool;
 }
 
 const COROSYNC_CONF = "/etc/corosync/corosync.conf";
@@ -111,7 +114,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
   const hosts: HostDelta[] = await mapLimited(targets, 32, async ({ host, bundle, manifest }): Promise<HostDelta> => {
     let session: SshSession | undefined;
     try {
-      session = await connect(inventory, host, { connectTimeoutMs: 5000 });
+      session = options.pool ? await options.pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
       const paths = [...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path)];
       const fetched = await fetchHostFiles(session, host, paths, appliedMarkerPath(parseBundleRef(bundle)!), session.asRoot.bind(session));
       const cc = fetched.files.get(COROSYNC_CONF);
@@ -133,7 +136,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
     } catch (err) {
       return { host, bundle, state: "unreachable", files: [], packages: [], error: hostError(host, err) };
     } finally {
-      session?.close();
+      if (session) options.pool ? options.pool.release(host, session) : session.close();
     }
   });
   // The first management node (in node id order) that holds one: the same answer whatever order the hosts answer in.
@@ -149,7 +152,10 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
       try {
         const xml = await queryCib(found.session);
         cib = cibMarker(xml) === options.markers.get("cluster") ? "current" : "changed";
-        standbyMoves = await standbySimulation(xml, inventory.managementNodes);
+        // What a node's standby moves matters only for a host that changes (a rolling wave):
+        // when every host holds its bundle already (a no-op deploy), Pacemaker's scheduler is
+        // not asked (one crm_simulate per management node: seconds on a loaded machine).
+        if (hosts.some((h) => h.state !== "current")) standbyMoves = await standbySimulation(xml, inventory.managementNodes);
       } catch {
         // The plan says the CIB is unknown; the deploy applies it.
       } finally {
