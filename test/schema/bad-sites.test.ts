@@ -406,6 +406,14 @@ const CASES: BadCase[] = [
     ],
   },
   {
+    name: "an NFSv4 lease and grace period under 10 s with the kernel server (ganesha takes 5)",
+    edits: [["nfs:\n", "nfs:\n  v4LeaseSec: 5\n  v4GraceSec: 5\n"]],
+    problems: [
+      "sites/bad.yaml:18:3: nfs.v4LeaseSec: the kernel NFS server takes a lease of 10 s or more, got 5 (a shorter one needs nfs.server: ganesha)",
+      "sites/bad.yaml:19:3: nfs.v4GraceSec: the kernel NFS server takes a grace period of 10 s or more, got 5 (a shorter one needs nfs.server: ganesha)",
+    ],
+  },
+  {
     name: "an NFSv4 grace period shorter than the lease",
     edits: [["nfs:\n", "nfs:\n  v4LeaseSec: 30\n  v4GraceSec: 15\n"]],
     problems: [
