@@ -84,6 +84,10 @@ export async function run(): Promise<Row[]> {
     for (let i = 0; i < RUNS; i++) {
       const victim = holder("m1", "prometheus") ?? holder("m2", "prometheus")!;
       const survivor = ["m1", "m2", "m3"].find((n) => n !== victim)!;
+      // The node stays off until the bench powers it on: the cluster's own fencing, when it
+      // notices the loss before the bench's off is confirmed, is an off too, not the default
+      // reboot that powered it on again (as test/monitoring/lab.test.ts and the power-off drill).
+      on(survivor, "crm_attribute --type crm_config --name stonith-action --update off");
       const t0 = Date.now();
       on(survivor, `stonith_admin --fence ${victim} --timeout 60`);
       const fencedAt = Date.now();
@@ -91,6 +95,8 @@ export async function run(): Promise<Row[]> {
       await until("the monitoring group on a survivor", 120_000, async () => {
         const h = holder(survivor, "prometheus");
         return h && h !== victim ? h : undefined;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}\n${on(survivor, "crm_mon -1 2>&1; stonith_admin --history '*' --verbose 2>&1 | tail -n 20")}`);
       });
       await until("Prometheus ready on the survivor", 180_000, async () => (await fetch(`${PROMETHEUS}/-/ready`)).ok);
       const backAt = Date.now();
@@ -104,6 +110,7 @@ export async function run(): Promise<Row[]> {
       }, 250);
       const promised = (forMs: number) => Math.max(backAt, fencedAt) + spec.scrape + spec.scrapeTimeout + forMs + 2 * spec.evaluation;
       const onAt = Date.now();
+      on(survivor, "crm_attribute --type crm_config --name stonith-action --delete");
       on(survivor, `stonith_admin --unfence ${victim} --timeout 60`);
       await until("every alert about the victim resolved", 180_000, async () => {
         const alerts = (await getJson(`${ALERTMANAGER}/api/v2/alerts`)) as { labels: Record<string, string> }[];
