@@ -239,7 +239,7 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
   );
 
   if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {
-    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
+    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide: hpcdk renders one ganesha per node, not one per group bound to its floating IP, and stopping one ganesha takes the NFS and MOUNT registrations out of rpcbind for the other (README, NFS server): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
   }
   const { v4LeaseSec, v4GraceSec } = site.nfs;
   // The kernel's nfsd takes 10 to 3600 s for both (fs/nfsd/nfsctl.c); ganesha takes any lease
