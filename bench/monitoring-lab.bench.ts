@@ -3,10 +3,11 @@
  * monitoring-lab.yaml, on its own network) in a namespace lab, and N power-offs of the node
  * running Prometheus, Alertmanager and the pool (fence_powerman through the lab's powermand), each
  * followed by a power-on. For each: when the node was fenced, when Prometheus served again on a
- * survivor, when NodeFenced, ClusterNodeOffline and NodeDown fired (Alertmanager's startsAt), how
- * late each fired against what its rule promises (the later of Prometheus back and the fencing,
- * plus a scrape, its for: and two evaluations: must stay under 5 s), and how long after the power-on
- * every alert about the node had resolved. Needs root; run it under the lab lock.
+ * survivor, when NodeFenced, ClusterNodeOffline and NodeDown fired (Alertmanager's startsAt) and
+ * when Alertmanager had them, how late each reached Alertmanager against what its rule promises
+ * (the later of Prometheus back and the fencing, plus a scrape interval, the scrape timeout, its
+ * for: and two evaluations: must stay under 5 s, as in test/monitoring/lab.test.ts), and how long
+ * after the power-on every alert about the node had resolved. Needs root; run it under the lab lock.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -55,6 +56,8 @@ interface Cycle {
   fenced: number;
   back: number;
   fired: Record<"NodeFenced" | "ClusterNodeOffline" | "NodeDown", number>;
+  /** When each was first seen in Alertmanager (polled every 250 ms). */
+  arrived: Record<"NodeFenced" | "ClusterNodeOffline" | "NodeDown", number>;
   late: Record<"NodeFenced" | "ClusterNodeOffline" | "NodeDown", number>;
   resolved: number;
 }
@@ -77,27 +80,37 @@ export async function run(): Promise<Row[]> {
       await until("no alert about a node", 120_000, async () => ((await getJson(`${ALERTMANAGER}/api/v2/alerts`)) as unknown[]).length === 0);
     };
     await settled();
-    const spec = { scrape: 2000, evaluation: 2000, nodeDownFor: 10_000 };
+    const spec = { scrape: 2000, scrapeTimeout: 2000, evaluation: 2000, nodeDownFor: 10_000 };
     for (let i = 0; i < RUNS; i++) {
       const victim = holder("m1", "prometheus") ?? holder("m2", "prometheus")!;
       const survivor = ["m1", "m2", "m3"].find((n) => n !== victim)!;
+      // The node stays off until the bench powers it on: the cluster's own fencing, when it
+      // notices the loss before the bench's off is confirmed, is an off too, not the default
+      // reboot that powered it on again (as test/monitoring/lab.test.ts and the power-off drill).
+      on(survivor, "crm_attribute --type crm_config --name stonith-action --update off");
       const t0 = Date.now();
       on(survivor, `stonith_admin --fence ${victim} --timeout 60`);
       const fencedAt = Date.now();
+      // Prometheus is the group's last member (Alertmanager starts before it).
       await until("the monitoring group on a survivor", 120_000, async () => {
-        const h = holder(survivor, "alertmanager");
+        const h = holder(survivor, "prometheus");
         return h && h !== victim ? h : undefined;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}\n${on(survivor, "crm_mon -1 2>&1; stonith_admin --history '*' --verbose 2>&1 | tail -n 20")}`);
       });
       await until("Prometheus ready on the survivor", 180_000, async () => (await fetch(`${PROMETHEUS}/-/ready`)).ok);
       const backAt = Date.now();
+      const arrived: Partial<Cycle["arrived"]> = {};
       const fired = await until("NodeFenced, ClusterNodeOffline, NodeDown", 120_000, async () => {
         const alerts = (await getJson(`${ALERTMANAGER}/api/v2/alerts`)) as { labels: Record<string, string>; startsAt: string }[];
         const at = (name: string, label: string) => alerts.find((a) => a.labels.alertname === name && a.labels[label] === victim)?.startsAt;
         const f = { NodeFenced: at("NodeFenced", "node"), ClusterNodeOffline: at("ClusterNodeOffline", "node"), NodeDown: at("NodeDown", "instance") };
+        for (const [name, v] of Object.entries(f)) if (v) arrived[name as keyof Cycle["arrived"]] ??= Date.now();
         return f.NodeFenced && f.ClusterNodeOffline && f.NodeDown ? { NodeFenced: Date.parse(f.NodeFenced), ClusterNodeOffline: Date.parse(f.ClusterNodeOffline), NodeDown: Date.parse(f.NodeDown) } : undefined;
-      });
-      const promised = (forMs: number) => Math.max(backAt, fencedAt) + spec.scrape + forMs + 2 * spec.evaluation;
+      }, 250);
+      const promised = (forMs: number) => Math.max(backAt, fencedAt) + spec.scrape + spec.scrapeTimeout + forMs + 2 * spec.evaluation;
       const onAt = Date.now();
+      on(survivor, "crm_attribute --type crm_config --name stonith-action --delete");
       on(survivor, `stonith_admin --unfence ${victim} --timeout 60`);
       await until("every alert about the victim resolved", 180_000, async () => {
         const alerts = (await getJson(`${ALERTMANAGER}/api/v2/alerts`)) as { labels: Record<string, string> }[];
@@ -108,10 +121,13 @@ export async function run(): Promise<Row[]> {
         fenced: (fencedAt - t0) / 1000,
         back: (backAt - t0) / 1000,
         fired: { NodeFenced: (fired.NodeFenced - t0) / 1000, ClusterNodeOffline: (fired.ClusterNodeOffline - t0) / 1000, NodeDown: (fired.NodeDown - t0) / 1000 },
+        arrived: { NodeFenced: (arrived.NodeFenced! - t0) / 1000, ClusterNodeOffline: (arrived.ClusterNodeOffline! - t0) / 1000, NodeDown: (arrived.NodeDown! - t0) / 1000 },
+        // Late by the later of firing and reaching Alertmanager: an alert Prometheus fired in time
+        // but Alertmanager refused waits for Prometheus' resend delay (1 min).
         late: {
-          NodeFenced: (fired.NodeFenced - promised(0)) / 1000,
-          ClusterNodeOffline: (fired.ClusterNodeOffline - promised(spec.nodeDownFor)) / 1000,
-          NodeDown: (fired.NodeDown - promised(spec.nodeDownFor)) / 1000,
+          NodeFenced: (Math.max(fired.NodeFenced, arrived.NodeFenced!) - promised(0)) / 1000,
+          ClusterNodeOffline: (Math.max(fired.ClusterNodeOffline, arrived.ClusterNodeOffline!) - promised(spec.nodeDownFor)) / 1000,
+          NodeDown: (Math.max(fired.NodeDown, arrived.NodeDown!) - promised(spec.nodeDownFor)) / 1000,
         },
         resolved: (resolvedAt - onAt) / 1000,
       });
@@ -127,7 +143,9 @@ export async function run(): Promise<Row[]> {
     { what: "NodeFenced fired", values: col((c) => c.fired.NodeFenced), unit: "s" },
     { what: "ClusterNodeOffline fired (for: 10 s)", values: col((c) => c.fired.ClusterNodeOffline), unit: "s" },
     { what: "NodeDown fired (for: 10 s)", values: col((c) => c.fired.NodeDown), unit: "s" },
-    { what: "latest of the three after its promise (back or fenced + scrape + for: + 2 evaluations)", values: col((c) => Math.max(c.late.NodeFenced, c.late.ClusterNodeOffline, c.late.NodeDown)), unit: "s", target: "< 5 s, every run", limit: 5, limitOf: "max" },
+    { what: "NodeFenced in Alertmanager", values: col((c) => c.arrived.NodeFenced), unit: "s" },
+    { what: "all three in Alertmanager", values: col((c) => Math.max(c.arrived.NodeFenced, c.arrived.ClusterNodeOffline, c.arrived.NodeDown)), unit: "s" },
+    { what: "latest of the three (fired or in Alertmanager) after its promise (back or fenced + scrape interval + scrape timeout + for: + 2 evaluations)", values: col((c) => Math.max(c.late.NodeFenced, c.late.ClusterNodeOffline, c.late.NodeDown)), unit: "s", target: "< 5 s, every run", limit: 5, limitOf: "max" },
     { what: "every alert about the node resolved after its power-on", values: col((c) => c.resolved), unit: "s" },
   ];
 }

@@ -235,9 +235,16 @@ function checkGroups(site: SiteSpec, report: Report, uniqueness: Uniqueness): vo
   );
 
   if (site.nfs.server === "ganesha" && site.cluster.mode !== "active-passive") {
-    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
+    report(["nfs", "server"], "ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide: hpcdk renders one ganesha per node, not one per group bound to its floating IP, and stopping one ganesha takes the NFS and MOUNT registrations out of rpcbind for the other (README, NFS server): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)");
   }
   const { v4LeaseSec, v4GraceSec } = site.nfs;
+  // The kernel's nfsd takes 10 to 3600 s for both (fs/nfsd/nfsctl.c); ganesha takes any lease
+  // (its reaper then runs every lease/2), and the schema's floor of 5 s keeps a Linux client's
+  // renewal (every 2/3 of the lease) 1.7 s ahead of its expiry.
+  if (site.nfs.server === "kernel") {
+    if (v4LeaseSec !== undefined && v4LeaseSec < 10) report(["nfs", "v4LeaseSec"], `the kernel NFS server takes a lease of 10 s or more, got ${v4LeaseSec} (a shorter one needs nfs.server: ganesha)`);
+    if (v4GraceSec !== undefined && v4GraceSec < 10) report(["nfs", "v4GraceSec"], `the kernel NFS server takes a grace period of 10 s or more, got ${v4GraceSec} (a shorter one needs nfs.server: ganesha)`);
+  }
   if (v4LeaseSec !== undefined && v4GraceSec !== undefined && v4GraceSec < v4LeaseSec) {
     report(["nfs", "v4GraceSec"], `must not be shorter than the lease (nfs.v4LeaseSec: ${v4LeaseSec}), got ${v4GraceSec}: clients could not reclaim their state in time`);
   }

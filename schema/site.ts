@@ -311,16 +311,18 @@ export const NfsSchema = z.strictObject({
     ),
   v4LeaseSec: z
     .int()
-    .min(10)
+    .min(5)
     .max(120)
     .optional()
-    .describe("NFSv4 lease: how long a client's state lives without renewal. Shorter: faster recovery after failover, more renew traffic. @default the server's (kernel 90, ganesha 60)"),
+    .describe(
+      "NFSv4 lease: how long a client's state lives without renewal. Shorter: faster recovery after failover, more renew traffic, and a client silent for longer than the lease (a network hiccup, a paused VM) loses its opens and locks. At least 10 with the kernel server (nfsd refuses less), 5 with ganesha. @default the server's (kernel 90, ganesha 60)",
+    ),
   v4GraceSec: z
     .int()
-    .min(10)
+    .min(5)
     .max(180)
     .optional()
-    .describe("NFSv4 grace period after a (fail)over: writes and opens wait while clients reclaim state. Never shorter than the lease. @default the server's (kernel 90, ganesha 90)"),
+    .describe("NFSv4 grace period after a (fail)over: writes and opens wait while clients reclaim state. Never shorter than the lease. At least 10 with the kernel server, 5 with ganesha. @default the server's (kernel 90, ganesha 90)"),
   monitorIntervalSec: z
     .int()
     .min(1)

@@ -225,7 +225,24 @@ export class MonitoringService extends Construct {
         groupId: props.ids.group,
         ip: { resourceId: props.ids.ip, address: server.floatingIp.address, cidr: server.floatingIp.cidr, ...(server.floatingIp.nic ? { nic: server.floatingIp.nic } : {}) },
         pool: server.pool,
+        // Alertmanager first: Prometheus sends an alert once when it fires and again only after
+        // its resend delay (1 min). Started after Prometheus, Alertmanager missed what the new
+        // Prometheus fired at its first evaluations after a failover (NodeFenced has no for:), and
+        // those alerts reached it a minute late. Stopped in reverse: Prometheus goes first.
         daemons: [
+          {
+            id: props.ids.alertmanager,
+            binary: "/usr/bin/prometheus-alertmanager",
+            options: this.alertmanager.args,
+            user: "prometheus",
+            pidfile: ALERTMANAGER_PIDFILE,
+            logfile: "/var/log/prometheus/alertmanager.log",
+            readyUrl: `${this.alertmanager.url}-/ready`,
+            dataDir: this.alertmanager.dataDir,
+            startTimeoutSec: 120,
+            stopTimeoutSec: 60,
+            monitorIntervalSec: 15,
+          },
           {
             id: props.ids.prometheus,
             binary: "/usr/bin/prometheus",
@@ -238,19 +255,6 @@ export class MonitoringService extends Construct {
             // Replaying a large WAL after a failover takes minutes.
             startTimeoutSec: 600,
             stopTimeoutSec: 180,
-            monitorIntervalSec: 15,
-          },
-          {
-            id: props.ids.alertmanager,
-            binary: "/usr/bin/prometheus-alertmanager",
-            options: this.alertmanager.args,
-            user: "prometheus",
-            pidfile: ALERTMANAGER_PIDFILE,
-            logfile: "/var/log/prometheus/alertmanager.log",
-            readyUrl: `${this.alertmanager.url}-/ready`,
-            dataDir: this.alertmanager.dataDir,
-            startTimeoutSec: 120,
-            stopTimeoutSec: 60,
             monitorIntervalSec: 15,
           },
         ],

@@ -26,12 +26,14 @@ const manifest = (site: string, bundle: string) => JSON.parse(text(site, `manife
 describe("HA monitoring (sites/lab.yaml: Prometheus and Alertmanager on stc2_pool)", () => {
   const cib = text("lab", "cluster/cib.xml");
 
-  it("puts the floating IP, Prometheus and Alertmanager in one group, in that order, run by ocf:hpcdk:daemon", () => {
+  // Alertmanager before Prometheus: an alert the new Prometheus fires at once after a failover
+  // (NodeFenced) is sent once, then again only after the resend delay (1 min).
+  it("puts the floating IP, Alertmanager and Prometheus in one group, in that order, run by ocf:hpcdk:daemon", () => {
     const group = /<group id="group-monitoring">([\s\S]*?)<\/group>/.exec(cib)![1]!;
     expect([...group.matchAll(/<primitive id="([^"]+)" class="([^"]+)" provider="([^"]+)" type="([^"]+)"/g)].map((m) => m.slice(1).join(":"))).toEqual([
       "ip-monitoring:ocf:heartbeat:IPaddr2",
-      "prometheus:ocf:hpcdk:daemon",
       "alertmanager:ocf:hpcdk:daemon",
+      "prometheus:ocf:hpcdk:daemon",
     ]);
     expect(group).toContain('name="options" value="--config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/stc2_pool/monitoring/prometheus --storage.tsdb.retention.time=90d --storage.tsdb.retention.size=150GB --web.listen-address=172.16.0.102:9090 --web.external-url=http://172.16.0.102:9090/"');
     expect(group).toContain('name="user" value="prometheus"');

@@ -40,13 +40,13 @@ describe("hpcdk diff of monitoring changes (sites/lab.yaml)", () => {
     expect(bundle.files[0]!.handlers.join("\n")).toContain('kill -HUP "$pid"');
   });
 
-  it("Prometheus' retention: a CIB change, Pacemaker restarts Prometheus and Alertmanager after it, nothing else", async () => {
+  it("Prometheus' retention: a CIB change, Pacemaker restarts Prometheus (the group's last member), nothing else", async () => {
     const r = await diff(edited(["retention: { time: 90d, size: 150GB }", "retention: { time: 30d, size: 150GB }"]));
     expect(settings(r)).toEqual([["`monitoring.prometheus.retention.time`: 90d → 30d", "restart"]]);
     // The CIB file declares resource-move; what crm_simulate plans is the real impact.
     expect(files(r)).toEqual(["cluster:/cib.xml:changed:resource-move"]);
     const changes = r.stack.pacemaker!.transition.changes.map((c) => `${c.action} ${c.resource} ${c.from.join("+")}->${c.to.join("+")}`);
-    expect(changes.sort()).toEqual(["restart alertmanager stc2->stc2", "restart prometheus stc2->stc2"]);
+    expect(changes.sort()).toEqual(["restart prometheus stc2->stc2"]);
   });
 
   it("a host added to a node group: its file_sd file changes, which needs no handler", async () => {

@@ -12,7 +12,7 @@ import { FIXTURES, loadExamples, synthTo } from "../helpers.js";
 
 const { out } = synthTo([...loadExamples(["lab"]), loadSiteFile(join(FIXTURES, "monitoring-lab.yaml"))]);
 const cibOf = (site: string) => readFileSync(join(out, "stacks", site, "cluster", "cib.xml"), "utf8");
-const MONITORING = ["ip-monitoring", "prometheus", "alertmanager"];
+const MONITORING = ["ip-monitoring", "alertmanager", "prometheus"];
 
 describe.each([
   ["lab", "zfs-stc2_pool", ["stc1", "stc2", "stc3", "stc4"]],

@@ -401,8 +401,16 @@ const CASES: BadCase[] = [
     name: "ganesha in active-active mode",
     edits: [["  name: duo\n", "  name: duo\n  mode: active-active\n"], ["nfs:\n", "nfs:\n  server: ganesha\n"]],
     problems: [
-      "sites/bad.yaml:19:3: nfs.server: ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide (one rpcbind registry per host for the NFS and MOUNT programs, whatever address each binds): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)",
+      "sites/bad.yaml:19:3: nfs.server: ganesha runs one server per node for all exports, and in active-active a failover puts two groups on one node, where two ganesha instances collide: hpcdk renders one ganesha per node, not one per group bound to its floating IP, and stopping one ganesha takes the NFS and MOUNT registrations out of rpcbind for the other (README, NFS server): use cluster.mode active-passive (one ganesha for every pool), or nfs.server kernel for active-active (one export set per group on the one kernel server, as real active/active NFS sites run)",
       "sites/bad.yaml:20:3: nfs.groups: active-active needs at least two groups (one per pool), got 1 (or set cluster.mode: active-passive)",
+    ],
+  },
+  {
+    name: "an NFSv4 lease and grace period under 10 s with the kernel server (ganesha takes 5)",
+    edits: [["nfs:\n", "nfs:\n  v4LeaseSec: 5\n  v4GraceSec: 5\n"]],
+    problems: [
+      "sites/bad.yaml:18:3: nfs.v4LeaseSec: the kernel NFS server takes a lease of 10 s or more, got 5 (a shorter one needs nfs.server: ganesha)",
+      "sites/bad.yaml:19:3: nfs.v4GraceSec: the kernel NFS server takes a grace period of 10 s or more, got 5 (a shorter one needs nfs.server: ganesha)",
     ],
   },
   {
