@@ -45,6 +45,10 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     };
   };
 
+  if (!slurm.configless && slurm.configlessLoginGroups !== "files") {
+    report(at("configlessLoginGroups"), `${quoted(slurm.configlessLoginGroups)} needs slurm.configless: true (without it every Slurm host gets slurm.conf)`);
+  }
+
   let network: Cidr | undefined;
   if (slurm.network !== undefined) {
     const parsed = parseCidr(slurm.network);

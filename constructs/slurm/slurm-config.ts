@@ -70,6 +70,12 @@ export interface SlurmConfigProps {
   readonly nodeGroups: readonly SlurmNodeGroup[];
   readonly partitions: readonly SlurmPartition[];
   /**
+   * Slurm's configless mode: slurmctld serves its files (SlurmctldParameters=enable_configless) to
+   * the slurmd started with --conf-server, and PlugStackConfig is left at its default (beside
+   * slurm.conf: the fetched copy on those nodes). @default false
+   */
+  readonly configless?: boolean;
+  /**
    * What the container runtimes need from slurm.conf: Podman's TaskProlog, Shifter's prolog and
    * epilog directories and PrologFlags. @default none
    */
@@ -113,6 +119,8 @@ export class SlurmConfig extends Construct {
   readonly slurmUser: string;
   readonly jwtKeyPath: string;
   readonly hasGres: boolean;
+  /** slurmctld serves the files; the slurmd of the node groups fetch them (--conf-server). */
+  readonly configless: boolean;
   private readonly context: object;
   private readonly cgroupContext: object;
   private readonly gresLines: Written[];
@@ -125,6 +133,7 @@ export class SlurmConfig extends Construct {
     this.stateSaveLocation = props.stateSaveLocation;
     this.slurmUser = props.slurmUser;
     this.jwtKeyPath = props.jwtKeyPath;
+    this.configless = props.configless ?? false;
     if (props.controllers.length === 0) throw new Error(`${where}: needs at least one controller`);
     const groupNames = new Set(props.nodeGroups.map((g) => g.name));
     const allHosts = new Set<string>();
@@ -195,6 +204,7 @@ export class SlurmConfig extends Construct {
       slurmctldTimeoutSec: props.slurmctldTimeoutSec,
       slurmdTimeoutSec: props.slurmdTimeoutSec,
       plugins: props.plugins,
+      configless: props.configless ?? false,
       taskPlugin: props.plugins.task.join(","),
       gresTypes: this.hasGres ? "gpu" : "",
       accounting: props.accounting ? { ...props.accounting, enforce: props.accounting.enforce.join(",") } : false,
