@@ -24,6 +24,7 @@
  */
 import { compressHostlist, expandHostlist } from "../../common/hostlist.js";
 import { shQuote } from "../../common/shell.js";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory } from "../../common/contracts/inventory.js";
 import type { SiteSpec } from "../../schema/site.js";
 import { hostError } from "../deploy/result.js";
@@ -368,5 +369,40 @@ export function sshSlurmRunner(inventory: Inventory, timeoutMs = 300_000): Slurm
     } finally {
       session?.close();
     }
+  };
+}
+
+/**
+ * The Slurm hosts of a synthesis, from its manifests and files (for `hpcdk diff`, which has no
+ * loaded site): controllers in slurm.conf's SlurmctldHost order, slurmdbd's host and its
+ * StorageLoc, the groups that install slurmd, SlurmctldAddr (Pacemaker), enable_configless.
+ * Undefined when the synthesis has no slurm.conf on a controller.
+ */
+export function slurmTopologyFromManifests(
+  manifests: Iterable<BundleManifest>,
+  read: (bundleDir: string, path: string) => Buffer | undefined,
+): { topology: SlurmTopology; slurmConf: string } | undefined {
+  const list = [...manifests];
+  const controllers = list.filter((m) => m.kind === "host" && m.packages.some((p) => p.debian === "slurmctld"));
+  const first = controllers[0];
+  const text = first ? read(first.dir, "/etc/slurm/slurm.conf")?.toString("utf8") : undefined;
+  if (!first || text === undefined) return undefined;
+  const conf = parseSlurmConf(text);
+  const order = (conf.get("slurmctldhost") ?? []).map((h) => h.replace(/\(.*$/, ""));
+  const names = controllers.map((m) => m.name).sort((a, b) => (order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9));
+  const dbd = list.find((m) => m.kind === "host" && m.packages.some((p) => p.debian === "slurmdbd"));
+  const database = dbd ? /^StorageLoc=(\S+)$/m.exec(read(dbd.dir, "/etc/slurm/slurmdbd.conf")?.toString("utf8") ?? "")?.[1] : undefined;
+  return {
+    slurmConf: text,
+    topology: {
+      controllers: names,
+      pacemaker: conf.has("slurmctldaddr"),
+      ...(dbd && database ? { dbd: { host: dbd.name, database } } : {}),
+      slurmdGroups: list
+        .filter((m) => m.kind === "group" && m.packages.some((p) => p.debian === "slurmd"))
+        .map((m) => ({ bundle: m.dir, hosts: m.hosts ?? m.name }))
+        .sort((a, b) => (a.bundle < b.bundle ? -1 : 1)),
+      configless: (conf.get("slurmctldparameters") ?? []).some((v) => v.split(",").includes("enable_configless")),
+    },
   };
 }

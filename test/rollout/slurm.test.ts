@@ -11,7 +11,9 @@ import { describe, expect, it } from "vitest";
 import { planText } from "../../operations/rollout/format.js";
 import { planRollout, type HostDelta, type RolloutInput } from "../../operations/rollout/plan.js";
 import { classifySlurmConf, parseSlurmConf, planSlurm, runSlurmSteps, slurmConfVersion, slurmSteps, slurmTopologyOf, type SlurmStep } from "../../operations/rollout/slurm.js";
+import { diffSites } from "../../operations/diff/index.js";
 import { parseSite } from "../../schema/load.js";
+import { synthesizeSite } from "../../stacks/synth.js";
 import { readTree, synthTo } from "../helpers.js";
 
 const source = readFileSync(join(import.meta.dirname, "..", "slurm", "fixtures", "slurm.yaml"), "utf8");
@@ -165,5 +167,15 @@ describe("running the wave", () => {
     expect(r.ok).toBe(true);
     expect(hosts.sort()).toEqual([...Array.from({ length: 16 }, (_, i) => `cn${String(i + 1).padStart(2, "0")}`), "gn1", "gn2"]);
     expect(most).toBe(3);
+  });
+});
+
+describe("the Slurm wave in hpcdk diff's rollout section", () => {
+  it("plans slurmctld then the slurmds restarted for added nodes, read from the two syntheses' manifests", async () => {
+    const next = parseSite(source.replace("hosts: cn[01-16]", "hosts: cn[01-18]"), "sites/slurm.yaml");
+    const report = await diffSites(parseSite(source, "sites/slurm.yaml"), next, { secrets: "/nonexistent/secrets", synthesize: synthesizeSite, log: () => {} });
+    const wave = report.rollout!.waves.find((w) => w.kind === "slurm")!;
+    expect(ids(wave.slurmSteps!)).toEqual(["restart-slurmctld n1,n2", "restart-slurmd cn[01-18]", "restart-slurmd gn[1-2]", "record n1,n2"]);
+    expect(wave.reasons).toEqual(["nodes added: cn[17-18] (22.05 adds nodes only at a restart)"]);
   });
 });
