@@ -159,6 +159,10 @@ const SLURM_IMPACTS: Readonly<Record<string, SettingImpact>> = {
   "controllerIp.nic": restart("the floating IP resource restarts: slurmctld's group moves its address"),
   slurmUser: outage("SlurmUser owns the saved state and the spool: stop Slurm, chown the state, start it"),
   loginGroups: reload("which node groups get the Slurm commands and slurm.conf"),
+  configless: restart(
+    "slurm.conf moves between the node groups and the controllers: enable_configless needs slurmctld restarted (controllers first), then every slurmd restarts with --conf-server (or reads its own slurm.conf again)",
+  ),
+  configlessLoginGroups: reload("whether the login groups keep slurm.conf or find slurmctld through DNS SRV: read at each command"),
   slurmctldTimeoutSec: reload(RECONFIGURE),
   slurmdTimeoutSec: reload(RECONFIGURE),
   "ports.slurmctld": restart(RESTART_ALL),

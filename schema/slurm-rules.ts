@@ -45,6 +45,10 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     };
   };
 
+  if (!slurm.configless && slurm.configlessLoginGroups !== "files") {
+    report(at("configlessLoginGroups"), `${quoted(slurm.configlessLoginGroups)} needs slurm.configless: true (without it every Slurm host gets slurm.conf)`);
+  }
+
   // Parsed by the schema (slurm.network is a network in CIDR form or refused there).
   const network = slurm.network;
   const needsAddress = (name: string, path: Path) => {

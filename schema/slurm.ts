@@ -163,6 +163,18 @@ export const SlurmSchema = z.strictObject({
     })
     .optional()
     .describe("StateSaveLocation on the HA NFS; required with two or more controllers. @default local /var/spool/slurmctld"),
+  configless: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Slurm's configless mode: slurm.conf (and cgroup.conf, gres.conf, plugstack.conf) only on the management nodes; slurmctld serves them (SlurmctldParameters=enable_configless) and the compute groups' slurmd fetch them at start (slurmd --conf-server, every controller). Login groups keep the files unless the site publishes a DNS SRV record (_slurmctld._tcp) and says so with configlessLoginGroups. @default false",
+    ),
+  configlessLoginGroups: z
+    .enum(["files", "dns-srv"])
+    .default("files")
+    .describe(
+      "With configless: how the login groups' commands find the configuration. files: they get slurm.conf as before (22.05 has no sackd); dns-srv: none, the commands ask the site's DNS for _slurmctld._tcp and fetch it from slurmctld (the site publishes the record). @default files",
+    ),
   slurmUser: named("a user name", UNIX_NAME, "[a-z_][a-z0-9_-]*").default("slurm").describe("SlurmUser. @default slurm"),
   ports: z
     .strictObject({

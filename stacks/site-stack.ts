@@ -93,7 +93,11 @@ export class SiteStack extends TerraformStack {
     });
     // Container runtimes per node group; what they need from slurm.conf (MpiDefault, Podman's
     // TaskProlog, Shifter's prolog/epilog directories, PrologFlags) goes to Slurm as props.
-    if (spec.containers) this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups });
+    if (spec.containers) {
+      // Slurm's configless mode: slurmctld serves oci.conf, so it goes to the controllers.
+      const servers = spec.slurm?.configless ? spec.slurm.controllers.map((c) => this.hosts[c]!).filter((b) => b !== undefined) : undefined;
+      this.containers = new ContainerRuntimes(this, "containers", { site: spec, groups: this.groups, ...(servers ? { slurmConfigServers: servers } : {}) });
+    }
     if (spec.slurm) {
       // Slurm's shared state lives on an NFS export, reached through its group's floating IP.
       const stateSave = spec.slurm.stateSave;

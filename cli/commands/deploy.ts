@@ -6,7 +6,7 @@ import { shQuote } from "../../common/shell.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
-import { executedWaves, executeRollout, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, type RolloutReport } from "../../operations/rollout/index.js";
+import { executedWaves, executeRollout, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, runSlurmSteps, slurmTopologyOf, sshSlurmRunner, type RolloutReport } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
 import { serveSessions, SessionPool, SHARED_SSH_ENV } from "../../operations/remote/shared.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
@@ -78,6 +78,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
   const pool = new SessionPool(inventory);
   try {
     const bundleMarkers = new Map(stack.bundles.map((b) => [b.dir, stack.markerOf(b)]));
+    const slurmTopology = slurmTopologyOf(stack.site.spec);
     const gathered = await gatherRollout({
       pool,
       stackDir: dir,
@@ -86,8 +87,13 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
       markers: bundleMarkers,
       secretsDir: resolve(dir, inventory.secretsDir),
       maxUnavailable: stack.site.spec.deploy.maxUnavailable,
+      ...(slurmTopology ? { slurmControllers: slurmTopology.controllers } : {}),
     });
-    const plan = planRollout({ site: stack.site.name, ...gathered });
+    const { slurmRunning, ...hostsHold } = gathered;
+    // Slurm's wave: slurm.conf as its daemons run it against the synthesized one (operations/rollout/slurm.ts).
+    const synthesizedSlurm = slurmTopology ? join(dir, "hosts", slurmTopology.controllers[0]!, "etc/slurm/slurm.conf") : undefined;
+    const slurm = slurmTopology && synthesizedSlurm && existsSync(synthesizedSlurm) ? { topology: slurmTopology, running: slurmRunning, synthesized: readFileSync(synthesizedSlurm, "utf8") } : undefined;
+    const plan = planRollout({ site: stack.site.name, ...hostsHold, ...(slurm ? { slurm } : {}) });
     lap("planMs");
     if (opts.plan) {
       const format = opts.format ?? (opts.json ? "json" : "text");
@@ -107,6 +113,20 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
       process.stderr.write(
         `hpcdk: warning: this hpcdk does not stage ${staged.map((w) => `wave ${w.index} (${w.kind})`).join(", ")} yet: Terraform applies those hosts as before (handlers at once)\n`,
       );
+    }
+
+    // Slurm's steps that must come before anything lands (the accounting database's dump before an upgrade).
+    const slurmSteps = plan.waves.find((w) => w.kind === "slurm")?.slurmSteps ?? [];
+    const slurmRunner = sshSlurmRunner(inventory);
+    const slurmLog = (line: string) => print(line);
+    if (slurmSteps.some((s) => s.phase === "before-files")) {
+      const before = await runSlurmSteps(slurmSteps, "before-files", slurmRunner, { concurrency: inventory.groupConcurrency, log: slurmLog });
+      lap("slurmBeforeMs");
+      if (!before.ok) {
+        process.stderr.write(`hpcdk: slurm: ${before.failed}; nothing else was sent\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ site: stack.site.name, ok: false, plan, slurm: before, timings }, null, 2) + "\n");
+        return DEPLOY_EXIT.notConverged;
+      }
     }
 
     // The management nodes' rolling waves, one at a time, before Terraform: Terraform then finds
@@ -184,9 +204,20 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
         ? { bundle: b, status: r.ok ? "converged" : "FAILED", hosts: r.hosts, ...(r.skipped ? { skipped: r.skipped, stopped: r.stopped } : {}) }
         : { bundle: b, status: run.ok ? "unchanged" : "not run", hosts: [] as BundleResult["hosts"], skipped: undefined, stopped: undefined };
     });
-    const ok = run.ok && summary.every((s) => s.status !== "FAILED");
+    const converged = run.ok && summary.every((s) => s.status !== "FAILED");
+    // Slurm's wave, once every host has its files: never on a half-applied site (the next deploy runs it).
+    let slurmRun: Awaited<ReturnType<typeof runSlurmSteps>> | undefined;
+    const slurmAfter = slurmSteps.filter((s) => s.phase === "after-files");
+    if (slurmAfter.length > 0 && converged) {
+      slurmRun = await runSlurmSteps(slurmSteps, "after-files", slurmRunner, { concurrency: inventory.groupConcurrency, log: slurmLog });
+      lap("slurmMs");
+      if (!slurmRun.ok) process.stderr.write(`hpcdk: slurm: ${slurmRun.failed}\n`);
+    } else if (slurmAfter.length > 0) {
+      process.stderr.write("hpcdk: slurm: not every host converged: no Slurm daemon was reconfigured or restarted; the next deploy does it once they have\n");
+    }
+    const ok = converged && (slurmRun?.ok ?? true);
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, ...(rollout ? { rollout } : {}), bundles: summary }, null, 2) + "\n");
+      process.stdout.write(JSON.stringify({ site: stack.site.name, ok, terraform: run.summary, replaced: replace, timings, plan, ...(rollout ? { rollout } : {}), bundles: summary, ...(slurmRun ? { slurm: slurmRun } : {}) }, null, 2) + "\n");
     } else {
       print("");
       print(`| bundle | status | hosts | changed files | handlers | error |`);
@@ -199,7 +230,8 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
         const hosts = s.hosts.length > 0 ? `${compressHostlist(s.hosts.map((h) => h.host))}${s.hosts.length > 1 ? ` (${s.hosts.length})` : ""}` : "-";
         print(`| ${s.bundle} | ${s.status} | ${hosts} | ${changed} | ${handlers || "-"} | ${failures.join("; ") || "-"} |`);
       }
-      print(ok ? `${stack.site.name}: every host converged` : `${stack.site.name}: NOT every host converged (${run.summary})`);
+      if (slurmRun) print(slurmRun.ok ? `slurm: ${slurmRun.results.map((r) => r.step.id).join(", ")}: done` : `slurm: FAILED: ${slurmRun.failed}`);
+      print(ok ? `${stack.site.name}: every host converged` : converged ? `${stack.site.name}: every host converged, but the Slurm wave failed` : `${stack.site.name}: NOT every host converged (${run.summary})`);
     }
     return ok ? DEPLOY_EXIT.ok : DEPLOY_EXIT.notConverged;
   } finally {

@@ -15,6 +15,11 @@ export interface ContainerRuntimesProps {
   readonly site: SiteSpec;
   /** One bundle per node group, by group name. */
   readonly groups: Readonly<Record<string, Bundle>>;
+  /**
+   * Slurm's configless mode: the controllers' bundles. slurmctld serves oci.conf to the slurmd,
+   * so it goes there (once) instead of onto the groups. @default none: oci.conf on each group
+   */
+  readonly slurmConfigServers?: readonly Bundle[];
 }
 
 /**
@@ -172,6 +177,8 @@ export class ContainerRuntimes extends Construct {
           bundle,
           runtime: c.slurm.ociRuntime,
           stateDir: c.slurm.ociStateDir,
+          // Configless: the first group's construct writes the controllers' oci.conf; every group's would be the same.
+          ...(props.slurmConfigServers ? { ociConfBundles: g === c.slurm.groups[0] ? props.slurmConfigServers : [] } : {}),
         });
         const pmix = new Pmix(this, `pmix-${g}`, { bundle });
         (this.pmix as Record<string, Pmix>)[g] = pmix;

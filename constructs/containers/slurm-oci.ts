@@ -3,6 +3,11 @@ import { GeneratedFile, type Bundle } from "../core/index.js";
 
 export interface SlurmOciProps {
   readonly bundle: Bundle;
+  /**
+   * Where oci.conf goes. Slurm's configless mode: the controllers' bundles (slurmctld serves it to
+   * the slurmd, whose slurmstepd reads the fetched copy, not the node's). @default [bundle]
+   */
+  readonly ociConfBundles?: readonly Bundle[];
   /** @default "runc" */
   readonly runtime?: "runc" | "crun";
   /** The runtime's --root, on tmpfs. @default "/run/slurm-oci" */
@@ -29,13 +34,15 @@ export class SlurmOci extends Construct {
       throw new Error(`SlurmOci [${this.node.path}]: stateDir must be an absolute path of letters, digits and . _ - + @ ~, got "${this.stateDir}"`);
     }
     props.bundle.addPackage({ debian: this.runtime, rhel: this.runtime });
-    new GeneratedFile(this, "oci-conf", {
-      bundle: props.bundle,
+    for (const bundle of props.ociConfBundles ?? [props.bundle]) {
+      new GeneratedFile(this, bundle === props.bundle ? "oci-conf" : `oci-conf-${bundle.name}`, {
+      bundle,
       path: "/etc/slurm/oci.conf",
       template: "containers/oci.conf",
       context: { runtime: this.runtime, runtimePath: `/usr/bin/${this.runtime}`, rootOption: `--root=${this.stateDir}`, slurmVersion: "22.05" },
       impact: { kind: "none", detail: "read by slurmstepd at every step with --container" },
     });
+    }
     new GeneratedFile(this, "tmpfiles", {
       bundle: props.bundle,
       path: "/etc/tmpfiles.d/hpcdk-slurm-oci.conf",

@@ -132,7 +132,17 @@ export class SlurmCluster extends Construct {
       nodeGroups,
       partitions: slurm.partitions,
       containers: props.containerSettings,
+      configless: slurm.configless,
     });
+    // Configless: slurmd fetches the files from the controllers, the primary first: the floating IP
+    // of a Pacemaker-run slurmctld, else each controller on its address on slurm.network. slurmd
+    // splits host:port at the first colon, so an IPv6 address is given as the controller's name.
+    const ipv4 = (address: string | undefined) => (address && !address.includes(":") ? address : undefined);
+    const confServer = slurm.configless
+      ? (slurm.controllerIp && ipv4(slurm.controllerIp.address) ? [slurm.controllerIp.address] : slurm.controllers.map((c) => ipv4(addressOf(c)) ?? c))
+          .map((h) => `${h}:${slurm.ports.slurmctld}`)
+          .join(",")
+      : undefined;
 
     // Every bundle that gets Slurm, with the strongest role it has: a controller rereads slurm.conf.
     const roles = new Map<Bundle, "controller" | "slurmd" | "client">();
@@ -146,8 +156,11 @@ export class SlurmCluster extends Construct {
     for (const g of slurm.loginGroups) if (!roles.has(groupOf(g))) roles.set(groupOf(g), "client");
     const bundles = [...roles.keys()];
     const pmix = slurm.plugins.mpiDefault.startsWith("pmix");
+    // Configless: the node groups hold no copy (login groups too when the site publishes DNS SRV).
+    const fetches = (bundle: Bundle, role: "controller" | "slurmd" | "client") =>
+      slurm.configless && bundle.kind === "group" && (role === "slurmd" || slurm.configlessLoginGroups === "dns-srv");
     for (const [bundle, role] of roles) {
-      this.config.install(bundle, role);
+      if (!fetches(bundle, role)) this.config.install(bundle, role);
       if (role === "client") bundle.addPackage({ debian: "slurm-client", rhel: "slurm" });
       // Debian ships auth/jwt apart from the basic plugins, and every daemon and command loads
       // AuthAltTypes: without it slurmctld, slurmdbd and slurmd exit at start (found by the lab test).
@@ -176,9 +189,11 @@ export class SlurmCluster extends Construct {
             : undefined,
         }),
     );
-    for (const g of partitionGroups) new Slurmd(this, `slurmd-${g}`, { group: groupOf(g), config: this.config });
+    for (const g of partitionGroups) new Slurmd(this, `slurmd-${g}`, { group: groupOf(g), config: this.config, ...(confServer ? { confServer } : {}) });
     for (const g of slurm.loginGroups) {
-      if (!partitionGroups.includes(g)) new Slurmd(this, `client-${g}`, { group: groupOf(g), config: this.config, runsJobs: false });
+      if (!partitionGroups.includes(g)) {
+        new Slurmd(this, `client-${g}`, { group: groupOf(g), config: this.config, runsJobs: false, configless: fetches(groupOf(g), "client") });
+      }
     }
 
     if (accounting) {

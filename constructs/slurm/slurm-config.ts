@@ -70,6 +70,12 @@ export interface SlurmConfigProps {
   readonly nodeGroups: readonly SlurmNodeGroup[];
   readonly partitions: readonly SlurmPartition[];
   /**
+   * Slurm's configless mode: slurmctld serves its files (SlurmctldParameters=enable_configless) to
+   * the slurmd started with --conf-server, and PlugStackConfig is left at its default (beside
+   * slurm.conf: the fetched copy on those nodes). @default false
+   */
+  readonly configless?: boolean;
+  /**
    * What the container runtimes need from slurm.conf: Podman's TaskProlog, Shifter's prolog and
    * epilog directories and PrologFlags. @default none
    */
@@ -95,13 +101,6 @@ export function hostlistLines(hosts: readonly string[], limit = MAX_HOSTLIST_CHA
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
 /**
- * The handler of a controller's Slurm files: `scontrol reconfigure` where slurmctld runs (not yet
- * at the first deploy; on one controller of a Pacemaker-run slurmctld). It rereads its files and
- * tells every slurmd.
- */
-export const RECONFIGURE = "if systemctl is-active --quiet slurmctld; then scontrol reconfigure; fi";
-
-/**
  * The configuration every Slurm host shares: `slurm.conf`, `cgroup.conf`, `plugstack.conf`
  * (which includes `plugstack.conf.d/*.conf`) and, when a node group has GPUs, `gres.conf`.
  * Rendered once; `install` puts the same files into a bundle.
@@ -113,6 +112,8 @@ export class SlurmConfig extends Construct {
   readonly slurmUser: string;
   readonly jwtKeyPath: string;
   readonly hasGres: boolean;
+  /** slurmctld serves the files; the slurmd of the node groups fetch them (--conf-server). */
+  readonly configless: boolean;
   private readonly context: object;
   private readonly cgroupContext: object;
   private readonly gresLines: Written[];
@@ -125,6 +126,7 @@ export class SlurmConfig extends Construct {
     this.stateSaveLocation = props.stateSaveLocation;
     this.slurmUser = props.slurmUser;
     this.jwtKeyPath = props.jwtKeyPath;
+    this.configless = props.configless ?? false;
     if (props.controllers.length === 0) throw new Error(`${where}: needs at least one controller`);
     const groupNames = new Set(props.nodeGroups.map((g) => g.name));
     const allHosts = new Set<string>();
@@ -195,6 +197,7 @@ export class SlurmConfig extends Construct {
       slurmctldTimeoutSec: props.slurmctldTimeoutSec,
       slurmdTimeoutSec: props.slurmdTimeoutSec,
       plugins: props.plugins,
+      configless: props.configless ?? false,
       taskPlugin: props.plugins.task.join(","),
       gresTypes: this.hasGres ? "gpu" : "",
       accounting: props.accounting ? { ...props.accounting, enforce: props.accounting.enforce.join(",") } : false,
@@ -218,11 +221,12 @@ export class SlurmConfig extends Construct {
   }
 
   /**
-   * Puts the shared files into a bundle. `role` picks the change handler: a controller rereads
-   * slurm.conf with `scontrol reconfigure` (which also tells every slurmd); a node group's slurmd
-   * is restarted for cgroup.conf and gres.conf; clients need nothing.
+   * Puts the shared files into a bundle. No file has a handler: a host that rereads slurm.conf as
+   * its bundle lands (`scontrol reconfigure` on a controller before the nodes have the file)
+   * drains nodes. The deploy's Slurm wave (operations/rollout/slurm.ts) reconfigures or restarts
+   * in order once every Slurm host has its files. `_role` (what the host runs) is kept for the callers.
    */
-  install(bundle: Bundle, role: "controller" | "slurmd" | "client"): GeneratedFile[] {
+  install(bundle: Bundle, _role: "controller" | "slurmd" | "client"): GeneratedFile[] {
     const key = `${bundle.kind}-${bundle.name}`;
     if (this.installed.has(key)) throw new Error(`SlurmConfig [${this.node.path}]: already installed in ${key}`);
     const files = [
@@ -231,12 +235,9 @@ export class SlurmConfig extends Construct {
         path: "/etc/slurm/slurm.conf",
         template: "slurm/slurm.conf",
         context: this.context,
-        // slurmd rereads slurm.conf on SIGHUP (its unit's reload): the node takes the file as soon
-        // as it has it, whichever of the controllers and the nodes a deploy reaches first.
-        handlers: role === "controller" ? [RECONFIGURE] : role === "slurmd" ? ["systemctl try-reload-or-restart slurmd"] : [],
         impact: {
           kind: "reload",
-          detail: "scontrol reconfigure on a controller rereads it everywhere; added or removed nodes, ports and SlurmctldHost need slurmctld and every slurmd restarted",
+          detail: "the deploy's Slurm wave, once every host has it: scontrol reconfigure rereads it everywhere; added or removed nodes, ports and SlurmctldHost restart slurmctld, then every slurmd",
         },
       }),
       new GeneratedFile(this, `cgroup-conf-${key}`, {
@@ -244,8 +245,7 @@ export class SlurmConfig extends Construct {
         path: "/etc/slurm/cgroup.conf",
         template: "slurm/cgroup.conf",
         context: this.cgroupContext,
-        handlers: role === "slurmd" ? ["systemctl restart slurmd"] : [],
-        impact: { kind: "restart", detail: "restart slurmd on the node group (running jobs survive); new job steps use it" },
+        impact: { kind: "restart", detail: "the deploy's Slurm wave restarts slurmd on the node group (running jobs survive); new job steps use it" },
       }),
       new GeneratedFile(this, `plugstack-conf-${key}`, {
         bundle,
@@ -262,8 +262,7 @@ export class SlurmConfig extends Construct {
           path: "/etc/slurm/gres.conf",
           template: "slurm/gres.conf",
           context: { lines: this.gresLines },
-          handlers: role === "slurmd" ? ["systemctl restart slurmd"] : role === "controller" ? [RECONFIGURE] : [],
-          impact: { kind: "restart", detail: "restart slurmd on the GPU nodes, then scontrol reconfigure" },
+          impact: { kind: "restart", detail: "the deploy's Slurm wave: scontrol reconfigure, and slurmd restarts on the GPU nodes" },
         }),
       );
     }

@@ -6,6 +6,7 @@
  */
 import { CIB_PATH } from "../../common/contracts/bundle.js";
 import { planRollout, type HostDelta, type RolloutPlan } from "../rollout/plan.js";
+import { slurmTopologyFromManifests } from "../rollout/slurm.js";
 import type { StackDiff } from "./compare.js";
 import type { StackTree } from "./tree.js";
 
@@ -41,8 +42,12 @@ export function rolloutOfDiff(site: string, old: StackTree, next: StackTree, sta
     return m ? (tree.read(m.dir, COROSYNC_CONF)?.toString("utf8") ?? null) : null;
   };
   const cibChanged = (old.read("cluster", CIB_PATH)?.toString("utf8") ?? null) !== (next.read("cluster", CIB_PATH)?.toString("utf8") ?? null);
+  // Slurm's wave: the old side's slurm.conf as what the daemons run.
+  const nextSlurm = slurmTopologyFromManifests(next.bundles.values(), (d, p) => next.read(d, p));
+  const oldSlurm = slurmTopologyFromManifests(old.bundles.values(), (d, p) => old.read(d, p));
   return planRollout({
     site,
+    ...(nextSlurm ? { slurm: { topology: nextSlurm.topology, running: oldSlurm?.slurmConf ?? null, synthesized: nextSlurm.slurmConf } } : {}),
     managementNodes,
     hosts,
     corosync: { old: corosyncOf(old), new: corosyncOf(next) },

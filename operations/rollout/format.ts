@@ -13,7 +13,7 @@ const STRATEGY: Record<string, string> = {
 
 function title(w: Wave): string {
   const what =
-    w.kind === "rolling" ? `rolling, ${STRATEGY[w.strategy!]}` : w.kind === "together" ? "cluster-wide, together" : w.kind === "cib" ? "CIB" : w.kind === "group" ? "node group" : w.kind === "first" ? "first deploy" : w.kind;
+    w.kind === "rolling" ? `rolling, ${STRATEGY[w.strategy!]}` : w.kind === "together" ? "cluster-wide, together" : w.kind === "cib" ? "CIB" : w.kind === "group" ? "node group" : w.kind === "slurm" ? "Slurm, once every host has its files" : w.kind === "first" ? "first deploy" : w.kind;
   return `wave ${w.index}: ${what}: ${w.hosts.join(", ") || "-"}`;
 }
 

@@ -26,6 +26,7 @@ import { connect } from "../remote/connect.js";
 import type { SessionPool } from "../remote/shared.js";
 import type { SshSession } from "../remote/ssh.js";
 import type { FileChange, HostDelta, PackageChange, RolloutInput } from "./plan.js";
+import { RUNNING_SLURM_CONF } from "./slurm.js";
 
 const run = promisify(execFile);
 
@@ -43,9 +44,17 @@ export interface GatherOptions {
   readonly clusterWaitSec?: number;
   /** The deploy's connections, kept open for its marker reads and apply. @default each host's connection closed after its read */
   readonly pool?: SessionPool;
+  /** Slurm's controllers, the primary first: the slurm.conf its daemons run is read there (./slurm.ts). @default no Slurm */
+  readonly slurmControllers?: readonly string[];
+}
+
+/** What gatherRollout reads besides the plan's input: the slurm.conf Slurm's daemons run (null: none known). */
+export interface Gathered extends Omit<RolloutInput, "site"> {
+  readonly slurmRunning: string | null;
 }
 
 const COROSYNC_CONF = "/etc/corosync/corosync.conf";
+const SLURM_CONF = "/etc/slurm/slurm.conf";
 
 /** `dpkg-query` of the pinned packages: one line `name version` each, `HPCDK-NONE name` for one not installed. */
 export function packageQuery(names: readonly string[]): string {
@@ -100,7 +109,7 @@ function secretEquals(dir: string, name: string, bytes: Buffer): boolean {
 }
 
 /** The hosts' side of the plan: what each holds, the live corosync.conf and CIB, what standby moves. */
-export async function gatherRollout(options: GatherOptions): Promise<Omit<RolloutInput, "site">> {
+export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
   const { inventory, manifests, stackDir } = options;
   const targets: { host: string; bundle: string; manifest: BundleManifest }[] = [];
   for (const [bundle, manifest] of manifests) {
@@ -111,12 +120,22 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
     }
   }
   const liveCorosyncOf = new Map<string, string>();
+  const slurmControllers = new Set(options.slurmControllers ?? []);
+  // Per controller: the slurm.conf the wave recorded as running, else (before any wave) the one hpcdk put there.
+  const slurmRunningOf = new Map<string, string>();
   const hosts: HostDelta[] = await mapLimited(targets, 32, async ({ host, bundle, manifest }): Promise<HostDelta> => {
     let session: SshSession | undefined;
     try {
       session = options.pool ? await options.pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
-      const paths = [...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path)];
+      const slurmController = manifest.kind === "host" && slurmControllers.has(host);
+      const paths = [...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path), ...(slurmController ? [RUNNING_SLURM_CONF] : [])];
       const fetched = await fetchHostFiles(session, host, paths, appliedMarkerPath(parseBundleRef(bundle)!), session.asRoot.bind(session));
+      if (slurmController && fetched.deployed !== null) {
+        const running = fetched.files.get(RUNNING_SLURM_CONF);
+        const current = fetched.files.get(SLURM_CONF);
+        if (running?.kind === "file") slurmRunningOf.set(host, running.bytes.toString("utf8"));
+        else if (current?.kind === "file") slurmRunningOf.set(host, current.bytes.toString("utf8"));
+      }
       const cc = fetched.files.get(COROSYNC_CONF);
       // Only a corosync.conf hpcdk put there says what the cluster runs: a host that holds no
       // bundle of the site has the distribution's example (cluster_name debian) or nothing.
@@ -164,6 +183,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Omit<Rollou
     }
   }
   return {
+    slurmRunning: (options.slurmControllers ?? []).map((c) => slurmRunningOf.get(c)).find((t) => t !== undefined) ?? null,
     managementNodes: inventory.managementNodes,
     hosts,
     corosync: { old: liveCorosync, new: newCorosync },

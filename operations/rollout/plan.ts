@@ -15,11 +15,13 @@
  *    fence agents, a link address) or `standby` (the node's groups move away and back: what its
  *    resources run changes — ZFS, the NFS server, resource agents, the hostid);
  * 5. the CIB (the cluster bundle), once every node has its files;
- * 6. node groups, host by host up to their concurrency (Slurm's files everywhere before any
- *    `scontrol reconfigure`).
+ * 6. node groups, host by host up to their concurrency;
+ * 7. Slurm, once every Slurm host has its files: `scontrol reconfigure`, or slurmctld then the
+ *    slurmds restarted, or slurmdbd, slurmctld, slurmds after a database dump (./slurm.ts).
  */
 import { IMPACT_KINDS, worstImpact, type Impact } from "../../common/contracts/impact.js";
 import { corosyncChanges, parseCorosyncConf, type CorosyncChange } from "./corosync.js";
+import { planSlurm, type SlurmRolloutInput, type SlurmStep } from "./slurm.js";
 
 /** A file whose bytes on the host differ from the synthesis. */
 export interface FileChange {
@@ -70,11 +72,13 @@ export interface RolloutInput {
   readonly groupConcurrency?: number;
   /** Groups (Pacemaker resource ids) each management node would give up in standby, as the scheduler says. */
   readonly standbyMoves?: Readonly<Record<string, readonly string[]>>;
+  /** Slurm: its hosts and slurm.conf as the daemons run it and as synthesized (./slurm.ts). @default no Slurm wave */
+  readonly slurm?: SlurmRolloutInput;
 }
 
 export type Strategy = "files" | "maintenance" | "standby";
 
-export type WaveKind = "first" | "outage" | "together" | "membership" | "rolling" | "cib" | "group";
+export type WaveKind = "first" | "outage" | "together" | "membership" | "rolling" | "cib" | "group" | "slurm";
 
 export interface Wave {
   /** 1-based, in the order the waves run. */
@@ -89,6 +93,8 @@ export interface Wave {
   readonly reasons: readonly string[];
   /** The NFS interruption to expect. */
   readonly nfs: string;
+  /** The Slurm wave's steps, which the deploy runs (./slurm.ts). */
+  readonly slurmSteps?: readonly SlurmStep[];
 }
 
 /** A change that needs an outage, as the refusal names it. */
@@ -338,12 +344,27 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       hosts: list.map((h) => h.host).filter((h) => !management.has(h)),
       actions: [
         `files to every host of ${bundle}, ${input.groupConcurrency ?? 32} at a time`,
-        ...(slurm ? ["scontrol reconfigure once every host has slurm.conf"] : []),
+        ...(slurm ? ["no Slurm daemon rereads or restarts here: the Slurm wave does, once every host has its files"] : []),
         ...(list.some((h) => h.packages.length > 0) ? ["packages with daemon restarts held back, then the handlers' restarts"] : []),
       ],
       reasons: [...new Set(list.flatMap((h) => [...h.files.map((f) => `${f.path}: ${f.impact.kind} (${f.impact.detail})`), ...h.packages.map((p) => `package ${p.name} ${p.from ?? "-"} -> ${p.to}`)]))],
       nfs: worst && worst.kind === "outage" ? "see the outage above" : "none",
     });
+  }
+  // Slurm last: every Slurm host has its files before any daemon rereads them (./slurm.ts).
+  if (input.slurm) {
+    const slurm = planSlurm(input.slurm, input.hosts);
+    if (slurm.steps.length > 0) {
+      const hosts = [...new Set(slurm.steps.flatMap((s) => (s.hostlist !== undefined ? [s.hostlist] : s.hosts)))];
+      waves.push({
+        kind: "slurm",
+        hosts,
+        actions: slurm.steps.map((s) => `${s.phase === "before-files" ? "before any file is sent: " : ""}${s.what}`),
+        reasons: slurm.reasons,
+        nfs: "none",
+        slurmSteps: slurm.steps,
+      });
+    }
   }
   const upToDate = waves.length === 0 && unreachable.length === 0;
   return { site: input.site, waves: waves.map((w, i) => ({ index: i + 1, ...w })), outages, unreachable, maxUnavailable, upToDate };

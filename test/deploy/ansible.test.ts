@@ -187,9 +187,9 @@ describe.skipIf(!hasAnsible || !isRoot)("ansible-playbook to a namespace lab", (
       expect(onHost(host, "stat -c '%U:%G:%a' /etc/munge/munge.key").trim()).toBe("munge:munge:400");
       expect(onHost(host, "cat /var/lib/hpcdk/state/group-compute/applied").trim()).toBe(terraformMarker(stack, "groups/compute"));
       expect(onHost(host, "ls -A /var/lib/hpcdk/staging").trim()).toBe("");
-      expect(onHost(host, "cat /var/log/hpcdk-test-systemctl.log")).toBe("restart slurmd\ntry-reload-or-restart slurmd\nrestart munge\nenable --now munge\nenable --now slurmd\n");
+      expect(onHost(host, "cat /var/log/hpcdk-test-systemctl.log")).toBe("restart munge\nenable --now munge\nenable --now slurmd\n");
       expect(r.stdout).toContain(
-        `${host} converged: 4 changed (/etc/slurm/cgroup.conf, /etc/slurm/plugstack.conf, /etc/slurm/slurm.conf, /etc/munge/munge.key), 0 unchanged; handlers: systemctl restart slurmd, systemctl try-reload-or-restart slurmd, systemctl restart munge`,
+        `${host} converged: 4 changed (/etc/slurm/cgroup.conf, /etc/slurm/plugstack.conf, /etc/slurm/slurm.conf, /etc/munge/munge.key), 0 unchanged; handlers: systemctl restart munge`,
       );
     }
     expect(r.stdout).toMatch(/ac1 +: ok=\d+ +changed=1 +unreachable=0 +failed=0/);

@@ -152,10 +152,10 @@ describe("the rollout plan", () => {
     expect(planMarkdown(plan)).toContain("| 1 | cib | m1 | - |");
   });
 
-  it("puts Slurm's files on every host of a group before one scontrol reconfigure", () => {
+  it("puts Slurm's files on every host of a group and leaves the daemons to the Slurm wave", () => {
     const slurm = { path: "/etc/slurm/slurm.conf", change: "changed" as const, impact: { kind: "reload" as const, detail: "scontrol reconfigure" } };
     const plan = planRollout(input({ hosts: [...["m1", "m2", "m3"].map(unchanged), { host: "c01", bundle: "groups/compute", state: "changed", files: [slurm], packages: [] }] }));
     expect(plan.waves.map((w) => [w.kind, w.hosts])).toEqual([["group", ["c01"]]]);
-    expect(plan.waves[0]!.actions).toEqual(["files to every host of groups/compute, 32 at a time", "scontrol reconfigure once every host has slurm.conf"]);
+    expect(plan.waves[0]!.actions).toEqual(["files to every host of groups/compute, 32 at a time", "no Slurm daemon rereads or restarts here: the Slurm wave does, once every host has its files"]);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { fillSecrets } from "../../constructs/core/index.js";
@@ -84,6 +84,28 @@ export interface LabHosts {
   readonly computeGroup?: string;
 }
 
+/** How the lab runs slurmd. */
+export interface LabOptions {
+  /**
+   * Slurm's configless mode: the controller's slurm.conf must enable it, and each slurmd starts
+   * as the compute group's rendered drop-in says (--conf-server, rebased onto the lab's
+   * slurmctld), with no SLURM_CONF, in a private mount namespace whose /run and /etc/slurm are
+   * empty: the files it runs with can only come from slurmctld. @default false
+   */
+  readonly configless?: boolean;
+  /** Each slurmd reads its own copy of the files (node/<name>/), as on separate hosts. @default false: one shared copy */
+  readonly nodeCopies?: boolean;
+  /** The compute nodes of the batch group defined in slurm.conf. @default c001, c002 */
+  readonly computeNodes?: readonly string[];
+  /** Start slurmrestd and nginx. @default true */
+  readonly restApi?: boolean;
+}
+
+/** The port of the i-th compute node's slurmd (the GPU node's port is skipped). */
+export function slurmdPort(i: number): number {
+  return i < PORTS.slurmd.length ? PORTS.slurmd[i]! : 16824 + (i - PORTS.slurmd.length);
+}
+
 /** The lab: start() brings everything up, stop() ends every daemon by PID. */
 export class SlurmLab {
   readonly dir: string;
@@ -101,8 +123,9 @@ export class SlurmLab {
    */
   constructor(
     dir: string,
-    private readonly rendered: ReadonlyMap<string, Buffer>,
+    private rendered: ReadonlyMap<string, Buffer>,
     private readonly hosts: LabHosts,
+    public options: LabOptions = {},
   ) {
     this.dir = dir;
     this.env = { ...process.env, SLURM_CONF: this.path("etc/slurm/slurm.conf") };
@@ -160,48 +183,29 @@ export class SlurmLab {
     return daemon;
   }
 
-  /** Waits for a line in a daemon's output, failing early when the daemon died. */
-  private async waitForLog(d: Daemon, text: RegExp, timeoutMs: number): Promise<void> {
+  /** Waits for a line in a daemon's output (after `from` bytes of it), failing early when the daemon died. */
+  private async waitForLog(d: Daemon, text: RegExp, timeoutMs: number, from = 0): Promise<void> {
     await waitFor(`${d.name}: ${text}`, timeoutMs, () => {
-      const out = existsSync(d.log) ? readFileSync(d.log, "utf8") : "";
+      const out = existsSync(d.log) ? readFileSync(d.log).subarray(from).toString("utf8") : "";
       if (text.test(out)) return true;
       if (!alive(d.pid)) throw new Error(`lab: ${d.name} exited:\n${out.split("\n").slice(-15).join("\n")}`);
       return undefined;
     });
   }
 
-  /** Writes every rebased file and the secrets. */
-  prepare(): void {
+  /** The compute nodes defined in slurm.conf. */
+  get computeNodes(): readonly string[] {
+    return this.options.computeNodes ?? ["c001", "c002"];
+  }
+
+  /**
+   * Writes slurm.conf and its companions, rebased, from the rendered files (again after
+   * `useRendered`, as a deploy's files phase would): the controller's copy, and each compute
+   * node's with `nodeCopies`. Returns the rebased slurm.conf.
+   */
+  writeSlurmFiles(): string {
     const t = this.dir;
-    const { controller, dbd, restd } = this.hosts;
-    chmodSync(t, 0o711); // munged and slurmrestd (not root) walk through it
-    for (const d of ["etc", "run", "log", "spool"]) this.mkdir(d, d === "etc" || d === "run" ? 0o711 : 0o755);
-    this.mkdir("log", 0o777);
-    this.mkdir("run", 0o777);
-    this.mkdir("munge", 0o711, "munge");
-    this.mkdir("munge/run", 0o711, "munge");
-    this.mkdir("mysql", 0o755, "mysql");
-    this.mkdir("mysql/data", 0o700, "mysql");
-    this.mkdir("spool/slurmctld", 0o700, "slurm");
-    this.mkdir("etc/slurm/plugstack.conf.d", 0o755);
-    this.mkdir("run/slurmrestd", 0o750, "nobody");
-    this.mkdir("nginx/tmp", 0o755);
-
-    // Secrets, made here as the deploy would: the munge and JWT keys as whole files, the
-    // database password filled into the files that hold its placeholder.
-    this.write("munge/munge.key", randomBytes(1024), 0o400, "munge");
-    this.write("etc/slurm/jwt_hs256.key", randomBytes(32), 0o400, "slurm");
-    this.mkdir("etc/nginx/tls", 0o700);
-    const tls = spawnSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=slurm-api.stc.example.org",
-        "-addext", "subjectAltName=DNS:slurm-api.stc.example.org",
-        "-keyout", this.path("etc/nginx/tls/slurmrestd.key"), "-out", this.path("etc/nginx/tls/slurmrestd.crt")],
-      { encoding: "utf8", timeout: 30_000 },
-    );
-    if (tls.status !== 0) throw new Error(`lab: openssl failed: ${tls.stderr}`);
-    this.cert = readFileSync(this.path("etc/nginx/tls/slurmrestd.crt"), "utf8");
-
+    const { controller } = this.hosts;
     const munge = `${t}/munge/munge.socket`;
     const hw = hardware(this.run("slurmd", ["-C"]).stdout);
     const host = (h: string) => `hosts/${h}`;
@@ -231,25 +235,75 @@ export class SlurmLab {
         [/^ProctrackType=proctrack\/cgroup$/m, "ProctrackType=proctrack/linuxproc"],
         [/^TaskPlugin=.*$/m, "TaskPlugin=task/none"],
         [/^JobAcctGatherType=jobacct_gather\/cgroup$/m, "JobAcctGatherType=jobacct_gather/linux"],
-        // Two compute nodes of the batch group on this host, with its real hardware; one GPU node
-        // that never starts (its Gres and NodeSet must still be accepted).
+        // The compute nodes of the batch group on this host (c001 and c002 unless the test says),
+        // with its real hardware; one GPU node that never starts (its Gres and NodeSet must still
+        // be accepted).
         [
-          /^NodeName=c\[001-128\] .*$/m,
-          [1, 2]
-            .map((n, i) => `NodeName=c00${n} NodeAddr=127.0.0.1 Port=${PORTS.slurmd[i]} ${hw} RealMemory=1000 Features=compute State=UNKNOWN`)
-            .join("\n"),
+          /^NodeName=c\[001-\d+\] .*$/m,
+          this.computeNodes.map((n, i) => `NodeName=${n} NodeAddr=127.0.0.1 Port=${slurmdPort(i)} ${hw} RealMemory=1000 Features=compute State=UNKNOWN`).join("\n"),
         ],
+        // Configless: slurmctld serves the files (checked, so a site without it fails here).
+        ...(this.options.configless ? [[/^SlurmctldParameters=enable_configless$/m, "SlurmctldParameters=enable_configless"] as Rewrite] : []),
         [/^NodeName=g\[01-08\] /m, `NodeName=g01 NodeAddr=127.0.0.1 Port=${PORTS.gpuNode} `],
       ],
       "slurm.conf",
     );
-    this.write("etc/slurm/slurm.conf", conf);
-    this.write("etc/slurm/cgroup.conf", this.file(`${host(controller)}/etc/slurm/cgroup.conf`));
-    this.write("etc/slurm/gres.conf", this.file(`${host(controller)}/etc/slurm/gres.conf`));
-    this.write(
-      "etc/slurm/plugstack.conf",
-      rebase(this.file(`${host(controller)}/etc/slurm/plugstack.conf`), [[/\/etc\/slurm\//g, `${t}/etc/slurm/`]], "plugstack.conf"),
+    const files: [string, string][] = [
+      ["slurm.conf", conf],
+      ["cgroup.conf", this.file(`${host(controller)}/etc/slurm/cgroup.conf`)],
+      ["gres.conf", this.file(`${host(controller)}/etc/slurm/gres.conf`)],
+      ["plugstack.conf", rebase(this.file(`${host(controller)}/etc/slurm/plugstack.conf`), [[/\/etc\/slurm\//g, `${t}/etc/slurm/`]], "plugstack.conf")],
+    ];
+    for (const [name, text] of files) this.write(`etc/slurm/${name}`, text);
+    // As on separate hosts: each slurmd reads its own copy (only the compute nodes' copies, the
+    // controller's being etc/slurm). What the deploy's files phase does to the nodes.
+    if (this.options.nodeCopies && !this.options.configless) {
+      for (const node of this.computeNodes) for (const [name, text] of files) this.write(`node/${node}/${name}`, text);
+    }
+    return conf;
+  }
+
+  /** The rendered files of a changed site: what the next writeSlurmFiles() writes. */
+  useRendered(rendered: ReadonlyMap<string, Buffer>, computeNodes?: readonly string[]): void {
+    this.rendered = rendered;
+    if (computeNodes) this.options = { ...this.options, computeNodes };
+  }
+
+  /** Writes every rebased file and the secrets. */
+  prepare(): void {
+    const t = this.dir;
+    const { dbd, restd } = this.hosts;
+    chmodSync(t, 0o711); // munged and slurmrestd (not root) walk through it
+    for (const d of ["etc", "run", "log", "spool"]) this.mkdir(d, d === "etc" || d === "run" ? 0o711 : 0o755);
+    this.mkdir("log", 0o777);
+    this.mkdir("run", 0o777);
+    this.mkdir("munge", 0o711, "munge");
+    this.mkdir("munge/run", 0o711, "munge");
+    this.mkdir("mysql", 0o755, "mysql");
+    this.mkdir("mysql/data", 0o700, "mysql");
+    this.mkdir("spool/slurmctld", 0o700, "slurm");
+    this.mkdir("etc/slurm/plugstack.conf.d", 0o755);
+    this.mkdir("run/slurmrestd", 0o750, "nobody");
+    this.mkdir("nginx/tmp", 0o755);
+
+    // Secrets, made here as the deploy would: the munge and JWT keys as whole files, the
+    // database password filled into the files that hold its placeholder.
+    this.write("munge/munge.key", randomBytes(1024), 0o400, "munge");
+    this.write("etc/slurm/jwt_hs256.key", randomBytes(32), 0o400, "slurm");
+    this.mkdir("etc/nginx/tls", 0o700);
+    const tls = spawnSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=slurm-api.stc.example.org",
+        "-addext", "subjectAltName=DNS:slurm-api.stc.example.org",
+        "-keyout", this.path("etc/nginx/tls/slurmrestd.key"), "-out", this.path("etc/nginx/tls/slurmrestd.crt")],
+      { encoding: "utf8", timeout: 30_000 },
     );
+    if (tls.status !== 0) throw new Error(`lab: openssl failed: ${tls.stderr}`);
+    this.cert = readFileSync(this.path("etc/nginx/tls/slurmrestd.crt"), "utf8");
+
+    const munge = `${t}/munge/munge.socket`;
+    const host = (h: string) => `hosts/${h}`;
+    this.writeSlurmFiles();
     if (this.hosts.computeGroup) {
       // slurmstepd reads oci.conf beside slurm.conf; the runtime's state directory (its --root)
       // moves into the lab's run directory and is made by the rendered tmpfiles.d file, as at boot.
@@ -361,12 +415,9 @@ export class SlurmLab {
       MYSQL_UNIX_PORT: `${t}/mysql/mysqld.sock`,
     });
     await this.waitForLog(dbd, /slurmdbd version \S+ started/, 30_000);
-    const ctld = this.startDaemon("slurmctld", "unshare", ["--uts", "sh", "-c", `hostname ${this.hosts.controller} && exec slurmctld -D -f "$SLURM_CONF"`]);
-    await this.waitForLog(ctld, /Running as primary controller/, 30_000);
-    for (const node of ["c001", "c002"]) {
-      const d = this.startDaemon(`slurmd-${node}`, "slurmd", ["-D", "-N", node, "-f", this.path("etc/slurm/slurm.conf")]);
-      await this.waitForLog(d, /slurmd started on/, 30_000);
-    }
+    await this.startSlurmctld();
+    for (const node of this.computeNodes) await this.startSlurmd(node);
+    if (this.options.restApi === false) return;
 
     const restd = this.restdCommand();
     // The unit's user does not exist here: nobody stands in (never root, never SlurmUser).
@@ -374,6 +425,89 @@ export class SlurmLab {
     await waitFor("slurmrestd's socket", 15_000, () => existsSync(`${t}/run/slurmrestd/slurmrestd.socket`));
     const nginx = this.startDaemon("nginx", "nginx", ["-c", `${t}/nginx/nginx.conf`, "-p", `${t}/nginx`]);
     await waitFor("nginx's pid file", 15_000, () => existsSync(`${t}/run/nginx.pid`) || (!alive(nginx.pid) && fail("nginx exited", nginx)));
+  }
+
+  /** The size of a daemon's output file now: what a wait after a restart must look past. */
+  private logSize(name: string): number {
+    const log = this.path(`log/${name}.out`);
+    return existsSync(log) ? statSync(log).size : 0;
+  }
+
+  /** The running daemon of that name. */
+  daemon(name: string): Daemon | undefined {
+    return [...this.daemons].reverse().find((d) => d.name === name && alive(d.pid));
+  }
+
+  /** Starts slurmctld, with the controller's host name (it checks that it runs on SlurmctldHost), and waits until it serves. */
+  async startSlurmctld(): Promise<void> {
+    const from = this.logSize("slurmctld");
+    const ctld = this.startDaemon("slurmctld", "unshare", ["--uts", "sh", "-c", `hostname ${this.hosts.controller} && exec slurmctld -D -f "$SLURM_CONF"`]);
+    await this.waitForLog(ctld, /Running as primary controller/, 30_000, from);
+  }
+
+  /**
+   * The command line of a compute node's slurmd: with its own or the shared copy of the files;
+   * configless, the ExecStart of the compute group's rendered drop-in with --conf-server on the
+   * lab's slurmctld and `-N node` as $SLURMD_OPTIONS, run with no SLURM_CONF in a mount
+   * namespace of its own whose /run (but for a link to munged's socket) and /etc/slurm are empty.
+   */
+  slurmdCommand(node: string): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+    if (!this.options.configless) {
+      const conf = this.options.nodeCopies ? this.path(`node/${node}/slurm.conf`) : this.path("etc/slurm/slurm.conf");
+      return { cmd: "slurmd", args: ["-D", "-N", node, "-f", conf], env: this.env };
+    }
+    const group = this.hosts.computeGroup ?? "compute";
+    const dropin = this.file(`groups/${group}/etc/systemd/system/slurmd.service.d/40-hpcdk-configless.conf`);
+    const exec = [...dropin.matchAll(/^ExecStart=(.+)$/gm)].pop()?.[1];
+    if (!exec) throw new Error("lab: the configless drop-in has no ExecStart");
+    const line = rebase(
+      exec,
+      [
+        [/ --conf-server \S+ /, ` --conf-server 127.0.0.1:${PORTS.slurmctld} `],
+        [/ \$SLURMD_OPTIONS$/, ` -N ${node}`],
+      ],
+      "slurmd's configless drop-in",
+    );
+    const env = { ...this.env };
+    delete env.SLURM_CONF;
+    return {
+      cmd: "unshare",
+      // 22.05's slurmd has no --authinfo: before it has the files it reaches munged on the
+      // default socket, which a link in its private /run points at the lab's.
+      args: [
+        "--mount", "--propagation", "private", "sh", "-c",
+        'm=$1; shift; mount -t tmpfs hpcdk-lab-run /run && mkdir /run/munge && ln -s "$m" /run/munge/munge.socket.2 && mount -t tmpfs hpcdk-lab-etc /etc/slurm && exec "$@"',
+        "sh", `${this.dir}/munge/munge.socket`, ...line.split(" "),
+      ],
+      env,
+    };
+  }
+
+  /** Starts a compute node's slurmd and waits until it runs. */
+  async startSlurmd(node: string): Promise<void> {
+    const { cmd, args, env } = this.slurmdCommand(node);
+    const from = this.logSize(`slurmd-${node}`);
+    const d = this.startDaemon(`slurmd-${node}`, cmd, args, env);
+    await this.waitForLog(d, /slurmd started on/, 30_000, from);
+  }
+
+  /** Stops a daemon by PID (SIGTERM) and waits until it is gone. */
+  async stopDaemon(name: string): Promise<void> {
+    const d = this.daemon(name);
+    if (!d) return;
+    process.kill(d.pid, "SIGTERM");
+    await waitFor(`${name} to stop`, 30_000, () => !alive(d.pid));
+  }
+
+  /** systemctl restart, as the lab does it: stop by PID if running, then start and wait. */
+  async restartSlurmctld(): Promise<void> {
+    await this.stopDaemon("slurmctld");
+    await this.startSlurmctld();
+  }
+
+  async restartSlurmd(node: string): Promise<void> {
+    await this.stopDaemon(`slurmd-${node}`);
+    await this.startSlurmd(node);
   }
 
   /** An HTTPS request to nginx, checking its certificate against the one the lab made. */
