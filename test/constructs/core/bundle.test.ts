@@ -1,5 +1,5 @@
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { App, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
@@ -202,7 +202,12 @@ describe("deploy.packageVersions: pinned package versions", () => {
     const start = script.indexOf("# --- packages ---");
     const end = script.indexOf("# --- steps before the files ---");
     expect(start).toBeGreaterThan(0);
-    const part = `set -eu\nSTATE=${dir}\nsay() { printf 'HPCDK %s\\n' "$*"; }\nfail() { say "error $*"; exit 1; }\n${script.slice(start, end)}`;
+    // The restarts held back while packages install: a policy-rc.d in the temporary directory,
+    // never this machine's /usr/sbin, with the tools that part uses.
+    for (const t of ["cat", "chmod", "grep", "mv", "rm"]) symlinkSync(execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(bin, t));
+    const packagesPart = script.slice(start, end);
+    expect(packagesPart).toContain("POLICY=/usr/sbin/policy-rc.d");
+    const part = `set -eu\nSTATE=${dir}\nsay() { printf 'HPCDK %s\\n' "$*"; }\nfail() { say "error $*"; exit 1; }\n${packagesPart.replace("POLICY=/usr/sbin/policy-rc.d", `POLICY=${dir}/policy-rc.d`)}`;
     const r = spawnSync("/bin/sh", ["-c", part], { env: { PATH: bin }, encoding: "utf8" });
     let calls = "";
     try {
