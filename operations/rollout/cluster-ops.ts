@@ -5,10 +5,12 @@
  * answer is read with the one XML reader or checked line by line; what does not read is that
  * node's error.
  *
- * Why cluster-wide `maintenance-mode` and not node maintenance: measured in the namespace lab
- * (docs/DEVELOPING.md, "Rolling restarts"): with only the node in maintenance, the others start
- * its resources elsewhere as soon as its pacemaker has stopped, while they still run on it — the
- * pool imported on two nodes at once.
+ * Why cluster-wide `maintenance-mode` and not node maintenance (docs/DEVELOPING.md, "Rolling
+ * restarts"): both held the resources in the namespace lab, but with node maintenance and the
+ * node's corosync down its resources vanish from the status, and whether the others leave them
+ * alone then rests on how the scheduler treats an offline node in maintenance at its next
+ * transition; cluster-wide maintenance-mode manages nothing anywhere, which is what Pacemaker
+ * documents for restarting the stack under running resources.
  *
  * @see https://clusterlabs.org/pacemaker/doc/2.1/Pacemaker_Administration/html/upgrading.html
  */
