@@ -23,14 +23,7 @@ describe.skipIf(WHY_NOT)("the Slurm collector against the Slurm lab", () => {
 
   beforeAll(async () => {
     lab = new SlurmLab(tempDir("hpcdk-slurmlab-"), tree, { controller: "stc1", dbd: "stc3", restd: "stc3" });
-    lab.prepare();
-    try {
-      await lab.start();
-    } catch (err) {
-      const logs = lab.logs();
-      await lab.stop();
-      throw new Error(`${(err as Error).message}\n${logs}`);
-    }
+    await lab.up();
     await waitFor("c001 and c002 idle", 30_000, () => /c001 idle/.test(lab.run("sinfo", ["-h", "-N", "-o", "%N %t"]).stdout) && /c002 idle/.test(lab.run("sinfo", ["-h", "-N", "-o", "%N %t"]).stdout));
     expect(lab.run("scontrol", ["update", "nodename=c002", "state=drain", 'reason=disk "sdb" errors']).status).toBe(0);
     const job = lab.run("sbatch", ["--parsable", "-p", "batch", "-w", "c001", "-N1", "-n1", "-o", "/dev/null", "--wrap", "sleep 300"]);
@@ -52,8 +45,7 @@ describe.skipIf(WHY_NOT)("the Slurm collector against the Slurm lab", () => {
   }, 180_000);
 
   afterAll(async () => {
-    const left = await lab?.stop();
-    expect(left ?? []).toEqual([]);
+    expect((await lab?.down()) ?? { left: [], running: [] }).toEqual({ left: [], running: [] });
   }, 60_000);
 
   const samples = () => prom.split("\n").filter((l) => l && !l.startsWith("#"));

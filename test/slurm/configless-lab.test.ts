@@ -33,20 +33,11 @@ let lab: SlurmLab;
 
 beforeAll(async () => {
   lab = new SlurmLab(tempDir("hpcdk-slurmlab-"), tree, { controller: "stc1", dbd: "stc3", restd: "stc3" }, { configless: true, restApi: false });
-  lab.prepare();
-  try {
-    await lab.start();
-  } catch (err) {
-    const logs = lab.logs();
-    await lab.stop();
-    throw new Error(`${(err as Error).message}\n${logs}`);
-  }
+  await lab.up();
 }, 150_000);
 
 afterAll(async () => {
-  const left = await lab?.stop();
-  expect(left ?? []).toEqual([]);
-  expect(lab?.running() ?? []).toEqual([]);
+  expect((await lab?.down()) ?? { left: [], running: [] }).toEqual({ left: [], running: [] });
 }, 60_000);
 
 /** Runs a command in a compute node's own mount namespace (its slurmd's), without SLURM_CONF. */

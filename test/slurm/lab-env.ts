@@ -554,6 +554,24 @@ export class SlurmLab {
     return m[1]!;
   }
 
+  /** Prepares and starts the lab; if it does not start, stops what did and throws with every daemon's last lines. */
+  async up(): Promise<void> {
+    this.prepare();
+    try {
+      await this.start();
+    } catch (err) {
+      const logs = this.logs();
+      await this.stop();
+      throw new Error(`${(err as Error).message}\n${logs}`);
+    }
+  }
+
+  /** Stops the lab: the daemons that would not die, and those still running after it (both [] when all is well). */
+  async down(): Promise<{ left: string[]; running: string[] }> {
+    const left = await this.stop();
+    return { left, running: this.running() };
+  }
+
   /** The last lines of every daemon's output, for a failing test's message. */
   logs(): string {
     return this.daemons

@@ -41,20 +41,11 @@ beforeAll(async () => {
     restd: "stc3",
     computeGroup: "compute",
   });
-  lab.prepare();
-  try {
-    await lab.start();
-  } catch (err) {
-    const logs = lab.logs();
-    await lab.stop();
-    throw new Error(`${(err as Error).message}\n${logs}`);
-  }
+  await lab.up();
 }, 150_000);
 
 afterAll(async () => {
-  const left = await lab?.stop();
-  expect(left ?? []).toEqual([]);
-  expect(lab?.running() ?? []).toEqual([]);
+  expect((await lab?.down()) ?? { left: [], running: [] }).toEqual({ left: [], running: [] });
 }, 60_000);
 
 /** The `errors` of a JSON answer ([] when it has none). */

@@ -28,20 +28,11 @@ let lab: SlurmLab;
 
 beforeAll(async () => {
   lab = new SlurmLab(tempDir("hpcdk-slurmlab-"), tree, { controller: "stc1", dbd: "stc3", restd: "stc3" }, { nodeCopies: true, restApi: false });
-  lab.prepare();
-  try {
-    await lab.start();
-  } catch (err) {
-    const logs = lab.logs();
-    await lab.stop();
-    throw new Error(`${(err as Error).message}\n${logs}`);
-  }
+  await lab.up();
 }, 150_000);
 
 afterAll(async () => {
-  const left = await lab?.stop();
-  expect(left ?? []).toEqual([]);
-  expect(lab?.running() ?? []).toEqual([]);
+  expect((await lab?.down()) ?? { left: [], running: [] }).toEqual({ left: [], running: [] });
 }, 60_000);
 
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
