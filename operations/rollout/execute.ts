@@ -181,46 +181,34 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
     return true;
   };
 
+  /** Runs `work` over a session to `host`: true when it did; else the host's error is `doing`'s. */
+  const onHost = async (host: string, doing: string, work: (s: SshSession) => Promise<void>, done: string): Promise<boolean> => {
+    let s: SshSession | undefined;
+    try {
+      s = await connect(options.inventory, host);
+      await work(s);
+      step(host, done);
+      return true;
+    } catch (err) {
+      hostRuns.get(host)!.error = `${doing}: ${(err as Error).message}`;
+      step(host, `${doing} FAILED: ${(err as Error).message}`);
+      return false;
+    } finally {
+      s?.close();
+    }
+  };
+  const stopStack = (host: string) => onHost(host, "stopping the cluster stack", (s) => stopClusterStack(s, timeout), "pacemaker and corosync stopped");
+
   if (wave.kind === "outage") {
     // Every node's cluster stack stopped (pacemaker stops the resources cleanly), every bundle
     // applied, corosync started everywhere, then pacemaker: the nodes come back with the new
     // settings together.
-    const stopped = await Promise.all(
-      wave.hosts.map(async (host) => {
-        let s: SshSession | undefined;
-        try {
-          s = await connect(options.inventory, host);
-          await stopClusterStack(s, timeout);
-          step(host, "pacemaker and corosync stopped");
-          return true;
-        } catch (err) {
-          hostRuns.get(host)!.error = `stopping the cluster stack: ${(err as Error).message}`;
-          return false;
-        } finally {
-          s?.close();
-        }
-      }),
-    );
+    const stopped = await Promise.all(wave.hosts.map(stopStack));
     if (stopped.some((ok) => !ok)) return finish(false, "partly stopped: NFS may be down; start corosync, then pacemaker, on every node once fixed");
     const applied = await Promise.all(wave.hosts.map((h) => apply(h)));
     if (applied.some((ok) => !ok)) return finish(false, "stopped on every node (NFS is down): fix the failed node, then rerun with --allow-outage, or start corosync and pacemaker by hand");
     for (const phase of ["corosync", "pacemaker"] as const) {
-      const started = await Promise.all(
-        wave.hosts.map(async (host) => {
-          let s: SshSession | undefined;
-          try {
-            s = await connect(options.inventory, host);
-            await startService(s, phase);
-            step(host, `${phase} started`);
-            return true;
-          } catch (err) {
-            hostRuns.get(host)!.error = `starting ${phase}: ${(err as Error).message}`;
-            return false;
-          } finally {
-            s?.close();
-          }
-        }),
-      );
+      const started = await Promise.all(wave.hosts.map((host) => onHost(host, `starting ${phase}`, (s) => startService(s, phase), `${phase} started`)));
       if (started.some((ok) => !ok)) return finish(false, `${phase} did not start everywhere: NFS is down until it does`);
     }
     const found = await quorateNode(options.inventory, timeout);
@@ -281,33 +269,7 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
 
     const stateIfStopped = strategy === "maintenance" ? "in maintenance-mode (nothing fails over); the resources keep running unmanaged" : "with the wave's nodes in standby";
     const results = await Promise.all(
-      wave.hosts.map(async (host) => {
-        let s: SshSession | undefined;
-        try {
-          s = await connect(options.inventory, host);
-          await stopClusterStack(s, timeout);
-          step(host, "pacemaker and corosync stopped");
-        } catch (err) {
-          hostRuns.get(host)!.error = `stopping the cluster stack: ${(err as Error).message}`;
-          step(host, `stop FAILED: ${(err as Error).message}`);
-          return false;
-        } finally {
-          s?.close();
-        }
-        if (!(await apply(host))) return false;
-        try {
-          s = await connect(options.inventory, host);
-          await startClusterStack(s);
-          step(host, "corosync and pacemaker started");
-        } catch (err) {
-          hostRuns.get(host)!.error = `starting the cluster stack: ${(err as Error).message}`;
-          step(host, `start FAILED: ${(err as Error).message}`);
-          return false;
-        } finally {
-          s?.close();
-        }
-        return true;
-      }),
+      wave.hosts.map(async (host) => (await stopStack(host)) && (await apply(host)) && (await onHost(host, "starting the cluster stack", startClusterStack, "corosync and pacemaker started"))),
     );
     if (results.some((ok) => !ok)) {
       const down = wave.hosts.filter((_, i) => !results[i]);
