@@ -32,9 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
@@ -898,18 +896,6 @@ int main(int argc, char **argv)
 		return 1;
 	if (fuse_session_mount(session, mountpoint) != 0)
 		return 1;
-	/* Serve the mount from outside it. A FUSE server that is the last process of the mount
-	 * namespace holding its fuseblk mount unmounts it as it exits, and the kernel sends the file
-	 * system's DESTROY to that dying server before its /dev/fuse is closed: the request is never
-	 * answered, and the super block's lock stays held, so every sync(2) on the machine hangs until
-	 * the connection is aborted (a node's power cut could leave poolfs last, and did: a CI run
-	 * hung 23 minutes in sync). So poolfs moves into a private copy of the node's mount namespace
-	 * and detaches the mount there: it holds no mount of its own file system, the node does, and
-	 * when the node's last process goes, poolfs answers the DESTROY or is already gone (its
-	 * /dev/fuse closed, the connection aborted). Before any thread starts: unshare needs that. */
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    umount2(mountpoint, MNT_DETACH) != 0)
-		return perror("leave the node's mount namespace"), fuse_session_unmount(session), 1;
 	struct sigaction sa = {.sa_handler = on_term};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -924,8 +910,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&lock);
 	if (mmp_file && exporting)
 		write_mmp("EXPORTED", 0);
-	/* No fuse_session_unmount: the mount is the node's (zpool export unmounts it there once this
-	 * process is gone); closing /dev/fuse in fuse_session_destroy ends the connection. */
+	fuse_session_unmount(session);
 	fuse_remove_signal_handlers(session);
 	fuse_session_destroy(session);
 	return rc < 0 ? 1 : 0;

@@ -18,6 +18,27 @@ running() {
     [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' "/proc/$pid/stat"
 }
 
+# kill_pool_servers INIT: SIGKILL the pool stand-in's servers (hpcdk-lab-poolfs) of the node whose
+# PID namespace INIT is the init of, and wait (at most 5 s) until each has exited.
+kill_pool_servers() {
+    ns=$(readlink "/proc/$1/ns/pid" 2> /dev/null) || return 0
+    pids=""
+    for p in $(pgrep -x hpcdk-lab-poolf || true); do
+        [ "$(readlink "/proc/$p/ns/pid" 2> /dev/null)" = "$ns" ] && pids="$pids $p"
+    done
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086 # the PIDs are words
+    kill -9 $pids 2> /dev/null || true
+    for p in $pids; do
+        i=0
+        # Exited (its files closed) once it is a zombie or gone.
+        while [ "$i" -lt 50 ] && [ -r "/proc/$p/stat" ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' "/proc/$p/stat"; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+    done
+}
+
 case $action in
 status)
     if running; then echo on; else echo off; fi
@@ -27,6 +48,13 @@ off)
         outer=$(cat "$dir/unshare.pid")
         init=$(cut -d ' ' -f 1 "/proc/$outer/task/$outer/children" 2> /dev/null || true)
         echo "$(date +%s.%N) off" >> "$dir/power.log"
+        # The node's pool file systems' servers die first, and are gone before the rest of the node.
+        # A poolfs that is the last process of the node's mount namespace to exit unmounts its own
+        # fuseblk at exit, and the kernel sends that file system's DESTROY to the dying server itself
+        # before its /dev/fuse is closed: it never returns, and holds the super block's lock, so every
+        # sync(2) on the machine hangs until the connection is aborted (seen: a CI run stuck 23 min).
+        # Killed first, a poolfs loses what it had not flushed, as at a power cut, and is not last.
+        kill_pool_servers "$init"
         kill -9 "$init" "$outer" 2> /dev/null || true
         i=0
         while [ "$i" -lt 100 ] && running; do
