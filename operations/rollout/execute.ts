@@ -20,10 +20,14 @@
  * nodes that hold the new bundle are not touched again, and a maintenance-mode the rollout set
  * (hpcdk's note in the CIB) is ended by the next wave.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { HpcdkError } from "../../common/errors.js";
 import { applyBundle } from "../deploy/apply.js";
+import { manifestPathOf } from "../deploy/bundle.js";
 import type { HostResult } from "../deploy/result.js";
 import { quorateNode } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";
@@ -129,7 +133,43 @@ export async function executeRollout(options: ExecuteOptions): Promise<RolloutRe
       );
     }
   }
+  const problems = await rerunAfterFilesSteps(options, waves, log);
+  if (problems.length > 0) {
+    const report: RolloutReport = { ok: false, waves, ms: Math.round(performance.now() - t0), leftIn: "settled, with every node's new files" };
+    throw new RolloutError([...problems, "fix the cause and run hpcdk deploy again: the steps run again on every management node"], report);
+  }
   return { ok: true, waves, ms: Math.round(performance.now() - t0) };
+}
+
+/**
+ * After the waves: every applied management node's `after-files` steps once more, on the
+ * cluster as the rollout left it. A step that acts where a resource runs (the pool's missing
+ * datasets and their sync property: made only on the node that has the pool imported) found
+ * nothing to do on a node applied in standby or in the outage wave, with the pool elsewhere or
+ * exported. Steps are idempotent (the bundle contract), and this runs before Terraform's CIB
+ * step, so a new export's dataset exists before its exportfs resource starts.
+ */
+async function rerunAfterFilesSteps(options: ExecuteOptions, waves: readonly WaveRun[], log: (line: string) => void): Promise<string[]> {
+  const hosts = waves.filter((w) => w.strategy === "standby" || w.strategy === "outage" || w.strategy === "maintenance").flatMap((w) => w.hosts.map((h) => h.host));
+  const problems: string[] = [];
+  for (const host of [...new Set(hosts)]) {
+    const manifest = JSON.parse(readFileSync(join(options.stackDir, manifestPathOf(`hosts/${host}`)), "utf8")) as BundleManifest;
+    const steps = manifest.steps.filter((s) => s.phase === "after-files");
+    if (steps.length === 0) continue;
+    let session: SshSession | undefined;
+    try {
+      session = await connect(options.inventory, host);
+      for (const step of steps) {
+        await session.run(session.asRoot("sh -s"), { stdin: `set -e\n${step.run}\n`, timeoutMs: 300_000 });
+        log(`[after the waves] ${host}: ${step.description}`);
+      }
+    } catch (err) {
+      problems.push(`${host}: an after-files step, run again after the waves, failed: ${(err as Error).message}`);
+    } finally {
+      session?.close();
+    }
+  }
+  return problems;
 }
 
 interface WaveOutcome {
