@@ -204,14 +204,52 @@ want_package 'ibverbs-utils' 'libibverbs-utils' ''
 want_package 'iproute2' 'iproute' ''
 want_package 'libfabric-bin' 'libfabric' ''
 want_package 'rdma-core' 'rdma-core' ''
+# While packages install, the maintainer scripts may not start, stop or restart the cluster's
+# daemons (Debian's pacemaker and corosync packages restart theirs on upgrade): a policy-rc.d
+# says no (101) for them, and asks a policy-rc.d that was there before about everything else.
+# The rollout restarts them, one node at a time. It is removed however this script ends.
+POLICY=/usr/sbin/policy-rc.d
+POLICY_SAVED=$STATE/policy-rc.d.saved
+hold_restarts() {
+    if [ -e "$POLICY" ] && ! grep -q '^# hpcdk: hold restarts' "$POLICY"; then
+        mv -f -- "$POLICY" "$POLICY_SAVED" || fail "cannot move $POLICY aside"
+    fi
+    trap release_restarts EXIT
+    trap 'exit 129' HUP
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    cat > "$POLICY.hpcdk-new" << END
+#!/bin/sh
+# hpcdk: hold restarts of the cluster's daemons while packages install (removed afterwards)
+for a in "\$@"; do
+    case \$a in --*) continue ;; esac
+    case \${a%.service} in
+    corosync | pacemaker | pacemaker_remote | pcsd | nfs-ganesha | nfs-ganesha-lock | nfs-server | nfs-kernel-server | zfs-*) exit 101 ;;
+    esac
+    break
+done
+if [ -x '$POLICY_SAVED' ]; then exec '$POLICY_SAVED' "\$@"; fi
+exit 0
+END
+    chmod 0755 "$POLICY.hpcdk-new" || fail "cannot write $POLICY"
+    mv -f -- "$POLICY.hpcdk-new" "$POLICY" || fail "cannot write $POLICY"
+}
+release_restarts() {
+    rm -f -- "$POLICY" "$POLICY.hpcdk-new"
+    if [ -e "$POLICY_SAVED" ]; then mv -f -- "$POLICY_SAVED" "$POLICY"; fi
+    trap - EXIT HUP INT TERM
+}
+
 if [ -n "$MISSING" ]; then
     say "installing$MISSING"
     case $FAMILY in
     debian)
+        hold_restarts
         # shellcheck disable=SC2086 # one word per package
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q $MISSING > "$STATE/packages.log" 2>&1 \
             || { apt-get update -q > /dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $MISSING > "$STATE/packages.log" 2>&1; } \
             || fail "apt-get install$MISSING failed: $(tail -n 3 "$STATE/packages.log" | tr '\n' ' ')"
+        release_restarts
         ;;
     rhel)
         # shellcheck disable=SC2086 # one word per package
