@@ -132,7 +132,14 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     // The management nodes' rolling waves, one at a time, before Terraform: Terraform then finds
     // those hosts holding their bundle (its apply there changes nothing) and does the rest.
     let rollout: RolloutReport | undefined;
-    if (executedWaves(plan, bundles).length > 0) {
+    // A site that keeps its cluster in maintenance-mode (cluster.maintenanceMode: Pacemaker manages
+    // nothing, so nothing can move or be imported twice by it) has nothing for the waves to
+    // protect: its hosts are applied by Terraform at once, as before the executor.
+    const siteMaintenance = stack.site.spec.cluster.maintenanceMode === true;
+    if (siteMaintenance && executedWaves(plan, bundles).length > 0) {
+      print("the site keeps the cluster in maintenance-mode (cluster.maintenanceMode): Pacemaker manages nothing, so no rolling waves; Terraform applies every changed host");
+    }
+    if (!siteMaintenance && executedWaves(plan, bundles).length > 0) {
       try {
         rollout = await executeRollout({
           stackDir: dir,
@@ -208,7 +215,12 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     // Slurm's wave, once every host has its files: never on a half-applied site (the next deploy runs it).
     let slurmRun: Awaited<ReturnType<typeof runSlurmSteps>> | undefined;
     const slurmAfter = slurmSteps.filter((s) => s.phase === "after-files");
-    if (slurmAfter.length > 0 && converged) {
+    // A deploy of some bundles only (--bundle) leaves the Slurm wave to a deploy of the whole site:
+    // it restarts and records on the controllers, which this one did not touch.
+    const partial = bundles.length < all.length;
+    if (slurmAfter.length > 0 && partial) {
+      print("slurm: this deploy covers only some bundles (--bundle): the Slurm wave runs at the next deploy of the whole site");
+    } else if (slurmAfter.length > 0 && converged) {
       slurmRun = await runSlurmSteps(slurmSteps, "after-files", slurmRunner, { concurrency: inventory.groupConcurrency, log: slurmLog });
       lap("slurmMs");
       if (!slurmRun.ok) process.stderr.write(`hpcdk: slurm: ${slurmRun.failed}\n`);
