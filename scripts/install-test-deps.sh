@@ -44,4 +44,20 @@ else
     # shellcheck disable=SC2086 # the package list is split on purpose
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 fi
+# The live-change lab test repacks the installed pacemaker, corosync and resource-agents packages
+# into a local apt repository (test/lab/live-change-lab.ts); the tests run with no network, so
+# their .debs must be in apt's cache.
+upgraded=$(dpkg-query -W -f '${source:Package} ${Package} ${db:Status-Status}\n' | awk '$3 == "installed" && ($1 == "pacemaker" || $1 == "corosync" || $1 == "resource-agents") { print $2 }')
+missing_debs=""
+for p in $upgraded; do
+    v=$(dpkg-query -W -f '${Version}' "$p")
+    a=$(dpkg-query -W -f '${Architecture}' "$p")
+    # apt names a version with an epoch 1%3a4.12.0-2 in its cache.
+    [ -f "/var/cache/apt/archives/${p}_$(echo "$v" | sed 's/:/%3a/')_${a}.deb" ] || missing_debs="$missing_debs $p=$v"
+done
+if [ -n "$missing_debs" ]; then
+    echo "install-test-deps: downloading into apt's cache$missing_debs"
+    # shellcheck disable=SC2086 # the package list is split on purpose
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o APT::Keep-Downloaded-Packages=true install -y -qq --reinstall --download-only --no-install-recommends $missing_debs
+fi
 install_cdktf

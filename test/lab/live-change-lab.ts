@@ -75,9 +75,9 @@ export function buildUpgradeRepo(): UpgradeRepo {
   mkdirSync(join(work, "debs"), { recursive: true });
   const oldVersions = new Set(binaries.map((b) => b.version));
   for (const b of binaries) {
-    const file = `${b.name}_${b.version.replace(/^\d+:/, "")}_${b.arch}.deb`;
-    let deb = join("/var/cache/apt/archives", file);
-    if (!existsSync(deb)) {
+    // apt's cache names a version with an epoch 1%3a4.12.0-2.
+    let deb = [b.version.replace(":", "%3a"), b.version.replace(/^\d+:/, "")].map((v) => join("/var/cache/apt/archives", `${b.name}_${v}_${b.arch}.deb`)).find((f) => existsSync(f)) ?? "";
+    if (!deb) {
       sh("apt-get", ["download", `${b.name}=${b.version}`], { cwd: work });
       deb = join(work, readdirSync(work).find((f) => f.startsWith(`${b.name}_`) && f.endsWith(".deb"))!);
     }
