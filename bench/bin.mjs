@@ -8,26 +8,11 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
-import { sourceLocation } from "../cli/bin/compiled.js";
+import { compileOptions } from "../cli/bin/compiled.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const outdir = join(ROOT, "bench", "out", "compiled");
 rmSync(outdir, { recursive: true, force: true });
-await esbuild.build({
-  entryPoints: { run: join(ROOT, "bench", "run.ts") },
-  absWorkingDir: ROOT,
-  outdir,
-  bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
-  packages: "external",
-  target: `node${process.versions.node}`,
-  keepNames: true,
-  sourcemap: true,
-  sourcesContent: false,
-  logLevel: "warning",
-  plugins: [sourceLocation],
-});
+await esbuild.build({ ...compileOptions(), entryPoints: { run: join(ROOT, "bench", "run.ts") }, outdir, logLevel: "warning" });
 // Node's source maps stay off, as in the command (they would slow down every row measured here).
 await import(pathToFileURL(join(outdir, "run.js")).href);

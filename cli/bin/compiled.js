@@ -58,22 +58,11 @@ async function build() {
   const temp = join(CACHE, `tmp-${process.pid}-${Date.now()}`);
   try {
     const result = await esbuild.build({
+      ...compileOptions(),
       entryPoints: { main: ENTRY },
-      absWorkingDir: ROOT,
       outdir: temp,
-      bundle: true,
-      splitting: true,
-      format: "esm",
-      platform: "node",
-      packages: "external",
-      // As tsx compiles: for this Node, function and class names kept, source maps for stack traces.
-      target: `node${process.versions.node}`,
-      keepNames: true,
-      sourcemap: true,
-      sourcesContent: false,
       metafile: true,
       logLevel: "silent",
-      plugins: [sourceLocation],
     });
     const inputs = [...new Set([...Object.keys(result.metafile.inputs), ...SETTINGS])].sort();
     const key = digest(inputs);
@@ -99,6 +88,26 @@ async function build() {
  * bundle's: templates and the command itself are found relative to the sources. (bench/bin.mjs
  * compiles the benchmarks with it too.)
  */
+/**
+ * How the command's code is compiled (the benchmarks compile theirs the same way, bench/bin.mjs):
+ * as tsx compiles, for this Node, function and class names kept, source maps for stack traces.
+ */
+export function compileOptions() {
+  return {
+    absWorkingDir: ROOT,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    packages: "external",
+    target: `node${process.versions.node}`,
+    keepNames: true,
+    sourcemap: true,
+    sourcesContent: false,
+    plugins: [sourceLocation],
+  };
+}
+
 export const sourceLocation = {
   name: "hpcdk-source-location",
   setup(build) {
