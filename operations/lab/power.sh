@@ -12,10 +12,13 @@ dir=$2
 # shellcheck source=/dev/null
 . "$dir/node.env"
 
+# alive PID: the process exists and has not exited (a zombie has).
+alive() {
+    [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' "/proc/$1/stat"
+}
+
 running() {
-    [ -f "$dir/unshare.pid" ] || return 1
-    pid=$(cat "$dir/unshare.pid")
-    [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' "/proc/$pid/stat"
+    [ -f "$dir/unshare.pid" ] && alive "$(cat "$dir/unshare.pid")"
 }
 
 # kill_pool_servers INIT: SIGKILL the pool stand-in's servers (hpcdk-lab-poolfs) of the node whose
@@ -32,7 +35,7 @@ kill_pool_servers() {
     for p in $pids; do
         i=0
         # Exited (its files closed) once it is a zombie or gone.
-        while [ "$i" -lt 50 ] && [ -r "/proc/$p/stat" ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' "/proc/$p/stat"; do
+        while [ "$i" -lt 50 ] && alive "$p"; do
             sleep 0.1
             i=$((i + 1))
         done
