@@ -109,9 +109,11 @@ describe.skipIf(!isRoot)("monitoring in the namespace lab", () => {
   }, 90_000);
 
   it("runs Prometheus and Alertmanager under Pacemaker where the pool is imported, on their floating IP", async () => {
-    await until("the monitoring group started", 90_000, async () => holderOf("alertmanager") !== undefined);
+    // The group starts the IP, Alertmanager, then Prometheus: the last one running means all are.
+    await until("the monitoring group started", 90_000, async () => holderOf("prometheus") !== undefined);
     const pool = holderOf("zfs-tank");
     expect(holderOf("prometheus")).toBe(pool);
+    expect(holderOf("alertmanager")).toBe(pool);
     expect(holderOf("ip-monitoring")).toBe(pool);
     await until("Prometheus ready", 60_000, async () => (await fetch(`${PROMETHEUS}/-/ready`)).ok);
     await until("Alertmanager ready", 60_000, async () => (await fetch(`${ALERTMANAGER}/-/ready`)).ok);
