@@ -89,7 +89,7 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
       maxUnavailable: stack.site.spec.deploy.maxUnavailable,
       ...(slurmTopology ? { slurmControllers: slurmTopology.controllers } : {}),
     });
-    const { slurmRunning, ...hostsHold } = gathered;
+    const { slurmRunning, markersRead: _markersRead, ...hostsHold } = gathered;
     // Slurm's wave: slurm.conf as its daemons run it against the synthesized one (operations/rollout/slurm.ts).
     const synthesizedSlurm = slurmTopology ? join(dir, "hosts", slurmTopology.controllers[0]!, "etc/slurm/slurm.conf") : undefined;
     const slurm = slurmTopology && synthesizedSlurm && existsSync(synthesizedSlurm) ? { topology: slurmTopology, running: slurmRunning, synthesized: readFileSync(synthesizedSlurm, "utf8") } : undefined;
@@ -172,7 +172,8 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
     // they should hold get their resource replaced, so this deploy finishes the job.
     const inState = new Set(terraformStateList(dir));
     const deployments = stack.deployments.filter((d) => bundles.includes(d.bundle.dir));
-    const markers = await readMarkers(dir, bundles, override, pool);
+    // What the plan read is still true where no wave applied anything: those markers are not read again.
+    const markers = await readMarkers(dir, bundles, override, pool, rollout === undefined ? gathered.markersRead : new Map());
     const replace = resourcesToReplace(
       deployments.map((d) => ({ address: d.address, bundle: d.bundle.dir, marker: stack.markerOf(d.bundle) })),
       inState,

@@ -45,12 +45,22 @@ export async function readMarkers(
   override?: InventoryOverride,
   /** Keeps each host's connection open for the apply that follows (`hpcdk deploy`). @default each closed after its read */
   pool?: SessionPool,
+  /**
+   * Markers read a moment ago with nothing applied since (the rollout plan's read of each host
+   * bundle's host and of the CIB's record): not read again. @default none
+   */
+  known: ReadonlyMap<string, string | null> = new Map(),
 ): Promise<Map<string, (string | null | undefined)[]>> {
   const inventory = readInventory(stackDir, override);
   const markers = new Map<string, (string | null | undefined)[]>();
   const jobs: { bundle: string; host: string; index: number; file: string }[] = [];
   for (const bundle of bundles) {
     if (bundle === "cluster") continue;
+    const already = known.get(bundle);
+    if (already !== undefined && bundle.startsWith("hosts/")) {
+      markers.set(bundle, [already]);
+      continue;
+    }
     const manifest = JSON.parse(readFileSync(join(stackDir, manifestPathOf(bundle)), "utf8")) as BundleManifest;
     const hosts = manifest.kind === "host" ? [manifest.name] : expandHostlist(manifest.hosts ?? "");
     markers.set(bundle, new Array(hosts.length).fill(undefined));
@@ -81,8 +91,11 @@ export async function readMarkers(
   });
   // Without a host that completed an apply there is no cluster to ask yet.
   const anyApplied = [...markers.values()].some((list) => list.some((m) => typeof m === "string"));
-  if (bundles.includes("cluster")) {
-    const found = anyApplied ? await quorateNode(inventory, 5) : { error: "no host holds a bundle yet" };
+  const knownCib = known.get("cluster");
+  if (bundles.includes("cluster") && knownCib !== undefined) {
+    markers.set("cluster", [knownCib]);
+  } else if (bundles.includes("cluster")) {
+    const found = anyApplied ? await quorateNode(inventory, 5, pool) : { error: "no host holds a bundle yet" };
     if ("session" in found) {
       try {
         markers.set("cluster", [cibMarker(await queryCib(found.session))]);
@@ -90,7 +103,7 @@ export async function readMarkers(
         // A CIB that cannot be read: Terraform decides, as for a node that does not answer.
         markers.set("cluster", [undefined]);
       } finally {
-        found.session.close();
+        found.release();
       }
     } else {
       markers.set("cluster", [undefined]);

@@ -9,6 +9,7 @@ import type { Inventory } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
 import { hostText } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
+import type { SessionPool } from "../remote/shared.js";
 import type { SshSession } from "../remote/ssh.js";
 import { DEPLOY_RECORD } from "./cib-record.js";
 import { parseCrmMon, type ClusterStatus } from "./crm-mon.js";
@@ -38,23 +39,32 @@ export function queryCib(session: SshSession): Promise<string> {
 
 /**
  * A management node whose cluster partition has quorum and a DC, tried in node id order until
- * one is or `waitSec` has passed (every 2 s).
+ * one is or `waitSec` has passed (every 2 s). With a pool, its connections are used (and the found
+ * one stays in it); `release()` gives the session back either way.
  */
-export async function quorateNode(inventory: Inventory, waitSec: number): Promise<{ session: SshSession } | { error: string }> {
+export async function quorateNode(
+  inventory: Inventory,
+  waitSec: number,
+  pool?: SessionPool,
+): Promise<{ session: SshSession; release(): void } | { error: string }> {
   const deadline = Date.now() + waitSec * 1000;
   let lastError = "no management node answered";
   do {
     for (const host of inventory.managementNodes) {
       let s: SshSession | undefined;
+      const release = (session: SshSession) => (pool ? pool.release(host, session) : session.close());
       try {
-        s = await connect(inventory, host, { connectTimeoutMs: 5000 });
+        s = pool ? await pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
         const problem = await notQuorate(s);
-        if (problem === undefined) return { session: s };
+        if (problem === undefined) {
+          const found = s;
+          return { session: found, release: () => release(found) };
+        }
         lastError = `${host}: ${problem}`;
       } catch (err) {
         lastError = (err as Error).message;
       }
-      s?.close();
+      if (s) release(s);
     }
     if (Date.now() < deadline) await sleep(2000);
   } while (Date.now() < deadline);

@@ -257,7 +257,7 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
       const settled = await waitSettled(found.session, { nodes }, timeout);
       if (settled) return finish(false, "started, not settled: look at crm_mon", settled);
     } finally {
-      found.session.close();
+      found.release();
     }
     for (const h of wave.hosts) step(h, "cluster settled");
     return finish(true, "settled", undefined, at());

@@ -16,7 +16,7 @@ import { appliedMarkerPath, parseBundleRef, type BundleManifest } from "../../co
 import type { Inventory } from "../../common/contracts/inventory.js";
 import { shQuote } from "../../common/shell.js";
 import { expandHostlist } from "../../common/hostlist.js";
-import { cibMarker } from "../deploy/markers.js";
+import { cibMarker, parseMarkerFile } from "../deploy/markers.js";
 import { fetchHostFiles, hostError, type HostFetch } from "../diff/live/fetch.js";
 import { filledValues } from "../diff/live/secrets.js";
 import { placementOf } from "../pacemaker/tools.js";
@@ -51,6 +51,11 @@ export interface GatherOptions {
 /** What gatherRollout reads besides the plan's input: the slurm.conf Slurm's daemons run (null: none known). */
 export interface Gathered extends Omit<RolloutInput, "site"> {
   readonly slurmRunning: string | null;
+  /**
+   * The marker each host bundle's host holds and the CIB records ("cluster"), as read: null when
+   * none (or junk); a bundle whose host did not answer is absent. What readMarkers would read again.
+   */
+  readonly markersRead: ReadonlyMap<string, string | null>;
 }
 
 const COROSYNC_CONF = "/etc/corosync/corosync.conf";
@@ -120,6 +125,8 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
     }
   }
   const liveCorosyncOf = new Map<string, string>();
+  // Each host bundle's marker as read (null: none or junk): the deploy's marker check reuses it.
+  const markersRead = new Map<string, string | null>();
   const slurmControllers = new Set(options.slurmControllers ?? []);
   // Per controller: the slurm.conf the wave recorded as running, else (before any wave) the one hpcdk put there.
   const slurmRunningOf = new Map<string, string>();
@@ -128,8 +135,26 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
     try {
       session = options.pool ? await options.pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
       const slurmController = manifest.kind === "host" && slurmControllers.has(host);
-      const paths = [...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path), ...(slurmController ? [RUNNING_SLURM_CONF] : [])];
-      const fetched = await fetchHostFiles(session, host, paths, appliedMarkerPath(parseBundleRef(bundle)!), session.asRoot.bind(session));
+      const markerFile = appliedMarkerPath(parseBundleRef(bundle)!);
+      const asRoot = session.asRoot.bind(session);
+      // First what every host's plan needs (its marker, corosync.conf, the slurm.conf its daemons
+      // run): a host that holds this synthesis already is done with that one short read, so a
+      // no-op deploy reads no file it does not use. Only a host that changes has all its files read.
+      // The marker file itself too, read as the deploy's marker check reads it (one line exactly).
+      const always = [
+        markerFile,
+        ...(manifest.kind === "host" && manifest.files.some((f) => f.path === COROSYNC_CONF) ? [COROSYNC_CONF] : []),
+        ...(slurmController ? [SLURM_CONF, RUNNING_SLURM_CONF] : []),
+      ];
+      let fetched = await fetchHostFiles(session, host, always, markerFile, asRoot);
+      if (fetched.deployed !== options.markers.get(bundle)) {
+        const paths = [...new Set([...manifest.files.map((f) => f.path), ...manifest.secretFiles.map((s) => s.path), ...always])];
+        fetched = await fetchHostFiles(session, host, paths, markerFile, asRoot);
+      }
+      if (manifest.kind === "host") {
+        const m = fetched.files.get(markerFile);
+        markersRead.set(bundle, m?.kind === "file" ? parseMarkerFile(m.bytes) : null);
+      }
       if (slurmController && fetched.deployed !== null) {
         const running = fetched.files.get(RUNNING_SLURM_CONF);
         const current = fetched.files.get(SLURM_CONF);
@@ -166,11 +191,13 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
   let cib: RolloutInput["cib"] = manifests.has("cluster") ? "unknown" : "none";
   let standbyMoves: Record<string, string[]> | undefined;
   if (manifests.has("cluster") && hosts.some((h) => h.bundle.startsWith("hosts/") && h.state !== "unreachable")) {
-    const found = await quorateNode(inventory, options.clusterWaitSec ?? 5);
+    const found = await quorateNode(inventory, options.clusterWaitSec ?? 5, options.pool);
     if ("session" in found) {
       try {
         const xml = await queryCib(found.session);
-        cib = cibMarker(xml) === options.markers.get("cluster") ? "current" : "changed";
+        const recorded = cibMarker(xml);
+        markersRead.set("cluster", recorded);
+        cib = recorded === options.markers.get("cluster") ? "current" : "changed";
         // What a node's standby moves matters only for a host that changes (a rolling wave):
         // when every host holds its bundle already (a no-op deploy), Pacemaker's scheduler is
         // not asked (one crm_simulate per management node: seconds on a loaded machine).
@@ -178,11 +205,12 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
       } catch {
         // The plan says the CIB is unknown; the deploy applies it.
       } finally {
-        found.session.close();
+        found.release();
       }
     }
   }
   return {
+    markersRead,
     slurmRunning: (options.slurmControllers ?? []).map((c) => slurmRunningOf.get(c)).find((t) => t !== undefined) ?? null,
     managementNodes: inventory.managementNodes,
     hosts,
