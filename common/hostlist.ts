@@ -122,15 +122,28 @@ export function tooManyHosts(count: number, limit: number): string {
  * Expands a hostlist expression into host names, in order. Throws with a reason on bad syntax,
  * and, before expanding anything, when the expression names more than `limit` hosts.
  */
-export function expandHostlist(expression: string, limit = MAX_HOSTS): string[] {
+export function expandHostlist(expression: string, limit = MAX_HOSTS): readonly string[] {
+  const known = expanded.get(expression);
+  if (known) {
+    if (known.length > limit) throw new Error(`"${shortExpression(expression.trim())}" ${tooManyHosts(known.length, limit)}`);
+    return known;
+  }
   const parts = parseHostlist(expression);
   let count = 0;
   for (const part of parts) count += partCount(part);
   if (count > limit) throw new Error(`"${shortExpression(expression.trim())}" ${tooManyHosts(count, limit)}`);
   const hosts: string[] = [];
   for (const part of parts) expandPart(part, 0, part.texts[0]!, hosts);
+  // A site's groups are expanded by the schema, its rules and each construct that places hosts:
+  // a 100,000-host group six times over. The names are kept (frozen: shared by every caller).
+  if (expanded.size >= EXPANDED_KEPT) expanded.clear();
+  expanded.set(expression, Object.freeze(hosts));
   return hosts;
 }
+
+/** Expressions expanded lately and their names; cleared when it holds {@link EXPANDED_KEPT}. */
+const expanded = new Map<string, readonly string[]>();
+const EXPANDED_KEPT = 256;
 
 /** Appends the names of `part` from bracket `b` on, each starting with `prefix`; the last bracket varies fastest. */
 function expandPart(part: Part, b: number, prefix: string, out: string[]): void {
@@ -191,6 +204,17 @@ const isPadded = (digits: string) => digits.length > 1 && digits.startsWith("0")
  * hosts and stay apart (`c[1,01]`).
  */
 export function compressHostlist(hosts: readonly string[]): string {
+  // The same (frozen) list is compressed by every construct that writes a group's hostlist.
+  const known = Object.isFrozen(hosts) ? compressed.get(hosts) : undefined;
+  if (known !== undefined) return known;
+  const text = compress(hosts);
+  if (Object.isFrozen(hosts)) compressed.set(hosts, text);
+  return text;
+}
+
+const compressed = new WeakMap<readonly string[], string>();
+
+function compress(hosts: readonly string[]): string {
   // Linear in the number of names, apart from sorting the numbers of a prefix when they are not
   // in order already (an expanded hostlist is): 100,000 names take milliseconds.
   const byPrefix = new Map<string, string[]>();

@@ -24,7 +24,7 @@ export interface AnsibleInventoryOptions {
 export interface AnsibleInventory {
   /** The Ansible group the hosts are in: `hpcdk_<group>` (`-` becomes `_`), `hpcdk_host_<host>`. */
   readonly group: string;
-  readonly hosts: string[];
+  readonly hosts: readonly string[];
   /** `<bundle sha256>:<secrets fingerprint>`, what `hpcdk deploy` passes as `--expect`. */
   readonly expect: string;
   /** The inventory as YAML. */

@@ -169,7 +169,7 @@ export function checkSlurm(site: SiteSpec, report: Report): void {
     }
     const gpus = group.hardware?.gpus;
     if (!gpus) continue;
-    let devices: string[];
+    let devices: readonly string[];
     try {
       devices = expandHostlist(gpus.devices);
     } catch (err) {

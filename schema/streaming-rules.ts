@@ -146,7 +146,7 @@ export function checkStreaming(site: SiteSpec & { streaming?: StreamingSpec }, r
       report(at("launch", "coordinator"), `${quote(launch.coordinator)} is not a host of node group ${quote(group.name)} (${group.hosts})`);
     }
     if (launch.brokers !== undefined) {
-      let brokers: string[] = [];
+      let brokers: readonly string[] = [];
       try {
         // One systemd unit per broker host: a fixed-host launch is for small clusters.
         const count = countHostlist(launch.brokers);

@@ -143,7 +143,9 @@ export class Bundle extends Construct implements FileBundle, SecretFileBundle {
     this.kind = props.kind;
     this.name = props.name;
     this.source = props.source;
-    this.hosts = props.kind === "host" ? [props.name] : [...(props.hosts ?? [])];
+    // A frozen list (an expanded hostlist) cannot change under the bundle: kept as it is, so the
+    // hostlist compressed from it once is reused by every construct that writes it.
+    this.hosts = props.kind === "host" ? [props.name] : props.hosts && Object.isFrozen(props.hosts) ? props.hosts : [...(props.hosts ?? [])];
     this.skipPackages = new Set(props.skipPackages ?? []);
     this.packageVersions = { ...props.packageVersions };
     if (props.kind === "group" && this.hosts.length === 0) throw new Error(`Bundle [${this.node.path}]: group ${props.name} has no hosts`);

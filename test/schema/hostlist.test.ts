@@ -79,4 +79,17 @@ describe("hostlist expressions", () => {
     // The quadratic compression this replaced took 415 s for 100,000 names.
     expect(performance.now() - started).toBeLessThan(15_000);
   });
+
+  it("expands an expression once: the same frozen names again, its host limit still enforced, its compression kept", () => {
+    const first = expandHostlist("cache[0001-2000]");
+    const again = expandHostlist("cache[0001-2000]");
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => (first as string[]).push("x")).toThrow(TypeError);
+    expect(() => expandHostlist("cache[0001-2000]", 100)).toThrow('"cache[0001-2000]" names 2,000 hosts, more than the 100 allowed here');
+    expect(compressHostlist(first)).toBe("cache[0001-2000]");
+    expect(compressHostlist(first)).toBe("cache[0001-2000]");
+    // A list of the same names that is not the frozen one is compressed on its own.
+    expect(compressHostlist([...first].reverse())).toBe("cache[0001-2000]");
+  });
 });

@@ -20,11 +20,11 @@ export interface Target {
 }
 
 /** Which hosts of node groups to check. */
-export function groupSample(groups: readonly BundleManifest[], managementNodes: readonly string[], hosts: string | undefined): { chosen: Map<string, string[]>; notChecked: LiveReport["notChecked"] } {
+export function groupSample(groups: readonly BundleManifest[], managementNodes: readonly string[], hosts: string | undefined): { chosen: Map<string, readonly string[]>; notChecked: LiveReport["notChecked"] } {
   const members = new Map(groups.map((g) => [g.name, expandHostlist(g.hosts ?? "")]));
   let wanted: Set<string> | undefined;
   if (hosts !== undefined && hosts !== "all") {
-    let names: string[];
+    let names: readonly string[];
     try {
       names = expandHostlist(hosts);
     } catch (err) {
@@ -35,7 +35,7 @@ export function groupSample(groups: readonly BundleManifest[], managementNodes: 
     if (unknown.length > 0) throw new DiffInputError(`--live-hosts: ${compressHostlist(unknown)} ${unknown.length === 1 ? "is" : "are"} not a host of the site`);
     wanted = new Set(names);
   }
-  const chosen = new Map<string, string[]>();
+  const chosen = new Map<string, readonly string[]>();
   const notChecked: LiveReport["notChecked"] = [];
   for (const [group, list] of members) {
     const picked = hosts === undefined ? list.slice(0, 1) : wanted ? list.filter((h) => wanted.has(h)) : list;
