@@ -132,9 +132,10 @@ lab
   .option("-g, --group <name>", "the fleet lab: the hosts of this node group, each a namespace with sshd (no cluster stack)")
   .option("--count <n>", "the fleet lab: only the group's first N hosts")
   .option("--network <cidr>", "the fleet lab: an IPv4 /16 this machine does not route", "10.251.0.0/16")
-  .action(async (site: string, opts: { group?: string; count?: string; network: string }) => {
+  .option("--boot-sec <n>", "seconds a node takes to boot when the lab's power switch powers it on (a fencing reboot, an unfence), as a server's firmware and boot", "0")
+  .action(async (site: string, opts: { group?: string; count?: string; network: string; bootSec: string }) => {
     const { labUpCommand, fleetUpCommand } = await import("./commands/lab.js");
-    process.exitCode = opts.group ? await fleetUpCommand(site, { group: opts.group, count: opts.count, network: opts.network }) : await labUpCommand(site);
+    process.exitCode = opts.group ? await fleetUpCommand(site, { group: opts.group, count: opts.count, network: opts.network }) : await labUpCommand(site, { bootSec: opts.bootSec });
   });
 lab
   .command("down")

@@ -14,6 +14,7 @@ import type { SshSession } from "../../operations/remote/ssh.js";
 import { managedHeader, renderTemplate, Written } from "../../constructs/core/index.js";
 import { vagrantfileContext, VAGRANTFILE_TEMPLATE } from "../../operations/lab/vagrantfile.js";
 import { siteFileOf } from "./simulate.js";
+import { HpcdkError } from "../../common/errors.js";
 
 /** The Debian packages the site's bundles install on its management nodes (the lab's hosts). */
 function nodePackages(loaded: LoadedSite): string[] {
@@ -30,9 +31,11 @@ function nodePackages(loaded: LoadedSite): string[] {
 }
 
 /** `hpcdk lab up <site>`: the namespace lab; prints the inventory `hpcdk deploy` takes. */
-export async function labUpCommand(site: string): Promise<number> {
+export async function labUpCommand(site: string, opts: { bootSec?: string } = {}): Promise<number> {
+  const bootSec = opts.bootSec === undefined ? 0 : Number(opts.bootSec);
+  if (!/^\d+$/.test(opts.bootSec ?? "0") || bootSec > 600) throw new HpcdkError(`--boot-sec: must be a whole number of seconds from 0 to 600, got ${JSON.stringify(opts.bootSec)}`);
   const loaded = loadSiteFile(siteFileOf(site));
-  const state = await labUp(loaded.name, loaded.spec, (line) => process.stdout.write(`${line}\n`), nodePackages(loaded));
+  const state = await labUp(loaded.name, loaded.spec, (line) => process.stdout.write(`${line}\n`), nodePackages(loaded), { bootSec });
   process.stdout.write(
     `lab ${loaded.name} is up: ${state.nodes.length} nodes, this machine is ${state.rootVeth.address} on the lab network\n` +
       `inventory: ${state.inventoryFile}\n` +

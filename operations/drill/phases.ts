@@ -235,9 +235,10 @@ export async function fault(input: GroupDrillInput, s: Settled): Promise<Faulted
  * A power-off drill keeps the node off until it powers it on, like a power cut the node does not
  * survive. The drill's fencing (off) and the cluster's race: when the cluster notices the node's
  * loss (token + consensus) before the drill's off has been confirmed, it fences the node itself,
- * by default with a reboot, which powers it on again. A lab node boots in about a second and
- * rejoined before the group had started elsewhere, and the scheduler started the group on it again
- * (its preferred node, nothing running anywhere to stick to). With stonith-action off for the
+ * by default with a reboot, which powers it on again. A lab node without a boot time (the lab's
+ * bootSec, 0 by default) boots in about a second and rejoined before the group had started
+ * elsewhere, and the scheduler started the group on it again (its preferred node, nothing running
+ * anywhere to stick to). With stonith-action off for the
  * drill's span, the cluster's fencing of the node is the same off (the fencer merges the two, or
  * the second finds the node off). Returns what puts the property back as it was.
  */

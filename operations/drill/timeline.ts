@@ -145,7 +145,8 @@ export function nfsServerLogSource(logFile = "/var/log/ganesha/ganesha.log"): Ti
 
 /**
  * When the power switch really cut (and restored) the failed node's power, from the switch's own
- * log (the namespace lab's power.sh writes `<epoch seconds> off|on` lines). A power-off drill asks
+ * log (the namespace lab's power.sh writes `<epoch seconds> off|on` lines, and `booted` once a
+ * node with a boot time starts its init). A power-off drill asks
  * the fencer, which runs the fence agent, which asks the switch: the node dies some time after the
  * fault the drill records, and this shows how long.
  */
@@ -162,11 +163,12 @@ export function powerSwitchSource(readLog: (node: string) => string | undefined)
 export function powerSwitchEvents(log: string, node: string, faultEpochSec: number): DrillEvent[] {
   const out: DrillEvent[] = [];
   for (const line of log.split("\n")) {
-    const m = /^(\d+(?:\.\d+)?) (off|on)$/.exec(line.trim());
+    const m = /^(\d+(?:\.\d+)?) (off|on|booted)$/.exec(line.trim());
     if (!m || Number(m[1]) < faultEpochSec) continue;
     const atMs = Math.round((Number(m[1]) - faultEpochSec) * 1000);
     const first = m[2] === "off" && !out.some((e) => e.phase === "power-cut");
-    out.push({ atMs, what: m[2] === "off" ? `${node} power cut (power switch)` : `${node} powered on (power switch)`, ...(first ? { phase: "power-cut" as const } : {}), source: "power switch" });
+    const what = m[2] === "off" ? `${node} power cut (power switch)` : m[2] === "on" ? `${node} powered on (power switch)` : `${node} booted (its init starts)`;
+    out.push({ atMs, what, ...(first ? { phase: "power-cut" as const } : {}), source: "power switch" });
   }
   return out;
 }

@@ -66,6 +66,8 @@ export interface LabState {
   readonly pools: { name: string; mountpoint: string; dirs: string[] }[];
   /** ZFS multihost protection of the pools' stand-in (the pool property multihost). @default true */
   readonly multihost?: boolean;
+  /** Seconds a node takes to boot when the lab's power switch powers it on (LabOptions.bootSec). @default 0 */
+  readonly bootSec?: number;
 }
 
 /** How a lab differs from the site's real hosts; nothing of it is deployed. */
@@ -76,6 +78,13 @@ export interface LabOptions {
    * @default true
    */
   readonly multihost?: boolean;
+  /**
+   * Seconds between the power switch's "on" (fence_powerman's reboot or unfence) and the node's
+   * init starting, as a server's firmware and boot take (minutes on real hardware). The power is
+   * on at once, as the switch reports; nothing of the node runs until then. The lab's own
+   * bring-up boots at once. @default 0
+   */
+  readonly bootSec?: number;
 }
 
 /** The programs a lab needs, with the Debian package of each. */
@@ -247,7 +256,10 @@ export async function labUp(site: string, spec: SiteSpec, log: (line: string) =>
   const problems = labPreflight(sitePackages);
   if (problems.length > 0) throw new LabError(problems);
   if (readLabState(site)) throw new LabError([`a lab for ${site} is already up (${join(LAB_ROOT, site)}): run hpcdk lab down ${site} first`]);
-  const state: LabState = { ...planLab(site, spec), multihost: options.multihost ?? true };
+  if (options.bootSec !== undefined && !(Number.isInteger(options.bootSec) && options.bootSec >= 0 && options.bootSec <= 600)) {
+    throw new LabError([`boot time: must be a whole number of seconds from 0 to 600, got ${options.bootSec}`]);
+  }
+  const state: LabState = { ...planLab(site, spec), multihost: options.multihost ?? true, ...(options.bootSec ? { bootSec: options.bootSec } : {}) };
   const overlaps = overlappingRoutes(state);
   if (overlaps.length > 0) throw new LabError(overlaps);
   mkdirSync(state.dir, { recursive: true, mode: 0o700 });
@@ -457,6 +469,7 @@ function prepareNode(state: LabState, node: LabNode, authorizedKey: string): str
       `NETNS=${node.netns}`,
       `HUB=${state.hub}`,
       `BOOT=${join(HERE, "node-boot.sh")}`,
+      `BOOT_SEC=${state.bootSec ?? 0}`,
       `LINKS="${node.interfaces.map((i) => [i.name, i.peer, i.bridge, i.cidr, i.mac].join(",")).join(" ")}"`,
       "",
     ].join("\n"),
@@ -503,8 +516,7 @@ export async function powerOff(node: LabNode): Promise<void> {
   run("sh", [join(HERE, "power.sh"), "off", node.dir]);
 }
 
-/** Whether a node's power is on. */
-/** The node's power switch log (power.sh: `<epoch seconds> off|on` lines), if it was ever switched. */
+/** The node's power switch log (power.sh: `<epoch seconds> off|on|booted` lines), if it was ever switched. */
 export function powerLog(node: LabNode): string | undefined {
   try {
     return readFileSync(join(node.dir, "power.log"), "utf8");
@@ -513,6 +525,7 @@ export function powerLog(node: LabNode): string | undefined {
   }
 }
 
+/** Whether a node's power is on. */
 export function powerState(node: LabNode): "on" | "off" {
   return run("sh", [join(HERE, "power.sh"), "status", node.dir]).trim() === "on" ? "on" : "off";
 }

@@ -8,6 +8,12 @@ set -eu
 NODE=$1
 DIR=$2
 ROOT=$DIR/root
+# The firmware and boot before the node's init (power.sh: the power switch's "on"): nothing runs.
+DELAY=${3:-0}
+if [ "$DELAY" -gt 0 ]; then
+    sleep "$DELAY"
+    echo "$(date +%s.%N) booted" >> "$DIR/power.log"
+fi
 
 mount --make-rprivate /
 mount -t overlay overlay -o "lowerdir=/,upperdir=$DIR/upper,workdir=$DIR/work" "$ROOT"

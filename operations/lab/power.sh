@@ -5,6 +5,8 @@
 # namespace, addresses included (a floating IP it held goes with it); on builds them again and
 # boots the node. Each switch is logged to NODE-DIR/power.log (`<epoch seconds> off|on`), so a
 # drill can tell when the power was really cut, not only when it asked the fence device.
+# With HPCDK_LAB_SWITCH=1 (the power controller's "on"), the node's init starts BOOT_SEC seconds
+# after the power (node.env; a server's firmware and boot); the lab's own "on" boots at once.
 set -eu
 
 action=$1
@@ -88,7 +90,9 @@ on)
         ip -n "$NETNS" addr add "$address" dev "$name"
         ip -n "$NETNS" link set "$name" up
     done
-    setsid ip netns exec "$NETNS" unshare --mount --uts --pid --fork tini -s -- /bin/sh "$BOOT" "$NODE" "$dir" < /dev/null > /dev/null 2>&1 &
+    delay=0
+    [ "${HPCDK_LAB_SWITCH:-0}" != 1 ] || delay=${BOOT_SEC:-0}
+    setsid ip netns exec "$NETNS" unshare --mount --uts --pid --fork tini -s -- /bin/sh "$BOOT" "$NODE" "$dir" "$delay" < /dev/null > /dev/null 2>&1 &
     echo $! > "$dir/unshare.pid"
     ;;
 *)

@@ -40,7 +40,8 @@ stat_plug() {
 
 on_plug() {
     t=$(target "$1")
-    [ -z "$t" ] || sh "$power" on "$t" > /dev/null 2>&1
+    # The node boots in its boot time, as a server after a power switch's "on" (power.sh).
+    [ -z "$t" ] || HPCDK_LAB_SWITCH=1 sh "$power" on "$t" > /dev/null 2>&1
 }
 
 off_plug() {

@@ -26,6 +26,8 @@ import { loadSiteFile } from "../../schema/load.js";
 import { CACHED_CDKTF, cdktf, cdktfCli, onLabNode, ROOT, tempDir, writeCdktfJson } from "../helpers.js";
 
 const SITE = "drill-lab";
+/** Seconds a node takes to boot after the power switch turns it on (LabOptions.bootSec): short, for the suite. */
+const BOOT_SEC = 5;
 const NODES = ["m1", "m2", "m3"];
 const isRoot = process.getuid?.() === 0;
 const CDKTF = cdktfCli();
@@ -172,7 +174,8 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     // The example lab site, on addresses of its own so it can run beside `hpcdk lab up minilab`.
     const text = readFileSync(join(ROOT, "sites", "minilab.yaml"), "utf8").replaceAll("10.30.0.", "10.31.0.").replace("name: minilab", "name: drilllab");
     writeFileSync(siteFile, text);
-    lab = await labUp(SITE, loadSiteFile(siteFile).spec);
+    // A node the power switch turns on boots for BOOT_SEC before its init starts, as a server does.
+    lab = await labUp(SITE, loadSiteFile(siteFile).spec, () => {}, [], { bootSec: BOOT_SEC });
     for (const n of lab.nodes) track(join(n.dir, "unshare.pid"));
     track(join(lab.dir, "powerman", "powermand.pid"));
   }, 60_000);
@@ -227,6 +230,12 @@ describe.skipIf(!isRoot)("the namespace lab and hpcdk drill", () => {
     const { code, report, dir } = drill("power-off");
     expectGoodDrill(code, report, dir, "m1");
     expect(report.timeline.map((e) => e.what)).toContain("power on m1");
+    // The power switch turned m1 on; its init started BOOT_SEC later, and it rejoined after that.
+    const at = (what: string) => report.timeline.find((e) => e.what === what)?.atMs;
+    const on = at("m1 powered on (power switch)")!;
+    const booted = at("m1 booted (its init starts)")!;
+    expect(booted - on).toBeGreaterThanOrEqual(BOOT_SEC * 1000 - 100);
+    expect(report.metrics.rejoinedSec! * 1000).toBeGreaterThan(booted);
     // The lock holder took its OPEN and LOCK before the fault; the new server (its recovery
     // database on the pool) let it reclaim both in its grace period, and a second client's
     // LOCKT found the lock held at the end.

@@ -171,6 +171,12 @@ describe("the phases of a failover", () => {
     ]);
     expect(phaseTimes(events)).toEqual({ "power-cut": 2.3 });
     expect(powerSwitchEvents("garbage\n", "m1", 1000)).toEqual([]);
+    // A node with a boot time (the lab's bootSec): its init starts some time after the power.
+    expect(powerSwitchEvents("1001 off\n1002 on\n1032.5 booted\n", "m1", 1000).map((e) => `${e.atMs} ${e.what}`)).toEqual([
+      "1000 m1 power cut (power switch)",
+      "2000 m1 powered on (power switch)",
+      "32500 m1 booted (its init starts)",
+    ]);
   });
 
   it("reads the group's members with their agents, and start operations from the CIB's status", () => {
