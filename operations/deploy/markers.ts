@@ -13,7 +13,7 @@ import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { MARKER } from "../../common/contracts/marker.js";
 import { expandHostlist } from "../../common/hostlist.js";
 import { cibRecord } from "../pacemaker/cib-record.js";
-import { queryCib, quorateNode } from "../pacemaker/live-cluster.js";
+import { quorateCib } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";
 import { readInventory } from "../remote/inventory.js";
 import type { SessionPool } from "../remote/shared.js";
@@ -95,10 +95,10 @@ export async function readMarkers(
   if (bundles.includes("cluster") && knownCib !== undefined) {
     markers.set("cluster", [knownCib]);
   } else if (bundles.includes("cluster")) {
-    const found = anyApplied ? await quorateNode(inventory, 5, pool) : { error: "no host holds a bundle yet" };
+    const found = anyApplied ? await quorateCib(inventory, 5, pool) : { error: "no host holds a bundle yet" };
     if ("session" in found) {
       try {
-        markers.set("cluster", [cibMarker(await queryCib(found.session))]);
+        markers.set("cluster", [cibMarker(found.xml)]);
       } catch {
         // A CIB that cannot be read: Terraform decides, as for a node that does not answer.
         markers.set("cluster", [undefined]);

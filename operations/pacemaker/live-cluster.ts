@@ -13,6 +13,7 @@ import type { SessionPool } from "../remote/shared.js";
 import type { SshSession } from "../remote/ssh.js";
 import { DEPLOY_RECORD } from "./cib-record.js";
 import { parseCrmMon, type ClusterStatus } from "./crm-mon.js";
+import { readXml } from "../xml.js";
 
 /** The node's view of the cluster (`crm_mon -1 --output-as=xml`), or why it has none. */
 export async function clusterStatus(session: SshSession): Promise<ClusterStatus | { problem: string }> {
@@ -38,6 +39,25 @@ export function queryCib(session: SshSession): Promise<string> {
 }
 
 /**
+ * Why a node's CIB (`cibadmin --query`, status included) says its partition cannot take a new
+ * CIB (no quorum, no DC), or undefined when it can: what crm_mon's "current DC … with quorum" is
+ * read from (the `<cib>` element's have-quorum and dc-uuid, naming a node of the CIB).
+ */
+export function cibNotQuorate(cibXml: string): string | undefined {
+  let root;
+  try {
+    root = readXml(cibXml);
+  } catch (err) {
+    return `its CIB cannot be read: ${(err as Error).message}`;
+  }
+  if (root.tagName !== "cib") return `its CIB cannot be read: the root element is <${root.tagName}>`;
+  const dc = root.getAttribute("dc-uuid");
+  if (!dc) return "the cluster has no DC yet";
+  if (!root.child("configuration")?.child("nodes")?.child("node", dc)) return `the cluster's DC (node id ${dc}) is no node of its CIB`;
+  return root.getAttribute("have-quorum") === "1" ? undefined : "the cluster has no DC with quorum yet";
+}
+
+/**
  * A management node whose cluster partition has quorum and a DC, tried in node id order until
  * one is or `waitSec` has passed (every 2 s). With a pool, its connections are used (and the found
  * one stays in it); `release()` gives the session back either way.
@@ -47,6 +67,37 @@ export async function quorateNode(
   waitSec: number,
   pool?: SessionPool,
 ): Promise<{ session: SshSession; release(): void } | { error: string }> {
+  return firstQuorate(inventory, waitSec, pool, async (s) => {
+    const problem = await notQuorate(s);
+    return problem === undefined ? { ok: undefined } : { problem };
+  });
+}
+
+/**
+ * The live CIB (status included) from a management node whose partition has quorum and a DC, as
+ * {@link quorateNode} finds one, but in one command per node: the CIB says both.
+ */
+export async function quorateCib(
+  inventory: Inventory,
+  waitSec: number,
+  pool?: SessionPool,
+): Promise<{ session: SshSession; xml: string; release(): void } | { error: string }> {
+  const found = await firstQuorate<string>(inventory, waitSec, pool, async (s) => {
+    const r = await s.exec(s.asRoot("cibadmin --query"), { timeoutMs: 60_000 });
+    if (r.code !== 0) return { problem: `pacemaker is not running (${hostText(r.stderr.trim().split("\n")[0] ?? "", 200)})` };
+    const problem = cibNotQuorate(r.stdout);
+    if (problem !== undefined) return { problem };
+    return { ok: r.stdout };
+  });
+  return "error" in found ? found : { session: found.session, xml: found.ok, release: found.release };
+}
+
+async function firstQuorate<T>(
+  inventory: Inventory,
+  waitSec: number,
+  pool: SessionPool | undefined,
+  probe: (s: SshSession) => Promise<{ ok: T } | { problem: string }>,
+): Promise<{ session: SshSession; ok: T; release(): void } | { error: string }> {
   const deadline = Date.now() + waitSec * 1000;
   let lastError = "no management node answered";
   do {
@@ -55,12 +106,12 @@ export async function quorateNode(
       const release = (session: SshSession) => (pool ? pool.release(host, session) : session.close());
       try {
         s = pool ? await pool.session(host, { connectTimeoutMs: 5000 }) : await connect(inventory, host, { connectTimeoutMs: 5000 });
-        const problem = await notQuorate(s);
-        if (problem === undefined) {
+        const answer = await probe(s);
+        if ("ok" in answer) {
           const found = s;
-          return { session: found, release: () => release(found) };
+          return { session: found, ok: answer.ok, release: () => release(found) };
         }
-        lastError = `${host}: ${problem}`;
+        lastError = `${host}: ${answer.problem}`;
       } catch (err) {
         lastError = (err as Error).message;
       }

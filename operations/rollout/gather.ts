@@ -20,7 +20,7 @@ import { cibMarker, parseMarkerFile } from "../deploy/markers.js";
 import { fetchHostFiles, hostError, type HostFetch } from "../diff/live/fetch.js";
 import { filledValues } from "../diff/live/secrets.js";
 import { placementOf } from "../pacemaker/tools.js";
-import { queryCib, quorateNode } from "../pacemaker/live-cluster.js";
+import { quorateCib } from "../pacemaker/live-cluster.js";
 import { AnswerError, answerLines, unexpectedLine } from "../remote/answer.js";
 import { connect } from "../remote/connect.js";
 import type { SessionPool } from "../remote/shared.js";
@@ -130,6 +130,9 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
   const slurmControllers = new Set(options.slurmControllers ?? []);
   // Per controller: the slurm.conf the wave recorded as running, else (before any wave) the one hpcdk put there.
   const slurmRunningOf = new Map<string, string>();
+  // The live CIB is asked for at the same time as the hosts' files (one command on the first
+  // quorate node, over the same connection): a no-op deploy waits for one round trip, not two.
+  const cibAsked = manifests.has("cluster") ? quorateCib(inventory, options.clusterWaitSec ?? 5, options.pool) : undefined;
   const hosts: HostDelta[] = await mapLimited(targets, 32, async ({ host, bundle, manifest }): Promise<HostDelta> => {
     let session: SshSession | undefined;
     try {
@@ -190,11 +193,14 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
 
   let cib: RolloutInput["cib"] = manifests.has("cluster") ? "unknown" : "none";
   let standbyMoves: Record<string, string[]> | undefined;
-  if (manifests.has("cluster") && hosts.some((h) => h.bundle.startsWith("hosts/") && h.state !== "unreachable")) {
-    const found = await quorateNode(inventory, options.clusterWaitSec ?? 5, options.pool);
-    if ("session" in found) {
+  if (cibAsked) {
+    const found = await cibAsked;
+    // No management node answered: the plan says the CIB is unknown.
+    const anyNode = hosts.some((h) => h.bundle.startsWith("hosts/") && h.state !== "unreachable");
+    if ("session" in found && !anyNode) found.release();
+    else if ("session" in found) {
       try {
-        const xml = await queryCib(found.session);
+        const xml = found.xml;
         const recorded = cibMarker(xml);
         markersRead.set("cluster", recorded);
         cib = recorded === options.markers.get("cluster") ? "current" : "changed";
