@@ -126,15 +126,23 @@ describe("the rollout plan", () => {
   it("applies a token change on every node together, then reloads once, without restarting anything", () => {
     const plan = planRollout(input({ corosync: { old: conf(), new: conf({ token: 3000 }) }, hosts: ["m1", "m2", "m3"].map((h) => ({ ...unchanged(h), state: "changed", files: [corosyncFile] })) }));
     expect(plan.waves.map((w) => [w.kind, w.strategy ?? "-"])).toEqual([["together", "-"]]);
+    // What the executor runs and checks afterwards: the new token on every node, no restart.
+    expect(plan.waves[0]!.corosync).toEqual({ totem: { token: "3000" }, restart: [] });
+    expect(plan.waves[0]!.actions).toEqual([
+      "every management node's bundle, corosync.conf's reload held back (the node's other handlers run)",
+      "corosync-cfgtool -R once, from one node, after every node has the file",
+      "check on every node that corosync runs the new values (corosync-cmapctl, corosync-cfgtool -s)",
+    ]);
   });
 
   it("restarts only the node whose link address changed, under maintenance, after every node has the file", () => {
     const moved = [NODES[0]!, { ...NODES[1]!, addr: "10.0.1.2" }, NODES[2]!];
     const plan = planRollout(input({ corosync: { old: conf(), new: conf({ nodes: moved }) }, hosts: ["m1", "m2", "m3"].map((h) => ({ ...unchanged(h), state: "changed", files: [corosyncFile] })) }));
-    expect(plan.waves.map((w) => [w.kind, w.strategy ?? "-", w.hosts.join(",")])).toEqual([
-      ["together", "-", "m1,m2,m3"],
-      ["rolling", "maintenance", "m2"],
-    ]);
+    // The restart is the together wave's, after the reload: no rolling wave restarts m2 again.
+    expect(plan.waves.map((w) => [w.kind, w.strategy ?? "-", w.hosts.join(",")])).toEqual([["together", "-", "m1,m2,m3"]]);
+    expect(plan.waves[0]!.corosync).toEqual({ totem: {}, restart: ["m2"] });
+    expect(plan.waves[0]!.actions[2]).toMatch(/^m2: its link addresses change: cluster maintenance-mode on, stop pacemaker then corosync/);
+    expect(plan.waves[0]!.nfs).toBe("none: resources keep running (nothing fails over while a node restarts under maintenance)");
   });
 
   it("never lets more nodes down than quorum allows", () => {
