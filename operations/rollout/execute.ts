@@ -4,11 +4,11 @@
  * at a time (a wave holds at most `maxUnavailable` nodes, never so many that quorum could be
  * lost), each node with its wave's strategy:
  *
- * - the together wave: every node's bundle with corosync.conf's reload held back by the apply
- *   script (`--hold`), then `corosync-cfgtool -R` once, from one node; then each node whose link
- *   addresses change restarted as the `maintenance` strategy does, one at a time; then every
- *   node checked to run the new values (totem keys, node list, links connected); then the held
- *   reload released (`--held-ran`, which writes the node's marker). The corosync.conf the cluster
+ * - the together wave (corosync settings every node must share): every node's bundle with
+ *   corosync.conf's reload held back by the apply script (`--hold`), then `corosync-cfgtool -R`
+ *   once, from one node, until the cluster has settled; then every node checked to run the new
+ *   values (totem keys, node list, links connected); then the held reload released
+ *   (`--held-ran`, which writes the node's marker). The corosync.conf the cluster
  *   ran is recorded on every node before any file is sent (./together.ts), so a rerun after a stop
  *   plans the same wave again;
  *
@@ -217,14 +217,13 @@ interface WaveOutcome {
   leftIn: string;
 }
 
-async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) => void, applyWith: Pick<ApplyOptions, "heldRan"> = {}): Promise<WaveOutcome> {
+async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) => void): Promise<WaveOutcome> {
   const t0 = performance.now();
   const timeout = options.settleTimeoutSec ?? 180;
   const strategy = wave.kind === "outage" ? "outage" : (wave.strategy ?? "files");
   const nodes = options.inventory.managementNodes;
-  const label = wave.kind === "together" ? `together ${strategy}` : strategy;
   const at = () => Math.round(performance.now() - t0);
-  const say = (host: string, what: string) => log(`[wave ${wave.index} ${label}] ${host}: ${what} (${seconds(at())})`);
+  const say = (host: string, what: string) => log(`[wave ${wave.index} ${strategy}] ${host}: ${what} (${seconds(at())})`);
   const hostRuns = new Map<string, { steps: StepTiming[]; apply?: HostResult; error?: string; t0: number }>();
   for (const h of wave.hosts) hostRuns.set(h, { steps: [], t0: performance.now() });
   const step = (host: string, what: string) => {
@@ -250,7 +249,7 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
 
   const apply = async (host: string): Promise<boolean> => {
     const bundle = `hosts/${host}`;
-    const r = await applyBundle({ stackDir: options.stackDir, bundle, ...(options.override ? { override: options.override } : {}), expect: options.markers.get(bundle), ...applyWith });
+    const r = await applyBundle({ stackDir: options.stackDir, bundle, ...(options.override ? { override: options.override } : {}), expect: options.markers.get(bundle) });
     const result = r.hosts[0];
     if (result) hostRuns.get(host)!.apply = result;
     if (!r.ok) {
@@ -387,15 +386,15 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
 
 /**
  * The together wave: every management node's bundle with corosync.conf's reload held back, one
- * `corosync-cfgtool -R` once every node has the file, the nodes whose link addresses change
- * restarted one at a time under maintenance, every node checked to run the new values, then the
- * held reload released (the nodes' markers written) and the record of the old file removed.
+ * `corosync-cfgtool -R` once every node has the file, every node checked to run the new values,
+ * then the held reload released (the nodes' markers written) and the record of the old file
+ * removed. (A link address is no together change: corosync cannot reload it, ./corosync.ts.)
  */
 async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: string) => void): Promise<WaveOutcome> {
   const t0 = performance.now();
   const timeout = options.settleTimeoutSec ?? 180;
   const nodes = options.inventory.managementNodes;
-  const work = wave.corosync ?? { totem: {}, restart: [] };
+  const work = wave.corosync ?? { totem: {} };
   const at = () => Math.round(performance.now() - t0);
   const hostRuns = new Map<string, { steps: StepTiming[]; apply?: HostResult; error?: string; t0: number }>();
   for (const h of wave.hosts) hostRuns.set(h, { steps: [], t0: performance.now() });
@@ -481,25 +480,12 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
     return finish(false, "running the old corosync settings everywhere: some nodes hold the new corosync.conf, none reloaded it (a rerun sends the rest, then reloads)");
   }
 
-  // 3. One reload, from one node, now that every node has the file.
-  const reloadFrom = wave.hosts.find((h) => !work.restart.includes(h)) ?? wave.hosts[0]!;
+  // 3. One reload, from one node, now that every node has the file; the cluster settles.
+  const reloadFrom = wave.hosts[0]!;
   if (!(await onEach([reloadFrom], "corosync-cfgtool -R", async (s) => reloadCorosync(s)))) {
     return finish(false, "every node holds the new corosync.conf; the reload failed, so the cluster may run the old settings or some nodes the new (a rerun reloads again)");
   }
   for (const h of wave.hosts) step(h, `corosync-cfgtool -R (from ${reloadFrom})`);
-
-  // 4. Each node whose link addresses change: its cluster stack restarted under maintenance, one at a time.
-  for (const host of work.restart) {
-    const sub = await runWave(options, { ...wave, hosts: [host], strategy: "maintenance" }, log, { heldRan: true });
-    const r = hostRuns.get(host)!;
-    const offset = at() - sub.wave.ms;
-    for (const s of sub.wave.hosts[0]?.steps ?? []) r.steps.push({ what: s.what, atMs: s.atMs + offset });
-    if (sub.wave.hosts[0]?.apply) r.apply = sub.wave.hosts[0].apply;
-    if (!sub.wave.ok) {
-      r.error = sub.wave.hosts[0]?.error ?? sub.wave.error ?? "the restart failed";
-      return finish(false, `reloaded; ${host}'s restart for its new link addresses stopped: ${sub.leftIn}`, sub.wave.error);
-    }
-  }
   const watcher = await quorateNode(options.inventory, 10);
   if ("error" in watcher) return finish(false, "reloaded, but without a quorate cluster: look at crm_mon and corosync-cfgtool -s", watcher.error);
   try {
@@ -510,7 +496,7 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
     watcher.release();
   }
 
-  // 5. Every node runs the new values.
+  // 4. Every node runs the new values.
   const wrong: string[] = [];
   const checked = await onEach(wave.hosts, "checking what corosync runs", async (s, host) => {
     const problems = runtimeProblems(host, next, work.totem, await runtimeAnswers(s));
@@ -523,9 +509,8 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
   });
   if (!checked) return finish(false, "reloaded and settled, but not every node runs the new corosync values (corosync-cmapctl, corosync-cfgtool -s): restart corosync there under maintenance, or rerun", wrong.join(" | ") || undefined);
 
-  // 6. The held reload is done: released (the markers written), and the record removed.
-  const restarted = new Set(work.restart);
-  const released = await Promise.all(wave.hosts.filter((h) => !restarted.has(h)).map((h) => apply(h, { heldRan: true }, "held reload released")));
+  // 5. The held reload is done: released (the markers written), and the record removed.
+  const released = await Promise.all(wave.hosts.map((h) => apply(h, { heldRan: true }, "held reload released")));
   if (released.some((ok) => !ok)) return finish(false, "running the new corosync settings everywhere; some nodes' markers are not written (a rerun finishes them)");
   if (!(await onEach(wave.hosts, "removing the record of the old corosync.conf", async (s) => dropRunningConf(s)))) {
     return finish(false, "running the new corosync settings everywhere; a record of the old corosync.conf is left (a rerun reloads once more and removes it)");

@@ -7,13 +7,12 @@
  *
  * Order (DESIGN.md, invariants; issue 15):
  * 1. outage: only with `--allow-outage`, every management node together;
- * 2. cluster-wide corosync settings: corosync.conf on every node, then one `corosync-cfgtool -R`,
- *    then the corosync of each node whose link addresses change restarted under maintenance;
+ * 2. cluster-wide corosync settings: corosync.conf on every node, then one `corosync-cfgtool -R`;
  * 3. membership: joining nodes start once the others know them, leaving nodes are stopped first;
  * 4. management nodes, at most `maxUnavailable` at a time (never so many that quorum is lost),
  *    each with the least disruptive safe strategy: `files` (no daemon of the cluster restarts),
  *    `maintenance` (the cluster stack restarts under running resources: pacemaker, corosync,
- *    fence agents, a link address) or `standby` (the node's groups move away and back: what its
+ *    fence agents) or `standby` (the node's groups move away and back: what its
  *    resources run changes — ZFS, the NFS server, resource agents, the hostid);
  * 5. the CIB (the cluster bundle), once every node has its files;
  * 6. node groups, host by host up to their concurrency;
@@ -104,8 +103,6 @@ export interface Wave {
 export interface TogetherWork {
   /** Totem keys that change → their new value (null: removed), as `corosync-cmapctl totem.<key>` shows it. */
   readonly totem: Readonly<Record<string, string | null>>;
-  /** Nodes whose link addresses change: their corosync restarts after the reload, one at a time. */
-  readonly restart: readonly string[];
 }
 
 /** A change that needs an outage, as the refusal names it. */
@@ -233,24 +230,20 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     });
   }
 
-  const together = corosync.filter((c) => c.kind === "together" || c.kind === "node-address");
-  // Nodes whose link addresses change restart their corosync in the together wave, after the reload.
-  const addressNodes = new Set(together.filter((c) => c.kind === "node-address").map((c) => c.node!));
+  const together = corosync.filter((c) => c.kind === "together");
   if (together.length > 0 && outages.length === 0) {
-    const restart = input.managementNodes.filter((n) => addressNodes.has(n));
-    const totem = Object.fromEntries(together.filter((c) => c.kind === "together").map((c) => [c.setting.replace(/^totem\./, ""), c.new ?? null]));
+    const totem = Object.fromEntries(together.map((c) => [c.setting.replace(/^totem\./, ""), c.new ?? null]));
     waves.push({
       kind: "together",
       hosts: input.managementNodes,
       actions: [
         "every management node's bundle, corosync.conf's reload held back (the node's other handlers run)",
         "corosync-cfgtool -R once, from one node, after every node has the file",
-        ...restart.map((n) => `${n}: its link addresses change: cluster maintenance-mode on, stop pacemaker then corosync, start them, wait until online and its resources re-probed running, maintenance-mode off, settled`),
         "check on every node that corosync runs the new values (corosync-cmapctl, corosync-cfgtool -s)",
       ],
       reasons: together.map((c) => `${c.setting}: ${c.old ?? "-"} -> ${c.new ?? "-"}`),
-      nfs: restart.length > 0 ? "none: resources keep running (nothing fails over while a node restarts under maintenance)" : "none",
-      corosync: { totem, restart },
+      nfs: "none",
+      corosync: { totem },
     });
   }
   const membership = corosync.filter((c) => c.kind === "membership");
@@ -272,8 +265,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     });
   }
 
-  // Management nodes, one wave per maxUnavailable nodes, least disruptive first (a link address
-  // change alone is the together wave's restart, above).
+  // Management nodes, one wave per maxUnavailable nodes, least disruptive first.
   const quorumRestart = corosync.some((c) => c.setting === "quorum.two_node");
   const rolling = input.managementNodes
     .map((host) => {
