@@ -228,7 +228,13 @@ describe.skipIf(!isRoot)("a rolling pacemaker + corosync upgrade of the NFS lab 
     // checked to run the new token with its links connected, then the reload released
     const rollout = r.summary!.rollout as RolloutReport;
     expect(rollout.waves.map((w) => [w.kind, w.hosts.map((h) => h.host), w.ok])).toEqual([["together", NODES, true]]);
-    for (const h of rollout.waves[0]!.hosts) {
+    const w = rollout.waves[0]!;
+    const reloadAt = w.hosts[0]!.steps.find((s) => s.what.startsWith("corosync-cfgtool -R"))!.atMs;
+    console.log(
+      `together wave (token): ${(w.ms / 1000).toFixed(1)} s, reload at ${(reloadAt / 1000).toFixed(1)} s, settled at ${((w.settledMs ?? 0) / 1000).toFixed(1)} s; deploy ${(r.wallMs / 1000).toFixed(1)} s; ` +
+        `NFS samples nfs3 ${r.nfs.nfs3.samples.reads} reads, nfs4 ${r.nfs.nfs4.samples.reads} reads, longest interruption ${Math.max(r.nfs.nfs3.readOutageSec, r.nfs.nfs3.writeOutageSec, r.nfs.nfs4.readOutageSec, r.nfs.nfs4.writeOutageSec)} s`,
+    );
+    for (const h of w.hosts) {
       expect(h.steps.map((s) => s.what.replace(/: .*/, "")), h.host).toEqual([
         "applied",
         "corosync-cfgtool -R (from m1)",
