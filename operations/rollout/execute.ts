@@ -461,7 +461,7 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
   if (missing.length > 0) return finish(false, "as it was: nothing was changed", `${missing.join(", ")}: the bundle has no ${COROSYNC_CONF}`);
   const next = parseCorosyncConf(readFileSync(join(options.stackDir, "hosts", wave.hosts[0]!, COROSYNC_CONF.slice(1)), "utf8"));
 
-  // Start from a settled cluster, watched from one node (the reload runs there too).
+  // Start from a settled cluster (a reload on top of a failover makes it worse).
   const found = await quorateNode(options.inventory, 10);
   if ("error" in found) return finish(false, "as it was: nothing was changed", `no quorate node to reload the cluster from: ${found.error}`);
   try {
