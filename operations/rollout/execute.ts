@@ -299,7 +299,10 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
     } finally {
       found.release();
     }
-    for (const h of wave.hosts) step(h, "cluster settled");
+    // Every node started with the new corosync.conf: a together wave's record of an older one
+    // (one that stopped before this deploy) says nothing any more.
+    const dropped = await Promise.all(wave.hosts.map((host) => onHost(host, "removing the record of the old corosync.conf", dropRunningConf, "cluster settled")));
+    if (dropped.some((ok) => !ok)) return finish(false, "settled; a record of an old corosync.conf is left (the next deploy reloads once more and removes it)");
     return finish(true, "settled", undefined, at());
   }
 
