@@ -55,7 +55,7 @@ const CORE_IMPACTS: SettingImpactTable = {
     "[]": restart("corosync nodelist: corosync-cfgtool -R on the other nodes, corosync and pacemaker start or stop on the node; 2 <-> 3 nodes toggles two_node (restart every node)"),
     "[].name": outage("the node's identity in corosync and Pacemaker: stop the cluster on every node, rename, start again"),
     "[].id": outage("corosync nodeid: stop the cluster on every node, change it, start again"),
-    "[].addresses": restart("knet link addresses: restart corosync and pacemaker on the node (its resources move away and back)"),
+    "[].addresses": outage("knet link addresses: corosync cannot reload a changed link address (a link must be removed and added again while a working link stays): with one link, stop the cluster on every node, change it, start again"),
     "[].serviceAddresses": none("used only to check that floating IPs are reachable from the node"),
     "[].hostid": restart("/etc/hostid: ZFS reads it at the next pool import; move the node's groups away and back"),
     "[].power.plug": viaCib("fence_powerman pcmk_host_map"),

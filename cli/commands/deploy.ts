@@ -6,7 +6,7 @@ import { shQuote } from "../../common/shell.js";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import { HpcdkError } from "../../common/errors.js";
 import { applyBundle, manifestPathOf, preflightBundle, readMarkers, resourcesToReplace, type BundleResult } from "../../operations/deploy/index.js";
-import { executedWaves, executeRollout, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, runSlurmSteps, slurmTopologyOf, sshSlurmRunner, type RolloutReport } from "../../operations/rollout/index.js";
+import { executedWaves, executeRollout, unstagedWaves, gatherRollout, outageRefusal, planJson, planMarkdown, planRollout, planText, RolloutError, runSlurmSteps, slurmTopologyOf, sshSlurmRunner, type RolloutReport } from "../../operations/rollout/index.js";
 import { failureSummary } from "../../operations/remote/fanout.js";
 import { serveSessions, SessionPool, SHARED_SSH_ENV } from "../../operations/remote/shared.js";
 import { PreflightError, readInventory, readOverride } from "../../operations/remote/inventory.js";
@@ -107,8 +107,9 @@ export async function deployCommand(site: string, opts: DeployOptions): Promise<
       return DEPLOY_EXIT.outageRefused;
     }
     if (!opts.json) process.stdout.write(planText(plan) + "\n");
-    // What this hpcdk does not stage yet: those waves' hosts are applied by Terraform as before.
-    const staged = plan.waves.filter((w) => w.kind === "together" || w.kind === "membership");
+    // What this hpcdk does not stage (a membership change; a together wave with it, or with only
+    // some of its nodes' bundles): those waves' hosts are applied by Terraform as before.
+    const staged = unstagedWaves(plan, bundles);
     if (staged.length > 0) {
       process.stderr.write(
         `hpcdk: warning: this hpcdk does not stage ${staged.map((w) => `wave ${w.index} (${w.kind})`).join(", ")} yet: Terraform applies those hosts as before (handlers at once)\n`,

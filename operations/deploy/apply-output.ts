@@ -1,7 +1,7 @@
 /**
  * What a host's apply script (templates/core/apply.sh.hbs) says it did, read strictly. The script
  * prints only `HPCDK <kind> …` lines: files changed, unchanged or restored, steps run, handlers
- * run, packages installed, warnings, one error, and `done` last. A host that answers anything
+ * run, held back or released (`--hold`, `--held-ran`), packages installed, warnings, one error, and `done` last. A host that answers anything
  * else (a line of another kind, a path the bundle does not hold, a step or handler it does not
  * declare, a line twice, more lines than the bundle can make) is confused or compromised: its
  * answer is refused as that host's error and steers nothing.
@@ -14,6 +14,10 @@ export interface ApplyOutput {
   readonly unchanged: number;
   /** Handlers that ran and succeeded. */
   readonly handlers: string[];
+  /** Handlers held back (`--hold`): the rollout does their work; the host's marker is not written while one is held. */
+  readonly held: string[];
+  /** Held handlers dropped because the rollout did their work (`--held-ran`). */
+  readonly released: string[];
   readonly steps: string[];
   /** Packages installed, as apt or dnf was asked for them (`name`, `name=version`, `name-version`). */
   readonly packages: string[];
@@ -50,8 +54,8 @@ export function parseApplyOutput(stdout: string, manifest: BundleManifest): Appl
   const steps = new Set(manifest.steps.filter((s) => s.phase !== "after-cib").map((s) => s.id));
   const handlers = new Set([...manifest.files, ...manifest.secretFiles].flatMap((f) => f.handlers));
   const packages = packageWords(manifest);
-  const maxLines = 16 + 3 * paths.size + steps.size + handlers.size + manifest.packages.length;
-  const out = { changed: [] as string[], unchanged: 0, handlers: [] as string[], steps: [] as string[], packages: [] as string[], restored: [] as string[], warnings: [] as string[] };
+  const maxLines = 16 + 3 * paths.size + steps.size + 3 * handlers.size + manifest.packages.length;
+  const out = { changed: [] as string[], unchanged: 0, handlers: [] as string[], held: [] as string[], released: [] as string[], steps: [] as string[], packages: [] as string[], restored: [] as string[], warnings: [] as string[] };
   const reported = new Set<string>();
   let error: string | undefined;
   let done = false;
@@ -87,11 +91,12 @@ export function parseApplyOutput(stdout: string, manifest: BundleManifest): Appl
         out.steps.push(rest);
         break;
       case "handler": {
-        if (!rest.startsWith("ok ")) throw unexpectedLine(what, line);
-        const handler = rest.slice(3);
+        const h = /^(ok|held|released) (.*)$/s.exec(rest);
+        if (!h) throw unexpectedLine(what, line);
+        const handler = h[2]!;
         known(handlers, handler, "a handler", line);
-        once(`handler ${handler}`, line);
-        out.handlers.push(handler);
+        once(`handler ${h[1]} ${handler}`, line);
+        (h[1] === "ok" ? out.handlers : h[1] === "held" ? out.held : out.released).push(handler);
         break;
       }
       case "installing": {

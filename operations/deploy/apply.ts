@@ -36,6 +36,13 @@ export interface ApplyOptions {
   readonly expect?: string;
   /** Progress lines. @default none */
   readonly log?: (line: string) => void;
+  /**
+   * Handlers the apply script holds back (`--hold`): the rollout does their work once every node
+   * has its files (templates/core/apply.sh.hbs). @default none
+   */
+  readonly holdHandlers?: readonly string[];
+  /** The rollout did the held handlers' work: the script drops them and writes the marker (`--held-ran`). @default false */
+  readonly heldRan?: boolean;
 }
 
 /** Applies one bundle to its hosts; never throws for a host's failure, only for preflight problems. */
@@ -62,7 +69,7 @@ export async function applyBundle(options: ApplyOptions): Promise<BundleResult> 
     const run = await fanOut(
       hosts,
       { concurrency: limit, maxFailPercent: manifest.kind === "group" ? inventory.maxFailPercent : 100, what: `applying ${options.bundle}`, ...(hosts.length > PER_HOST_LINES ? { progress: log } : {}) },
-      (host) => applyOnHost(inventory, host, manifest, archive, options.expect, perHost),
+      (host) => applyOnHost(inventory, host, manifest, archive, options.expect, perHost, applyArguments(options)),
     );
     result = {
       bundle: options.bundle,
@@ -77,13 +84,18 @@ export async function applyBundle(options: ApplyOptions): Promise<BundleResult> 
   return result;
 }
 
+/** The apply script's arguments after the marker: ` --hold 'H'`… and ` --held-ran`. */
+function applyArguments(options: ApplyOptions): string {
+  return (options.holdHandlers ?? []).map((h) => ` --hold ${shQuote(h)}`).join("") + (options.heldRan ? " --held-ran" : "");
+}
+
 /** Up to this many hosts, a bundle's apply prints a line per host; above, progress lines and a summary by error. */
 export const PER_HOST_LINES = 16;
 
 /** The exit code of the per-host command when the upload could not be unpacked (apply.sh never uses it). */
 const UPLOAD_FAILED = 97;
 
-const NOTHING: ApplyOutput = { changed: [], unchanged: 0, handlers: [], steps: [], packages: [], restored: [], warnings: [], done: false };
+const NOTHING: ApplyOutput = { changed: [], unchanged: 0, handlers: [], held: [], released: [], steps: [], packages: [], restored: [], warnings: [], done: false };
 
 async function applyOnHost(
   inventory: Inventory,
@@ -92,17 +104,19 @@ async function applyOnHost(
   archive: Buffer,
   expect: string | undefined,
   log: (line: string) => void,
+  extraArgs: string,
 ): Promise<HostResult> {
   const t0 = performance.now();
   let said = NOTHING;
   const finish = (ok: boolean, error?: string): HostResult => {
-    const { changed, unchanged, handlers, steps, packages, restored } = said;
+    const { changed, unchanged, handlers, held, steps, packages, restored } = said;
     log(
       `[${host}] ${ok ? "converged" : "FAILED"}: ${changed.length} changed, ${unchanged} unchanged` +
         (handlers.length ? `; handlers: ${handlers.join(", ")}` : "") +
+        (held.length ? `; held for the rollout: ${held.join(", ")}` : "") +
         (error ? `; ${error}` : ""),
     );
-    return { host, ok, changed, unchanged, handlers, steps, packages, restored, ...(error ? { error } : {}), ms: Math.round(performance.now() - t0) };
+    return { host, ok, changed, unchanged, handlers, ...(held.length ? { held } : {}), steps, packages, restored, ...(error ? { error } : {}), ms: Math.round(performance.now() - t0) };
   };
   let session: SshSession | SharedSession | undefined;
   try {
@@ -116,7 +130,7 @@ async function applyOnHost(
       session.asRoot(
         `umask 077; S=${stage}; trap 'rm -rf "$S"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; ` +
           `{ rm -rf "$S" && mkdir -p "$S" && tar -x --no-same-owner -f - -C "$S"; } || exit ${UPLOAD_FAILED}; ` +
-          `sh "$S/apply.sh"${expect ? ` ${shQuote(expect)}` : ""}`,
+          `sh "$S/apply.sh" ${shQuote(expect ?? "")}${extraArgs}`,
       ),
       { stdin: archive, maxOutputBytes: 4 * 1024 * 1024 },
     );

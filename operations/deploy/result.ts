@@ -8,6 +8,8 @@ export interface HostResult {
   readonly changed: string[];
   readonly unchanged: number;
   readonly handlers: string[];
+  /** Handlers held back for the rollout (`--hold`): the host's marker is not written while one is. @default none */
+  readonly held?: string[];
   readonly steps: string[];
   readonly packages: string[];
   readonly restored: string[];

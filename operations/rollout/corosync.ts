@@ -2,9 +2,9 @@
  * What changes between two corosync.conf files, in corosync's own terms: the settings every node
  * must share (cluster name, crypto, the totem timers), the node list (who is a member, with which
  * id and which link addresses) and the quorum options. A rollout decides from these whether a
- * change is applied together on every node (`corosync-cfgtool -R`), node by node (a link address:
- * restart that node's corosync), as a membership change (a node added or removed) or only with an
- * outage (a new cluster name, node id or crypto: nodes with different values cannot talk).
+ * change is applied together on every node (`corosync-cfgtool -R`), as a membership change (a
+ * node added or removed) or only with an outage (a new cluster name, node id or crypto: nodes with
+ * different values cannot talk; a link address: corosync cannot reload it).
  *
  * @see https://manpages.debian.org/bookworm/corosync/corosync.conf.5.en.html
  * @see https://manpages.debian.org/bookworm/corosync/votequorum.5.en.html
@@ -76,8 +76,6 @@ export function parseCorosyncConf(text: string): CorosyncConf {
 export type CorosyncChangeKind =
   /** every node must have it before any reloads: files everywhere, then `corosync-cfgtool -R` once */
   | "together"
-  /** one node's link addresses: files everywhere, reload, then restart that node's corosync */
-  | "node-address"
   /** a node joins or leaves */
   | "membership"
   /** nodes with different values cannot talk: only with an outage */
@@ -106,6 +104,15 @@ const OUTAGE_TOTEM: Readonly<Record<string, string>> = {
   secauth: "(secauth)",
 };
 const TOTEM_SITE: Readonly<Record<string, string>> = { token: "cluster.corosync.tokenMs" };
+
+/**
+ * corosync 3.1 refuses a reload that changes a link's address (`corosync-cfgtool -R`:
+ * CS_ERR_INVALID_PARAM; its log: "new config has different address for link 0 ... Internal value
+ * was NOT changed. To reconfigure an interface it must be deleted and recreated. A working
+ * interface needs to be available to corosync at all times"), as the namespace lab showed.
+ */
+const LINK_ADDRESS =
+  "corosync cannot reload a changed link address (a knet link must be removed and added again, and a working link must stay): with one link, stop the cluster on every node, change it, start again; with two links, remove the link on every node and reload, then add it back with the new addresses";
 
 const COROSYNC_TOGETHER = "nodes with different values cannot talk: stop pacemaker and corosync on every node, apply, start them again";
 
@@ -151,9 +158,9 @@ export function corosyncChanges(old: CorosyncConf, next: CorosyncConf): Corosync
         siteSetting: "nodes[].addresses",
         old: addressList(was.addresses),
         new: addressList(n.addresses),
-        kind: "node-address",
+        kind: "outage",
         node: n.name,
-        detail: "knet link addresses: corosync.conf on every node, corosync-cfgtool -R, then the node's corosync and pacemaker restart under maintenance",
+        detail: LINK_ADDRESS,
       });
     }
   }

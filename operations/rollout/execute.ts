@@ -1,7 +1,16 @@
 /**
- * The wave executor: the management nodes' rolling waves of a rollout plan, run one wave at a
- * time (a wave holds at most `maxUnavailable` nodes, never so many that quorum could be lost),
- * each node with its wave's strategy:
+ * The wave executor: the outage wave, the together wave (corosync settings every node must share,
+ * and link addresses), then the management nodes' rolling waves of a rollout plan, run one wave
+ * at a time (a wave holds at most `maxUnavailable` nodes, never so many that quorum could be
+ * lost), each node with its wave's strategy:
+ *
+ * - the together wave (corosync settings every node must share): every node's bundle with
+ *   corosync.conf's reload held back by the apply script (`--hold`), then `corosync-cfgtool -R`
+ *   once, from one node, until the cluster has settled; then every node checked to run the new
+ *   values (totem keys, node list, links connected); then the held reload released
+ *   (`--held-ran`, which writes the node's marker). The corosync.conf the cluster
+ *   ran is recorded on every node before any file is sent (./together.ts), so a rerun after a stop
+ *   plans the same wave again;
  *
  * - `files`: the node's bundle, one node after the other (its handlers reload what they own);
  * - `maintenance`: the whole cluster into `maintenance-mode` (resources keep running, unmanaged:
@@ -26,14 +35,16 @@ import { performance } from "node:perf_hooks";
 import type { BundleManifest } from "../../common/contracts/bundle.js";
 import type { Inventory, InventoryOverride } from "../../common/contracts/inventory.js";
 import { HpcdkError } from "../../common/errors.js";
-import { applyBundle } from "../deploy/apply.js";
+import { applyBundle, type ApplyOptions } from "../deploy/apply.js";
 import { manifestPathOf } from "../deploy/bundle.js";
 import type { HostResult } from "../deploy/result.js";
 import { quorateNode } from "../pacemaker/live-cluster.js";
 import { connect } from "../remote/connect.js";
 import type { SshSession } from "../remote/ssh.js";
 import { enterMaintenance, fenceDeviceIds, leaveMaintenance, monitor, setStandby, startClusterStack, startService, stopClusterStack, waitSettled } from "./cluster-ops.js";
+import { parseCorosyncConf } from "./corosync.js";
 import type { RolloutPlan, Strategy, Wave } from "./plan.js";
+import { dropRunningConf, recordRunningConf, reloadCorosync, runtimeAnswers, runtimeProblems } from "./together.js";
 
 /** The rollout stopped: the node, what failed, and the state the cluster is left in. Exit 3, like a host that did not converge. */
 export class RolloutError extends HpcdkError {
@@ -104,10 +115,25 @@ export interface ExecuteOptions {
  */
 export function executedWaves(plan: RolloutPlan, bundles?: readonly string[]): Wave[] {
   const outage = new Set(plan.waves.filter((w) => w.kind === "outage").flatMap((w) => w.hosts));
+  const membership = plan.waves.some((w) => w.kind === "membership");
   return plan.waves
-    .filter((w) => w.kind === "rolling" || w.kind === "outage")
+    .filter((w) => w.kind === "rolling" || w.kind === "outage" || (w.kind === "together" && !membership && togetherCovered(w, bundles)))
     .map((w) => ({ ...w, hosts: w.hosts.filter((h) => (!bundles || bundles.includes(`hosts/${h}`)) && (w.kind === "outage" || !outage.has(h))) }))
     .filter((w) => w.hosts.length > 0);
+}
+
+/**
+ * The together wave runs only on every node at once: a deploy of some bundles (`--bundle`) that
+ * leaves a node out leaves it to Terraform (handlers at once, as before the executor).
+ */
+function togetherCovered(wave: Wave, bundles?: readonly string[]): boolean {
+  return !bundles || wave.hosts.every((h) => bundles.includes(`hosts/${h}`));
+}
+
+/** The executed waves the deploy cannot stage: Terraform applies their hosts with handlers at once. */
+export function unstagedWaves(plan: RolloutPlan, bundles?: readonly string[]): Wave[] {
+  const executed = new Set(executedWaves(plan, bundles).map((w) => w.index));
+  return plan.waves.filter((w) => (w.kind === "together" || w.kind === "membership") && !executed.has(w.index));
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -117,15 +143,29 @@ export async function executeRollout(options: ExecuteOptions): Promise<RolloutRe
   const log = options.log ?? (() => {});
   const t0 = performance.now();
   const waves: WaveRun[] = [];
-  for (const wave of executedWaves(options.plan, options.bundles)) {
-    const run = await runWave(options, wave, log);
+  const executed = executedWaves(options.plan, options.bundles);
+  // The together wave applies whole bundles (their other handlers run): a node whose other changes
+  // need its groups moved away first (standby) would get them at once. Two deploys, then.
+  const together = executed.find((w) => w.kind === "together");
+  const standby = executed.filter((w) => w.strategy === "standby").flatMap((w) => w.hosts);
+  if (together && standby.length > 0) {
+    throw new RolloutError(
+      [
+        `wave ${together.index} (together) changes corosync settings every node must share, and ${standby.join(", ")} also ${standby.length === 1 ? "has changes" : "have changes"} that need the standby strategy: nothing was sent`,
+        "deploy the corosync change on its own first (the site with only that change), then the rest",
+      ],
+      { ok: false, waves: [], ms: 0, leftIn: "as it was: nothing was changed" },
+    );
+  }
+  for (const wave of executed) {
+    const run = wave.kind === "together" ? await runTogether(options, wave, log) : await runWave(options, wave, log);
     waves.push(run.wave);
     if (!run.wave.ok) {
       const report: RolloutReport = { ok: false, waves, ms: Math.round(performance.now() - t0), leftIn: run.leftIn };
       const failed = run.wave.hosts.filter((h) => !h.ok);
       throw new RolloutError(
         [
-          `wave ${wave.index} (${run.wave.strategy}) stopped at ${failed.map((h) => h.host).join(", ") || wave.hosts.join(", ")}: ${run.wave.error ?? failed.map((h) => `${h.host}: ${h.error}`).join("; ")}`,
+          `wave ${wave.index} (${run.wave.strategy ?? run.wave.kind}) stopped at ${failed.map((h) => h.host).join(", ") || wave.hosts.join(", ")}: ${run.wave.error ?? failed.map((h) => `${h.host}: ${h.error}`).join("; ")}`,
           `the cluster is left ${run.leftIn}`,
           "fix the cause and run hpcdk deploy again: it continues with the nodes that do not hold the new bundle yet",
         ],
@@ -259,7 +299,10 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
     } finally {
       found.release();
     }
-    for (const h of wave.hosts) step(h, "cluster settled");
+    // Every node started with the new corosync.conf: a together wave's record of an older one
+    // (one that stopped before this deploy) says nothing any more.
+    const dropped = await Promise.all(wave.hosts.map((host) => onHost(host, "removing the record of the old corosync.conf", dropRunningConf, "cluster settled")));
+    if (dropped.some((ok) => !ok)) return finish(false, "settled; a record of an old corosync.conf is left (the next deploy reloads once more and removes it)");
     return finish(true, "settled", undefined, at());
   }
 
@@ -343,3 +386,140 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
     watcher.close();
   }
 }
+
+/**
+ * The together wave: every management node's bundle with corosync.conf's reload held back, one
+ * `corosync-cfgtool -R` once every node has the file, every node checked to run the new values,
+ * then the held reload released (the nodes' markers written) and the record of the old file
+ * removed. (A link address is no together change: corosync cannot reload it, ./corosync.ts.)
+ */
+async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: string) => void): Promise<WaveOutcome> {
+  const t0 = performance.now();
+  const timeout = options.settleTimeoutSec ?? 180;
+  const nodes = options.inventory.managementNodes;
+  const work = wave.corosync ?? { totem: {} };
+  const at = () => Math.round(performance.now() - t0);
+  const hostRuns = new Map<string, { steps: StepTiming[]; apply?: HostResult; error?: string; t0: number }>();
+  for (const h of wave.hosts) hostRuns.set(h, { steps: [], t0: performance.now() });
+  const step = (host: string, what: string) => {
+    hostRuns.get(host)!.steps.push({ what, atMs: at() });
+    log(`[wave ${wave.index} together] ${host}: ${what} (${seconds(at())})`);
+  };
+  const fail = (host: string, doing: string, error: string) => {
+    hostRuns.get(host)!.error = `${doing}: ${error}`;
+    step(host, `${doing} FAILED: ${error}`);
+  };
+  let settledMs: number | undefined;
+  const finish = (ok: boolean, leftIn: string, error?: string): WaveOutcome => ({
+    wave: {
+      index: wave.index,
+      kind: wave.kind,
+      hosts: wave.hosts.map((host) => {
+        const r = hostRuns.get(host)!;
+        return { host, ok: r.error === undefined && (r.apply?.ok ?? ok), ms: Math.round(performance.now() - r.t0), steps: r.steps, ...(r.apply ? { apply: r.apply } : {}), ...(r.error ? { error: r.error } : {}) };
+      }),
+      ok,
+      ms: at(),
+      ...(settledMs !== undefined ? { settledMs } : {}),
+      ...(error ? { error } : {}),
+    },
+    leftIn,
+  });
+  /** `work` over a session to each host, all at once; true when every one did. */
+  const onEach = async (hosts: readonly string[], doing: string, work: (s: SshSession, host: string) => Promise<string | void>): Promise<boolean> => {
+    const done = await Promise.all(
+      hosts.map(async (host) => {
+        let s: SshSession | undefined;
+        try {
+          s = await connect(options.inventory, host);
+          const said = await work(s, host);
+          if (said) step(host, said);
+          return true;
+        } catch (err) {
+          fail(host, doing, (err as Error).message);
+          return false;
+        } finally {
+          s?.close();
+        }
+      }),
+    );
+    return done.every(Boolean);
+  };
+  const manifestOf = (host: string) => JSON.parse(readFileSync(join(options.stackDir, manifestPathOf(`hosts/${host}`)), "utf8")) as BundleManifest;
+  const confOf = (host: string) => manifestOf(host).files.find((f) => f.path === COROSYNC_CONF);
+  const apply = async (host: string, how: Pick<ApplyOptions, "holdHandlers" | "heldRan">, what: string): Promise<boolean> => {
+    const bundle = `hosts/${host}`;
+    const r = await applyBundle({ stackDir: options.stackDir, bundle, ...(options.override ? { override: options.override } : {}), expect: options.markers.get(bundle), ...how });
+    const result = r.hosts[0];
+    if (result) hostRuns.get(host)!.apply = result;
+    if (!r.ok) {
+      fail(host, "apply", result?.error ?? "no result");
+      return false;
+    }
+    step(host, `${what}: ${result?.changed.length ?? 0} changed${result?.packages.length ? `, packages ${result.packages.join(" ")}` : ""}${result?.handlers.length ? `, handlers ${result.handlers.join(", ")}` : ""}${result?.held?.length ? ", corosync.conf's reload held" : ""}`);
+    return true;
+  };
+
+  const missing = wave.hosts.filter((h) => confOf(h) === undefined);
+  if (missing.length > 0) return finish(false, "as it was: nothing was changed", `${missing.join(", ")}: the bundle has no ${COROSYNC_CONF}`);
+  const next = parseCorosyncConf(readFileSync(join(options.stackDir, "hosts", wave.hosts[0]!, COROSYNC_CONF.slice(1)), "utf8"));
+
+  // Start from a settled cluster (a reload on top of a failover makes it worse).
+  const found = await quorateNode(options.inventory, 10);
+  if ("error" in found) return finish(false, "as it was: nothing was changed", `no quorate node to reload the cluster from: ${found.error}`);
+  try {
+    const settledBefore = await waitSettled(found.session, { nodes }, timeout);
+    if (settledBefore) return finish(false, "as it was: nothing was changed", `the cluster was not settled before the wave: ${settledBefore}`);
+  } finally {
+    found.release();
+  }
+
+  // 1. What the cluster runs, kept where a rerun's plan reads it; 2. the files, reload held.
+  if (!(await onEach(wave.hosts, "recording the corosync.conf the cluster runs", (s) => recordRunningConf(s)))) {
+    return finish(false, "as it was: no file was sent", "the record of the running corosync.conf could not be written");
+  }
+  const applied = await Promise.all(wave.hosts.map((h) => apply(h, { holdHandlers: confOf(h)!.handlers }, "applied")));
+  if (applied.some((ok) => !ok)) {
+    return finish(false, "running the old corosync settings everywhere: some nodes hold the new corosync.conf, none reloaded it (a rerun sends the rest, then reloads)");
+  }
+
+  // 3. One reload, from one node, now that every node has the file; the cluster settles.
+  const reloadFrom = wave.hosts[0]!;
+  if (!(await onEach([reloadFrom], "corosync-cfgtool -R", async (s) => reloadCorosync(s)))) {
+    return finish(false, "every node holds the new corosync.conf; the reload failed, so the cluster may run the old settings or some nodes the new (a rerun reloads again)");
+  }
+  for (const h of wave.hosts) step(h, `corosync-cfgtool -R (from ${reloadFrom})`);
+  const watcher = await quorateNode(options.inventory, 10);
+  if ("error" in watcher) return finish(false, "reloaded, but without a quorate cluster: look at crm_mon and corosync-cfgtool -s", watcher.error);
+  try {
+    const settled = await waitSettled(watcher.session, { nodes }, timeout);
+    if (settled) return finish(false, "reloaded, not settled: look at crm_mon and corosync-cfgtool -s before going on", settled);
+    settledMs = at();
+  } finally {
+    watcher.release();
+  }
+
+  // 4. Every node runs the new values.
+  const wrong: string[] = [];
+  const checked = await onEach(wave.hosts, "checking what corosync runs", async (s, host) => {
+    const problems = runtimeProblems(host, next, work.totem, await runtimeAnswers(s));
+    if (problems.length > 0) {
+      wrong.push(`${host}: ${problems.join("; ")}`);
+      throw new Error(problems.join("; "));
+    }
+    const totem = Object.entries(work.totem).map(([k, v]) => `totem.${k}=${v ?? "(unset)"}`);
+    return `corosync runs the new values (${[...totem, "node list and links"].join(", ")})`;
+  });
+  if (!checked) return finish(false, "reloaded and settled, but not every node runs the new corosync values (corosync-cmapctl, corosync-cfgtool -s): restart corosync there under maintenance, or rerun", wrong.join(" | ") || undefined);
+
+  // 5. The held reload is done: released (the markers written), and the record removed.
+  const released = await Promise.all(wave.hosts.map((h) => apply(h, { heldRan: true }, "held reload released")));
+  if (released.some((ok) => !ok)) return finish(false, "running the new corosync settings everywhere; some nodes' markers are not written (a rerun finishes them)");
+  if (!(await onEach(wave.hosts, "removing the record of the old corosync.conf", async (s) => dropRunningConf(s)))) {
+    return finish(false, "running the new corosync settings everywhere; a record of the old corosync.conf is left (a rerun reloads once more and removes it)");
+  }
+  for (const h of wave.hosts) step(h, "cluster settled");
+  return finish(true, "settled");
+}
+
+const COROSYNC_CONF = "/etc/corosync/corosync.conf";

@@ -27,6 +27,7 @@ import type { SessionPool } from "../remote/shared.js";
 import type { SshSession } from "../remote/ssh.js";
 import type { FileChange, HostDelta, PackageChange, RolloutInput } from "./plan.js";
 import { RUNNING_SLURM_CONF } from "./slurm.js";
+import { RUNNING_COROSYNC_CONF } from "./together.js";
 
 const run = promisify(execFile);
 
@@ -146,7 +147,7 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
       // The marker file itself too, read as the deploy's marker check reads it (one line exactly).
       const always = [
         markerFile,
-        ...(manifest.kind === "host" && manifest.files.some((f) => f.path === COROSYNC_CONF) ? [COROSYNC_CONF] : []),
+        ...(manifest.kind === "host" && manifest.files.some((f) => f.path === COROSYNC_CONF) ? [COROSYNC_CONF, RUNNING_COROSYNC_CONF] : []),
         ...(slurmController ? [SLURM_CONF, RUNNING_SLURM_CONF] : []),
       ];
       let fetched = await fetchHostFiles(session, host, always, markerFile, asRoot);
@@ -164,7 +165,9 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
         if (running?.kind === "file") slurmRunningOf.set(host, running.bytes.toString("utf8"));
         else if (current?.kind === "file") slurmRunningOf.set(host, current.bytes.toString("utf8"));
       }
-      const cc = fetched.files.get(COROSYNC_CONF);
+      // A together wave that stopped recorded what the cluster ran before it sent the new file:
+      // that is what runs (./together.ts), whatever file the host holds now.
+      const cc = fetched.files.get(RUNNING_COROSYNC_CONF)?.kind === "file" ? fetched.files.get(RUNNING_COROSYNC_CONF) : fetched.files.get(COROSYNC_CONF);
       // Only a corosync.conf hpcdk put there says what the cluster runs: a host that holds no
       // bundle of the site has the distribution's example (cluster_name debian) or nothing.
       if (manifest.kind === "host" && fetched.deployed !== null && cc?.kind === "file") liveCorosyncOf.set(host, cc.bytes.toString("utf8"));

@@ -12,7 +12,7 @@
  * 4. management nodes, at most `maxUnavailable` at a time (never so many that quorum is lost),
  *    each with the least disruptive safe strategy: `files` (no daemon of the cluster restarts),
  *    `maintenance` (the cluster stack restarts under running resources: pacemaker, corosync,
- *    fence agents, a link address) or `standby` (the node's groups move away and back: what its
+ *    fence agents) or `standby` (the node's groups move away and back: what its
  *    resources run changes — ZFS, the NFS server, resource agents, the hostid);
  * 5. the CIB (the cluster bundle), once every node has its files;
  * 6. node groups, host by host up to their concurrency;
@@ -95,6 +95,14 @@ export interface Wave {
   readonly nfs: string;
   /** The Slurm wave's steps, which the deploy runs (./slurm.ts). */
   readonly slurmSteps?: readonly SlurmStep[];
+  /** The together wave's corosync work, which the executor runs and checks (./execute.ts). */
+  readonly corosync?: TogetherWork;
+}
+
+/** What the together wave makes corosync run: checked on every node afterwards. */
+export interface TogetherWork {
+  /** Totem keys that change → their new value (null: removed), as `corosync-cmapctl totem.<key>` shows it. */
+  readonly totem: Readonly<Record<string, string | null>>;
 }
 
 /** A change that needs an outage, as the refusal names it. */
@@ -134,7 +142,7 @@ const COROSYNC_CONF = "/etc/corosync/corosync.conf";
 const rank = (i: Impact) => IMPACT_KINDS.indexOf(i.kind);
 
 /** The least disruptive safe strategy for a management node, and why. */
-export function strategyOf(delta: HostDelta, addressChange: boolean): { strategy: Strategy; reasons: string[] } {
+export function strategyOf(delta: HostDelta, quorumRestart: boolean): { strategy: Strategy; reasons: string[] } {
   const standby: string[] = [];
   const maintenance: string[] = [];
   for (const p of delta.packages) {
@@ -146,7 +154,7 @@ export function strategyOf(delta: HostDelta, addressChange: boolean): { strategy
     if (f.path === COROSYNC_CONF) continue;
     if (f.impact.kind === "resource-move" || (f.impact.kind === "restart" && STANDBY_FILES.test(f.path))) standby.push(`${f.path}: ${f.impact.detail}`);
   }
-  if (addressChange) maintenance.push("its knet link addresses change: corosync restarts on it");
+  if (quorumRestart) maintenance.push("quorum.two_node changes (read at start): corosync restarts on it");
   if (standby.length > 0) return { strategy: "standby", reasons: [...standby, ...maintenance] };
   if (maintenance.length > 0) return { strategy: "maintenance", reasons: maintenance };
   return { strategy: "files", reasons: delta.files.map((f) => `${f.path}: ${f.impact.kind} (${f.impact.detail})`) };
@@ -222,14 +230,20 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     });
   }
 
-  const together = corosync.filter((c) => c.kind === "together" || c.kind === "node-address");
+  const together = corosync.filter((c) => c.kind === "together");
   if (together.length > 0 && outages.length === 0) {
+    const totem = Object.fromEntries(together.map((c) => [c.setting.replace(/^totem\./, ""), c.new ?? null]));
     waves.push({
       kind: "together",
       hosts: input.managementNodes,
-      actions: ["corosync.conf to every management node (no handler runs)", "corosync-cfgtool -R once, after every node has the file"],
+      actions: [
+        "every management node's bundle, corosync.conf's reload held back (the node's other handlers run)",
+        "corosync-cfgtool -R once, from one node, after every node has the file",
+        "check on every node that corosync runs the new values (corosync-cmapctl, corosync-cfgtool -s)",
+      ],
       reasons: together.map((c) => `${c.setting}: ${c.old ?? "-"} -> ${c.new ?? "-"}`),
       nfs: "none",
+      corosync: { totem },
     });
   }
   const membership = corosync.filter((c) => c.kind === "membership");
@@ -252,7 +266,6 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
 
   // Management nodes, one wave per maxUnavailable nodes, least disruptive first.
-  const addressNodes = new Set(corosync.filter((c) => c.kind === "node-address").map((c) => c.node!));
   const quorumRestart = corosync.some((c) => c.setting === "quorum.two_node");
   const rolling = input.managementNodes
     .map((host) => {
@@ -260,9 +273,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       // corosync.conf itself goes in the cluster-wide or membership wave when corosync's content changes.
       const delta = found && corosync.length > 0 ? { ...found, files: found.files.filter((f) => f.path !== COROSYNC_CONF) } : found;
       const empty = !delta || (delta.files.length === 0 && delta.packages.length === 0);
-      if (empty && !addressNodes.has(host) && !quorumRestart) return undefined;
+      if (empty && !quorumRestart) return undefined;
       const d: HostDelta = delta ?? { host, bundle: `hosts/${host}`, state: "changed", files: [], packages: [] };
-      const { strategy, reasons } = strategyOf(d, addressNodes.has(host) || quorumRestart);
+      const { strategy, reasons } = strategyOf(d, quorumRestart);
       return { host, strategy, reasons, delta: d };
     })
     .filter((x) => x !== undefined);

@@ -43,12 +43,22 @@ describe("what the apply script says, read strictly", () => {
       changed: [corosyncConf],
       unchanged: 1,
       handlers: [handler],
+      held: [],
+      released: [],
       steps: [step],
       packages: [pkg],
       restored: [],
       warnings: [],
       done: true,
     });
+  });
+
+  it("reads the handlers the script held for the rollout or released (--hold, --held-ran), and refuses one the bundle does not declare", () => {
+    const handler = manifest.files.find((f) => f.path === corosyncConf)!.handlers[0]!;
+    expect(said([`changed ${corosyncConf}`, `handler held ${handler}`, "done"].map((l) => `HPCDK ${l}`))).toMatchObject({ handlers: [], held: [handler], released: [] });
+    expect(said([`handler released ${handler}`, "done"].map((l) => `HPCDK ${l}`))).toMatchObject({ handlers: [], held: [], released: [handler] });
+    refused(["HPCDK handler held rm -rf /", "HPCDK done"], 'names a handler the bundle does not have: "HPCDK handler held rm -rf /"');
+    refused(["HPCDK handler skipped x", "HPCDK done"], 'has a line hpcdk never prints: "HPCDK handler skipped x"');
   });
 
   it("fails if the host names a file the bundle does not hold", () => {

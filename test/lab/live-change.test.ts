@@ -5,7 +5,9 @@
  * the manual steps; the site put back deploys nothing. Then the representative rollout (proof
  * scenario 1): a rolling pacemaker + corosync upgrade of the NFS lab (sites/minilab.yaml: real
  * ZFS agent on the pool stand-in, ganesha, fence_powerman) while the drill's probes read and
- * write through the floating IP. The other scenarios run in `npm run bench -- live-change`.
+ * write through the floating IP; then the corosync token changed live (proof scenario 2, the
+ * together wave: a link address cannot change live, corosync refuses to reload it, so the plan
+ * asks for an outage). The other scenarios run in `npm run bench -- live-change`.
  * Needs root (namespaces); CI runs as root.
  */
 import { spawnSync } from "node:child_process";
@@ -117,6 +119,8 @@ describe.skipIf(!isRoot)("a rolling pacemaker + corosync upgrade of the NFS lab 
   const target = { server: "10.38.0.100", exportPath: "/tank/data" };
   let lab: LabState;
   let repo: UpgradeRepo;
+  /** The site as last deployed by a test of this describe (each builds on the one before). */
+  let siteNow = base;
 
   const hpcdk = (args: string[]) => {
     const r = spawnSync(process.execPath, [join(ROOT, "cli/bin/hpcdk.js"), "deploy", siteFile, "--out", out, "--inventory", lab.inventoryFile, ...args], {
@@ -148,7 +152,8 @@ describe.skipIf(!isRoot)("a rolling pacemaker + corosync upgrade of the NFS lab 
     const before = Object.fromEntries(NODES.map((n) => [n, nodeFacts(lab, n)]));
     for (const n of NODES) expect(before[n]).toMatchObject({ pacemaker: repo.installed.pacemaker, corosync: repo.installed.corosync });
     // GIVEN the site pins the repacked pacemaker and corosync
-    writeFileSync(siteFile, pinned(base, repo));
+    siteNow = pinned(base, repo);
+    writeFileSync(siteFile, siteNow);
     const plan = planNow();
     expect(plan.waves.map((w) => [w.kind, w.strategy, w.hosts])).toEqual(NODES.map((n) => ["rolling", "maintenance", [n]]));
     // WHEN it is deployed with the probes on the floating IP
@@ -199,9 +204,73 @@ describe.skipIf(!isRoot)("a rolling pacemaker + corosync upgrade of the NFS lab 
     expect(onLabNode(lab, "m2", "cibadmin --query --scope crm_config")).not.toContain("hpcdk-rollout-maintenance");
   }, 1_200_000);
 
+  it("changes the corosync token live: the file everywhere with the reload held, one corosync-cfgtool -R, every node checked (proof scenario 2)", async () => {
+    // A link address cannot change live: corosync 3.1 refuses to reload it (CS_ERR_INVALID_PARAM,
+    // found in this lab), so the plan asks for an outage and names what to do instead.
+    writeFileSync(siteFile, siteNow.replace("addresses: [10.38.0.13/24]", "addresses: [10.38.0.23/24]"));
+    const refused = planNow();
+    expect(refused.outages.map((o) => o.setting)).toEqual(["nodelist.node[m3].ring_addr"]);
+    expect(refused.outages[0]!.impact).toMatch(/^corosync cannot reload a changed link address/);
+    // GIVEN a totem setting every node must share: the token, 1000 -> 1500 ms
+    const startsBefore = Object.fromEntries(NODES.map((n) => [n, nodeFacts(lab, n).corosyncStart]));
+    siteNow = siteNow.replace("tokenMs: 1000", "tokenMs: 1500");
+    expect(siteNow).toContain("tokenMs: 1500");
+    writeFileSync(siteFile, siteNow);
+    const plan = planNow();
+    expect(plan.waves.map((w) => [w.kind, w.hosts])).toEqual([["together", NODES]]);
+    expect(plan.waves[0]!.reasons).toEqual(["totem.token: 1000 -> 1500"]);
+    expect(plan.waves[0]!.corosync).toEqual({ totem: { token: "1500" } });
+    // WHEN it is deployed with the probes on the floating IP
+    const r = await deployWithProbes(lab, { siteFile, out, dir: project }, target);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stderr).not.toContain("does not stage");
+    // THEN one together wave: every node applied with the reload held, one reload, every node
+    // checked to run the new token with its links connected, then the reload released
+    const rollout = r.summary!.rollout as RolloutReport;
+    expect(rollout.waves.map((w) => [w.kind, w.hosts.map((h) => h.host), w.ok])).toEqual([["together", NODES, true]]);
+    const w = rollout.waves[0]!;
+    const reloadAt = w.hosts[0]!.steps.find((s) => s.what.startsWith("corosync-cfgtool -R"))!.atMs;
+    console.log(
+      `together wave (token): ${(w.ms / 1000).toFixed(1)} s, reload at ${(reloadAt / 1000).toFixed(1)} s, settled at ${((w.settledMs ?? 0) / 1000).toFixed(1)} s; deploy ${(r.wallMs / 1000).toFixed(1)} s; ` +
+        `NFS samples nfs3 ${r.nfs.nfs3.samples.reads} reads, nfs4 ${r.nfs.nfs4.samples.reads} reads, longest interruption ${Math.max(r.nfs.nfs3.readOutageSec, r.nfs.nfs3.writeOutageSec, r.nfs.nfs4.readOutageSec, r.nfs.nfs4.writeOutageSec)} s`,
+    );
+    for (const h of w.hosts) {
+      expect(h.steps.map((s) => s.what.replace(/: .*/, "")), h.host).toEqual([
+        "applied",
+        "corosync-cfgtool -R (from m1)",
+        "corosync runs the new values (totem.token=1500, node list and links)",
+        "held reload released",
+        "cluster settled",
+      ]);
+      expect(h.apply!.handlers).toEqual([]);
+    }
+    // No corosync restarted; every node runs the new token (a reload, not a restart, took it)
+    const after = Object.fromEntries(NODES.map((n) => [n, nodeFacts(lab, n).corosyncStart]));
+    // (start times are whole seconds computed from the elapsed time: equal within one second)
+    for (const n of NODES) {
+      expect(Math.abs(after[n]! - startsBefore[n]!), n).toBeLessThanOrEqual(1);
+      expect(onLabNode(lab, n, "corosync-cmapctl -g totem.token").trim(), n).toBe("totem.token (u32) = 1500");
+      expect(onLabNode(lab, n, "test -e /var/lib/hpcdk/corosync/running-corosync.conf && echo left || echo gone").trim(), n).toBe("gone");
+    }
+    // NFS never stopped, nothing moved, nobody fenced, no failed actions
+    for (const p of ["nfs3", "nfs4"] as const) expect([r.nfs[p].readOutageSec, r.nfs[p].writeOutageSec], p).toEqual([0, 0]);
+    expect(r.seedIntact).toBe(true);
+    expect(r.poolEventsDuring).toEqual([]);
+    expect(r.doubleImports).toEqual([]);
+    expect(r.fenced).toEqual([]);
+    const state = clusterState(lab, "m1");
+    expect(state.online.sort()).toEqual(NODES);
+    expect(state.failures).toBe(0);
+    // and every node's marker says it holds the bundle: a second deploy changes nothing
+    expect(planNow().upToDate).toBe(true);
+    const again = hpcdk(["--json"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { rollout?: unknown }).rollout).toBeUndefined();
+  }, 900_000);
+
   it("applies a new cluster name with --allow-outage: every node stopped, applied and started together (proof scenario 5)", () => {
     // GIVEN an outage-class change (refused without --allow-outage: the first describe shows it)
-    writeFileSync(siteFile, pinned(base, repo).replace("name: rolllab", "name: rolllab2"));
+    writeFileSync(siteFile, siteNow.replace("name: rolllab", "name: rolllab2"));
     expect(hpcdk([]).code).toBe(4);
     // WHEN it is allowed
     const r = hpcdk(["--allow-outage", "--json"]);

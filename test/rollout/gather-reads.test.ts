@@ -6,7 +6,7 @@
  * standing in for its root.
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appliedMarkerPath, parseBundleRef, type BundleManifest } from "../../common/contracts/bundle.js";
@@ -14,6 +14,7 @@ import type { InventoryOverride } from "../../common/contracts/inventory.js";
 import { readMarkers } from "../../operations/deploy/index.js";
 import { readInventory } from "../../operations/remote/inventory.js";
 import { gatherRollout } from "../../operations/rollout/gather.js";
+import { RUNNING_COROSYNC_CONF } from "../../operations/rollout/together.js";
 import { fakeHost, keyPair, knownHostsFile, type FakeHost } from "../fake-host.js";
 import { loadExamples, synthTo, tempDir } from "../helpers.js";
 
@@ -73,8 +74,8 @@ describe("the rollout plan's reads of a host (an SSH server in this process runn
     reads = [];
     const g = await gather();
     expect(g.hosts).toEqual([{ host: "m1", bundle: BUNDLE, state: "current", files: [], packages: [] }]);
-    // One read, of the marker and corosync.conf: not the bundle's other files.
-    expect(reads).toEqual([[markerFile, "/etc/corosync/corosync.conf"]]);
+    // One read, of the marker and corosync.conf (and the together wave's record of what the cluster runs): not the bundle's other files.
+    expect(reads).toEqual([[markerFile, "/etc/corosync/corosync.conf", RUNNING_COROSYNC_CONF]]);
     expect(manifest.files.length).toBeGreaterThan(5);
     expect(g.corosync.old).toBe(readFileSync(join(stack, "hosts", "m1", "etc/corosync/corosync.conf"), "utf8"));
     expect([...g.markersRead]).toEqual([[BUNDLE, NOW]]);
@@ -92,6 +93,20 @@ describe("the rollout plan's reads of a host (an SSH server in this process runn
     expect(g.hosts[0]!.files.map((f) => `${f.change} ${f.path}`)).toEqual(["changed /etc/hostid", "added /etc/corosync/authkey"]);
     expect([...g.markersRead]).toEqual([[BUNDLE, BEFORE]]);
     cpSync(join(stack, "hosts", "m1", "etc/hostid"), join(root, "etc/hostid"));
+  });
+
+  it("takes the corosync.conf a stopped together wave recorded as what the cluster runs, not the new file the host holds", async () => {
+    holds(BEFORE);
+    const record = join(root, RUNNING_COROSYNC_CONF);
+    mkdirSync(dirname(record), { recursive: true });
+    writeFileSync(record, "totem {\n  token: 1000\n}\n");
+    try {
+      const g = await gather();
+      expect(g.corosync.old).toBe("totem {\n  token: 1000\n}\n");
+    } finally {
+      rmSync(record);
+    }
+    expect((await gather()).corosync.old).toBe(readFileSync(join(stack, "hosts", "m1", "etc/corosync/corosync.conf"), "utf8"));
   });
 
   it("records a marker file of more than one line as no complete apply, as the deploy's marker check does", async () => {

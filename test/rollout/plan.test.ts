@@ -55,12 +55,13 @@ describe("corosync.conf compared in corosync's terms", () => {
     expect(() => parseCorosyncConf("totem {\n token: 3\n")).toThrow("corosync.conf: section totem is not closed");
   });
 
-  it("classes each change: name and crypto need an outage, token goes together, an address is one node's, a new node is membership", () => {
+  it("classes each change: name and crypto need an outage, token goes together, an address needs an outage, a new node is membership", () => {
     const old = parseCorosyncConf(conf());
     expect(corosyncChanges(old, parseCorosyncConf(conf({ name: "hpc2" })))).toMatchObject([{ setting: "totem.cluster_name", siteSetting: "cluster.name", old: "hpc", new: "hpc2", kind: "outage" }]);
     expect(corosyncChanges(old, parseCorosyncConf(conf({ token: 3000 })))).toMatchObject([{ setting: "totem.token", kind: "together" }]);
     const moved = [NODES[0]!, { ...NODES[1]!, addr: "10.0.1.2" }, NODES[2]!];
-    expect(corosyncChanges(old, parseCorosyncConf(conf({ nodes: moved })))).toMatchObject([{ setting: "nodelist.node[m2].ring_addr", kind: "node-address", node: "m2", old: "ring0_addr=10.0.0.2", new: "ring0_addr=10.0.1.2" }]);
+    // corosync 3.1 refuses to reload a changed link address (the namespace lab: CS_ERR_INVALID_PARAM)
+    expect(corosyncChanges(old, parseCorosyncConf(conf({ nodes: moved })))).toMatchObject([{ setting: "nodelist.node[m2].ring_addr", kind: "outage", node: "m2", old: "ring0_addr=10.0.0.2", new: "ring0_addr=10.0.1.2" }]);
     const four = [...NODES, { name: "m4", id: 4, addr: "10.0.0.4" }];
     expect(corosyncChanges(old, parseCorosyncConf(conf({ nodes: four })))).toMatchObject([{ setting: "nodelist.node[m4]", kind: "membership", node: "m4" }]);
     const renumbered = [NODES[0]!, { ...NODES[1]!, id: 7 }, NODES[2]!];
@@ -126,15 +127,21 @@ describe("the rollout plan", () => {
   it("applies a token change on every node together, then reloads once, without restarting anything", () => {
     const plan = planRollout(input({ corosync: { old: conf(), new: conf({ token: 3000 }) }, hosts: ["m1", "m2", "m3"].map((h) => ({ ...unchanged(h), state: "changed", files: [corosyncFile] })) }));
     expect(plan.waves.map((w) => [w.kind, w.strategy ?? "-"])).toEqual([["together", "-"]]);
+    // What the executor runs and checks afterwards: the new token on every node, no restart.
+    expect(plan.waves[0]!.corosync).toEqual({ totem: { token: "3000" } });
+    expect(plan.waves[0]!.actions).toEqual([
+      "every management node's bundle, corosync.conf's reload held back (the node's other handlers run)",
+      "corosync-cfgtool -R once, from one node, after every node has the file",
+      "check on every node that corosync runs the new values (corosync-cmapctl, corosync-cfgtool -s)",
+    ]);
   });
 
-  it("restarts only the node whose link address changed, under maintenance, after every node has the file", () => {
+  it("refuses a link address change without --allow-outage: corosync cannot reload it, and says what to do instead", () => {
     const moved = [NODES[0]!, { ...NODES[1]!, addr: "10.0.1.2" }, NODES[2]!];
     const plan = planRollout(input({ corosync: { old: conf(), new: conf({ nodes: moved }) }, hosts: ["m1", "m2", "m3"].map((h) => ({ ...unchanged(h), state: "changed", files: [corosyncFile] })) }));
-    expect(plan.waves.map((w) => [w.kind, w.strategy ?? "-", w.hosts.join(",")])).toEqual([
-      ["together", "-", "m1,m2,m3"],
-      ["rolling", "maintenance", "m2"],
-    ]);
+    expect(plan.waves.map((w) => [w.kind, w.hosts.join(",")])).toEqual([["outage", "m1,m2,m3"]]);
+    expect(plan.outages.map((o) => [o.setting, o.siteSetting, o.old, o.new])).toEqual([["nodelist.node[m2].ring_addr", "nodes[].addresses", "ring0_addr=10.0.0.2", "ring0_addr=10.0.1.2"]]);
+    expect(plan.outages[0]!.impact).toMatch(/^corosync cannot reload a changed link address .*with two links, remove the link on every node and reload, then add it back/);
   });
 
   it("never lets more nodes down than quorum allows", () => {

@@ -7,6 +7,21 @@
 # renamed) with its owner and mode, the previous version kept under /var/lib/hpcdk/backup, and
 # finally the handlers of the files that changed. Rerunning it converges: unchanged files are
 # left alone, and handlers of files changed by an interrupted run still run.
+#
+# Usage: apply.sh [EXPECT] [--hold HANDLER]... [--held-ran]
+#   EXPECT        the marker recorded in $STATE/applied once the host holds all of this bundle.
+#   --hold H      handler H (exactly as the bundle declares it) does not run here: the rollout
+#                 runs what it does once every node has its files (corosync.conf's
+#                 `corosync-cfgtool -R`, once for the cluster). H goes from pending-handlers to
+#                 held-handlers ("HPCDK handler held H"), and the marker is NOT written while a
+#                 handler is held: the host does not hold the bundle until H's work is done.
+#   --held-ran    the rollout did the held handlers' work: they are dropped ("HPCDK handler
+#                 released H") and, the files being in place, the marker is written.
+# How a rerun converges after a rollout stopped half-way: a held handler stays in held-handlers
+# and the host's marker stays old, so the next deploy applies this host again. Held again, the
+# rollout runs it (and then --held-ran); applied without --hold, held handlers are pending ones
+# that never ran: they run with the others (a corosync-cfgtool -R from this node, harmless when
+# the cluster already runs the file).
 # Output lines start with "HPCDK " for the deploy to read.
 # shellcheck disable=SC2016 # steps and handlers are passed as quoted text, expanded when they run
 set -eu
@@ -15,10 +30,32 @@ umask 022
 STAGE=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # What this run installs (bundle sha256 and secrets fingerprint); recorded once all of it is in.
 EXPECT=${1:-}
+[ "$#" -eq 0 ] || shift
+HOLD=""
+HELD_RAN=""
+while [ "$#" -gt 0 ]; do
+    case $1 in
+    --hold)
+        [ "$#" -ge 2 ] || { printf 'HPCDK error --hold needs a handler\n'; exit 1; }
+        HOLD="$HOLD$2
+"
+        shift 2
+        ;;
+    --held-ran)
+        HELD_RAN=1
+        shift
+        ;;
+    *)
+        printf 'HPCDK error unknown argument %s\n' "$1"
+        exit 1
+        ;;
+    esac
+done
 STATE=/var/lib/hpcdk/state/'group-compute'
 BACKUP=/var/lib/hpcdk/backup
 KEEP=3
 PENDING=$STATE/pending-handlers
+HELD=$STATE/held-handlers
 CHANGED=$STATE/changed-files
 CREATED=$STATE/created-files
 
@@ -34,7 +71,7 @@ fail() {
 [ "$(id -u)" -eq 0 ] || fail "must run as root"
 mkdir -p "$STATE" "$BACKUP"
 chmod 0700 "$STATE" "$BACKUP"
-touch "$PENDING"
+touch "$PENDING" "$HELD"
 : > "$CHANGED"
 : > "$CREATED"
 
@@ -142,11 +179,39 @@ run_step() {
     fi
 }
 
+# Whether handler $1 is one this run holds (--hold).
+held_here() {
+    [ -n "$HOLD" ] && printf '%s' "$HOLD" | grep -qxF -- "$1"
+}
+
+# Held handlers from an earlier run: the rollout did their work (--held-ran), they stay held
+# (--hold), or they never ran and are pending again.
+take_held() {
+    cp -- "$HELD" "$STATE/held-now"
+    : > "$HELD.hpcdk-new"
+    while IFS= read -r handler; do
+        [ -n "$handler" ] || continue
+        if [ -n "$HELD_RAN" ]; then
+            say "handler released $handler"
+        elif held_here "$handler"; then
+            printf '%s\n' "$handler" >> "$HELD.hpcdk-new"
+        else
+            grep -qxF -- "$handler" "$PENDING" || printf '%s\n' "$handler" >> "$PENDING"
+        fi
+    done < "$STATE/held-now"
+    mv -f -- "$HELD.hpcdk-new" "$HELD"
+}
+take_held
+
 run_handlers() {
     done_handlers=""
     cp -- "$PENDING" "$STATE/handlers-now"
     while IFS= read -r handler; do
         [ -n "$handler" ] || continue
+        if held_here "$handler"; then
+            grep -qxF -- "$handler" "$HELD" || printf '%s\n' "$handler" >> "$HELD"
+            continue
+        fi
         if sh -c "$handler" > "$STATE/handler.log" 2>&1; then
             say "handler ok $handler"
             done_handlers="$done_handlers
@@ -433,8 +498,12 @@ run_step 'node-exporter-textfile-dir' 'install -d -o root -g root -m 0755 /var/l
 run_step 'slurmd-enable' 'systemctl enable --now slurmd'
 
 # The host now holds exactly this bundle: hpcdk deploy reads this to find hosts that an
-# interrupted deploy left behind, whatever Terraform's state says.
-if [ -n "$EXPECT" ]; then
+# interrupted deploy left behind, whatever Terraform's state says. Not while a handler is held:
+# its work is still to be done.
+while IFS= read -r handler; do
+    [ -z "$handler" ] || say "handler held $handler"
+done < "$HELD"
+if [ -n "$EXPECT" ] && [ ! -s "$HELD" ]; then
     printf '%s\n' "$EXPECT" > "$STATE/applied.hpcdk-new" && mv -f "$STATE/applied.hpcdk-new" "$STATE/applied"
 fi
 say "done"
