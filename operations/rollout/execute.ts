@@ -86,6 +86,31 @@ export interface WaveRun {
   readonly error?: string;
 }
 
+/** What a wave's run keeps per host while it runs. */
+interface HostProgress {
+  steps: StepTiming[];
+  apply?: HostResult;
+  error?: string;
+  t0: number;
+}
+
+/** A wave's report from its hosts' progress: a host is ok when it has no error and its apply (if any) was. */
+function waveRun(wave: Wave, hostRuns: ReadonlyMap<string, HostProgress>, ok: boolean, ms: number, extra: { strategy?: WaveRun["strategy"]; settledMs?: number; error?: string }): WaveRun {
+  return {
+    index: wave.index,
+    kind: wave.kind,
+    ...(extra.strategy ? { strategy: extra.strategy } : {}),
+    hosts: wave.hosts.map((host) => {
+      const r = hostRuns.get(host)!;
+      return { host, ok: r.error === undefined && (r.apply?.ok ?? ok), ms: Math.round(performance.now() - r.t0), steps: r.steps, ...(r.apply ? { apply: r.apply } : {}), ...(r.error ? { error: r.error } : {}) };
+    }),
+    ok,
+    ms,
+    ...(extra.settledMs !== undefined ? { settledMs: extra.settledMs } : {}),
+    ...(extra.error ? { error: extra.error } : {}),
+  };
+}
+
 export interface RolloutReport {
   readonly ok: boolean;
   readonly waves: WaveRun[];
@@ -224,26 +249,14 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
   const nodes = options.inventory.managementNodes;
   const at = () => Math.round(performance.now() - t0);
   const say = (host: string, what: string) => log(`[wave ${wave.index} ${strategy}] ${host}: ${what} (${seconds(at())})`);
-  const hostRuns = new Map<string, { steps: StepTiming[]; apply?: HostResult; error?: string; t0: number }>();
+  const hostRuns = new Map<string, HostProgress>();
   for (const h of wave.hosts) hostRuns.set(h, { steps: [], t0: performance.now() });
   const step = (host: string, what: string) => {
     hostRuns.get(host)!.steps.push({ what, atMs: at() });
     say(host, what);
   };
   const finish = (ok: boolean, leftIn: string, error?: string, settledMs?: number): WaveOutcome => ({
-    wave: {
-      index: wave.index,
-      kind: wave.kind,
-      strategy,
-      hosts: wave.hosts.map((host) => {
-        const r = hostRuns.get(host)!;
-        return { host, ok: r.error === undefined && (r.apply?.ok ?? ok), ms: Math.round(performance.now() - r.t0), steps: r.steps, ...(r.apply ? { apply: r.apply } : {}), ...(r.error ? { error: r.error } : {}) };
-      }),
-      ok,
-      ms: at(),
-      ...(settledMs !== undefined ? { settledMs } : {}),
-      ...(error ? { error } : {}),
-    },
+    wave: waveRun(wave, hostRuns, ok, at(), { strategy, ...(settledMs !== undefined ? { settledMs } : {}), ...(error ? { error } : {}) }),
     leftIn,
   });
 
@@ -399,7 +412,7 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
   const nodes = options.inventory.managementNodes;
   const work = wave.corosync ?? { totem: {} };
   const at = () => Math.round(performance.now() - t0);
-  const hostRuns = new Map<string, { steps: StepTiming[]; apply?: HostResult; error?: string; t0: number }>();
+  const hostRuns = new Map<string, HostProgress>();
   for (const h of wave.hosts) hostRuns.set(h, { steps: [], t0: performance.now() });
   const step = (host: string, what: string) => {
     hostRuns.get(host)!.steps.push({ what, atMs: at() });
@@ -411,18 +424,7 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
   };
   let settledMs: number | undefined;
   const finish = (ok: boolean, leftIn: string, error?: string): WaveOutcome => ({
-    wave: {
-      index: wave.index,
-      kind: wave.kind,
-      hosts: wave.hosts.map((host) => {
-        const r = hostRuns.get(host)!;
-        return { host, ok: r.error === undefined && (r.apply?.ok ?? ok), ms: Math.round(performance.now() - r.t0), steps: r.steps, ...(r.apply ? { apply: r.apply } : {}), ...(r.error ? { error: r.error } : {}) };
-      }),
-      ok,
-      ms: at(),
-      ...(settledMs !== undefined ? { settledMs } : {}),
-      ...(error ? { error } : {}),
-    },
+    wave: waveRun(wave, hostRuns, ok, at(), { ...(settledMs !== undefined ? { settledMs } : {}), ...(error ? { error } : {}) }),
     leftIn,
   });
   /** `work` over a session to each host, all at once; true when every one did. */
