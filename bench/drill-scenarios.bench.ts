@@ -99,7 +99,14 @@ function runScenario(p: LabProject, s: Scenario): { failures: string[]; wallSec:
   const t0 = performance.now();
   const failures: string[] = [];
   try {
-    const before = { holder: holderOf(p.lab), pids: initPids(p.lab) };
+    // The group runs somewhere before the drill (right after the deploy it may still be starting):
+    // the scenario's own checks name its holder.
+    let holder = holderOf(p.lab);
+    for (let i = 0; i < 120 && holder === "?"; i++) {
+      spawnSync("sleep", ["1"]);
+      holder = holderOf(p.lab);
+    }
+    const before = { holder, pids: initPids(p.lab) };
     const r = spawnSync(
       process.execPath,
       [join(ROOT, "cli/bin/hpcdk.js"), "drill", SITE, ...s.args, "--out", p.out, "--inventory", p.lab.inventoryFile, "--report-dir", join(p.dir, "reports"), "--json"],
