@@ -96,14 +96,12 @@ export async function readMarkers(
     markers.set("cluster", [knownCib]);
   } else if (bundles.includes("cluster")) {
     const found = anyApplied ? await quorateCib(inventory, 5, pool) : { error: "no host holds a bundle yet" };
-    if ("session" in found) {
+    if ("xml" in found) {
       try {
         markers.set("cluster", [cibMarker(found.xml)]);
       } catch {
         // A CIB that cannot be read: Terraform decides, as for a node that does not answer.
         markers.set("cluster", [undefined]);
-      } finally {
-        found.release();
       }
     } else {
       markers.set("cluster", [undefined]);

@@ -75,13 +75,10 @@ export async function quorateNode(
 
 /**
  * The live CIB (status included) from a management node whose partition has quorum and a DC, as
- * {@link quorateNode} finds one, but in one command per node: the CIB says both.
+ * {@link quorateNode} finds one, but in one command per node: the CIB says both. The session is
+ * given back (to the pool, or closed) before it returns.
  */
-export async function quorateCib(
-  inventory: Inventory,
-  waitSec: number,
-  pool?: SessionPool,
-): Promise<{ session: SshSession; xml: string; release(): void } | { error: string }> {
+export async function quorateCib(inventory: Inventory, waitSec: number, pool?: SessionPool): Promise<{ xml: string } | { error: string }> {
   const found = await firstQuorate<string>(inventory, waitSec, pool, async (s) => {
     const r = await s.exec(s.asRoot("cibadmin --query"), { timeoutMs: 60_000 });
     if (r.code !== 0) return { problem: `pacemaker is not running (${hostText(r.stderr.trim().split("\n")[0] ?? "", 200)})` };
@@ -89,7 +86,9 @@ export async function quorateCib(
     if (problem !== undefined) return { problem };
     return { ok: r.stdout };
   });
-  return "error" in found ? found : { session: found.session, xml: found.ok, release: found.release };
+  if ("error" in found) return found;
+  found.release();
+  return { xml: found.ok };
 }
 
 async function firstQuorate<T>(

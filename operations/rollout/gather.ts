@@ -167,7 +167,8 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
       }
       // A together wave that stopped recorded what the cluster ran before it sent the new file:
       // that is what runs (./together.ts), whatever file the host holds now.
-      const cc = fetched.files.get(RUNNING_COROSYNC_CONF)?.kind === "file" ? fetched.files.get(RUNNING_COROSYNC_CONF) : fetched.files.get(COROSYNC_CONF);
+      const recorded = fetched.files.get(RUNNING_COROSYNC_CONF);
+      const cc = recorded?.kind === "file" ? recorded : fetched.files.get(COROSYNC_CONF);
       // Only a corosync.conf hpcdk put there says what the cluster runs: a host that holds no
       // bundle of the site has the distribution's example (cluster_name debian) or nothing.
       if (manifest.kind === "host" && fetched.deployed !== null && cc?.kind === "file") liveCorosyncOf.set(host, cc.bytes.toString("utf8"));
@@ -196,26 +197,19 @@ export async function gatherRollout(options: GatherOptions): Promise<Gathered> {
 
   let cib: RolloutInput["cib"] = manifests.has("cluster") ? "unknown" : "none";
   let standbyMoves: Record<string, string[]> | undefined;
-  if (cibAsked) {
-    const found = await cibAsked;
-    // No management node answered: the plan says the CIB is unknown.
-    const anyNode = hosts.some((h) => h.bundle.startsWith("hosts/") && h.state !== "unreachable");
-    if ("session" in found && !anyNode) found.release();
-    else if ("session" in found) {
-      try {
-        const xml = found.xml;
-        const recorded = cibMarker(xml);
-        markersRead.set("cluster", recorded);
-        cib = recorded === options.markers.get("cluster") ? "current" : "changed";
-        // What a node's standby moves matters only for a host that changes (a rolling wave):
-        // when every host holds its bundle already (a no-op deploy), Pacemaker's scheduler is
-        // not asked (one crm_simulate per management node: seconds on a loaded machine).
-        if (hosts.some((h) => h.state !== "current")) standbyMoves = await standbySimulation(xml, inventory.managementNodes);
-      } catch {
-        // The plan says the CIB is unknown; the deploy applies it.
-      } finally {
-        found.release();
-      }
+  // The live CIB's record, once a management node answered (else the plan says the CIB is unknown).
+  const found = cibAsked ? await cibAsked : undefined;
+  if (found && "xml" in found && hosts.some((h) => h.bundle.startsWith("hosts/") && h.state !== "unreachable")) {
+    try {
+      const recorded = cibMarker(found.xml);
+      markersRead.set("cluster", recorded);
+      cib = recorded === options.markers.get("cluster") ? "current" : "changed";
+      // What a node's standby moves matters only for a host that changes (a rolling wave):
+      // when every host holds its bundle already (a no-op deploy), Pacemaker's scheduler is
+      // not asked (one crm_simulate per management node: seconds on a loaded machine).
+      if (hosts.some((h) => h.state !== "current")) standbyMoves = await standbySimulation(found.xml, inventory.managementNodes);
+    } catch {
+      // The plan says the CIB is unknown; the deploy applies it.
     }
   }
   return {
