@@ -94,6 +94,11 @@ interface HostProgress {
   t0: number;
 }
 
+/** What a wave's step line says of an apply: files changed, packages installed, handlers run. */
+function appliedSummary(result: HostResult | undefined): string {
+  return `${result?.changed.length ?? 0} changed${result?.packages.length ? `, packages ${result.packages.join(" ")}` : ""}${result?.handlers.length ? `, handlers ${result.handlers.join(", ")}` : ""}`;
+}
+
 /** A wave's report from its hosts' progress: a host is ok when it has no error and its apply (if any) was. */
 function waveRun(wave: Wave, hostRuns: ReadonlyMap<string, HostProgress>, ok: boolean, ms: number, extra: { strategy?: WaveRun["strategy"]; settledMs?: number; error?: string }): WaveRun {
   return {
@@ -270,7 +275,7 @@ async function runWave(options: ExecuteOptions, wave: Wave, log: (line: string) 
       step(host, `apply FAILED: ${result?.error ?? "no result"}`);
       return false;
     }
-    step(host, `applied: ${result?.changed.length ?? 0} changed${result?.packages.length ? `, packages ${result.packages.join(" ")}` : ""}${result?.handlers.length ? `, handlers ${result.handlers.join(", ")}` : ""}`);
+    step(host, `applied: ${appliedSummary(result)}`);
     return true;
   };
 
@@ -458,7 +463,7 @@ async function runTogether(options: ExecuteOptions, wave: Wave, log: (line: stri
       fail(host, "apply", result?.error ?? "no result");
       return false;
     }
-    step(host, `${what}: ${result?.changed.length ?? 0} changed${result?.packages.length ? `, packages ${result.packages.join(" ")}` : ""}${result?.handlers.length ? `, handlers ${result.handlers.join(", ")}` : ""}${result?.held?.length ? ", corosync.conf's reload held" : ""}`);
+    step(host, `${what}: ${appliedSummary(result)}${result?.held?.length ? ", corosync.conf's reload held" : ""}`);
     return true;
   };
 
